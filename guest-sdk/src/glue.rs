@@ -1,0 +1,110 @@
+//! The code behind [`crate::export_op!`]: turns an [`Op`] into the WIT `op` interface.
+//! Public only for the macro; not part of the SDK's API.
+
+use crate::bindings::sandmap::op::{host, types};
+use crate::{Context, MetadataValue, Op, OpError};
+
+/// The WIT definition of `O`.
+pub fn definition<O: Op>() -> types::OpDefinition {
+    let def = O::definition();
+    let schema = schemars::schema_for!(O::Config);
+    types::OpDefinition {
+        name: def.name.clone(),
+        description: def.description.clone(),
+        config_schema: serde_json::to_string(&schema).unwrap_or_else(|_| "{}".into()),
+        inputs: def
+            .inputs()
+            .iter()
+            .map(|i| types::InputDefinition {
+                name: i.name.clone(),
+                description: i.description.clone(),
+                required: i.required,
+            })
+            .collect(),
+        outputs: def
+            .outputs()
+            .into_iter()
+            .map(|o| types::OutputDefinition {
+                name: o.name,
+                description: o.description,
+                dynamic: o.dynamic,
+                required: o.required,
+            })
+            .collect(),
+    }
+}
+
+/// Run `O` once: decode config and inputs, run, and emit what `run` returns as `"result"`.
+pub fn run<O: Op>(
+    context: types::RunContext,
+    config: String,
+    inputs: Vec<types::NamedValue>,
+) -> Result<(), types::OpError> {
+    install_panic_hook();
+    run_op::<O>(context, config, inputs).map_err(|e| types::OpError { message: e.to_string() })
+}
+
+fn run_op<O: Op>(
+    context: types::RunContext,
+    config: String,
+    inputs: Vec<types::NamedValue>,
+) -> Result<(), OpError> {
+    let config: O::Config =
+        serde_json::from_str(&config).map_err(|e| OpError::new(format!("invalid config: {e}")))?;
+    let inputs = inputs
+        .into_iter()
+        .map(|nv| {
+            serde_json::from_str(&nv.value)
+                .map(|v| (nv.name.clone(), v))
+                .map_err(|e| OpError::new(format!("input \"{}\" is not JSON: {e}", nv.name)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut ctx = Context {
+        step_key: context.step_key,
+        mapping_key: context.mapping_key,
+        attempt: context.attempt,
+        inputs,
+    };
+    let returned = O::run(&mut ctx, config)?;
+    let value = serde_json::to_value(returned)
+        .map_err(|e| OpError::new(format!("cannot encode the returned value: {e}")))?;
+    let has_plain_result = O::definition().outputs().iter().any(|o| o.name == "result" && !o.dynamic);
+    if has_plain_result {
+        ctx.output(crate::Output::new("result", value))?;
+    } else if !value.is_null() {
+        return Err(OpError::new(
+            "run returned a value, but the op has no plain output \"result\" to hold it",
+        ));
+    }
+    Ok(())
+}
+
+/// A panic aborts the instance (the host sees a trap); log its message first so that the step's
+/// error says why.
+fn install_panic_hook() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            host::log(types::LogLevel::Error, &format!("op panicked: {info}"));
+        }));
+    });
+}
+
+pub(crate) fn lower_metadata(entries: Vec<(String, MetadataValue)>) -> Vec<types::MetadataEntry> {
+    entries
+        .into_iter()
+        .map(|(key, value)| types::MetadataEntry {
+            key,
+            value: match value {
+                MetadataValue::Text(s) => types::MetadataValue::Text(s),
+                MetadataValue::Int(n) => types::MetadataValue::Int(n),
+                MetadataValue::Float(x) => types::MetadataValue::Float(x),
+                MetadataValue::Bool(b) => types::MetadataValue::Boolean(b),
+                MetadataValue::Json(v) => types::MetadataValue::Json(v.to_string()),
+                MetadataValue::Url(s) => types::MetadataValue::Url(s),
+                MetadataValue::Path(s) => types::MetadataValue::Path(s),
+                MetadataValue::Markdown(s) => types::MetadataValue::Markdown(s),
+            },
+        })
+        .collect()
+}

@@ -1,0 +1,23 @@
+//! Builds the example ops (`plugins/*`) for wasm32-wasip2 and embeds them in the binary, so
+//! that `sandmap run examples/process_directory.toml` works with no install step.
+
+use std::fmt::Write as _;
+
+
+include!("guest_build.rs");
+
+fn main() {
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| panic!("cargo sets CARGO_MANIFEST_DIR"));
+    let workspace = Path::new(&manifest).parent().unwrap_or_else(|| panic!("host/ has a parent"));
+    let packages = guest_packages(&workspace.join("plugins"));
+    let wasm_dir = build_guests(workspace, &packages, &["plugins", "guest-sdk", "wit"]);
+    let mut code = String::from("/// The built-in ops: (name, component bytes).\npub const PLUGINS: &[(&str, &[u8])] = &[\n");
+    for package in &packages {
+        let path = wasm_dir.join(format!("{package}.wasm"));
+        let _ = writeln!(code, "    ({package:?}, include_bytes!({:?})),", path.display().to_string());
+    }
+    code.push_str("];\n");
+    let out = std::env::var("OUT_DIR").unwrap_or_else(|_| panic!("cargo sets OUT_DIR"));
+    std::fs::write(Path::new(&out).join("builtin_plugins.rs"), code)
+        .unwrap_or_else(|e| panic!("cannot write builtin_plugins.rs: {e}"));
+}

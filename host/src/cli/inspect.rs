@@ -1,0 +1,93 @@
+//! `sandmap inspect COMPONENT.wasm`: the op's definition and the limits it runs under.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use serde_json::json;
+
+use super::EXIT_INVALID;
+use crate::runtime::{MAX_WASM_STACK, Runtime, printable};
+use crate::step::Limits;
+use crate::units::{format_bytes, format_duration};
+
+/// `sandmap inspect`.
+#[derive(Debug, clap::Args)]
+pub struct InspectArgs {
+    /// The component (.wasm), or the name of a built-in op.
+    component: PathBuf,
+    /// Print the definition as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
+    let runtime = Runtime::new()?;
+    let name = args.component.to_string_lossy().into_owned();
+    let found = match crate::plugins::find(&name, std::path::Path::new("."), &[]) {
+        Ok(found) => found,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+    };
+    let op = match runtime.load(&found.bytes, &found.origin.to_string()) {
+        Ok(op) => op,
+        Err(error) => {
+            eprintln!("error: {}", printable(&error.to_string()));
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+    };
+    let limits = Limits::default();
+    let def = &op.definition;
+    if args.json {
+        let value = json!({
+            "component": found.origin.to_string(),
+            "digest": op.digest,
+            "definition": def,
+            "network": false,
+            "default_limits": {
+                "memory": format_bytes(limits.memory_bytes),
+                "timeout": format_duration(limits.timeout),
+                "max_value_bytes": format_bytes(limits.max_value_bytes),
+                "max_emits": limits.max_emits,
+                "max_log_bytes": format_bytes(limits.max_log_bytes),
+                "wasm_stack": format_bytes(MAX_WASM_STACK as u64),
+            },
+        });
+        println!("{}", serde_json::to_string_pretty(&value).context("cannot encode the definition")?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("op {}  ({})", printable(&def.name), found.origin);
+    if !def.description.is_empty() {
+        println!("  {}", printable(&def.description));
+    }
+    println!("digest   sha256:{}", op.digest);
+    println!("inputs:");
+    for input in &def.inputs {
+        let req = if input.required { "required" } else { "optional" };
+        println!("  {:<16} {req}  {}", printable(&input.name), printable(&input.description));
+    }
+    println!("outputs:");
+    for output in &def.outputs {
+        let kind = if output.dynamic { "dynamic" } else { "plain" };
+        let req = if output.required { "required" } else { "optional" };
+        println!("  {:<16} {kind}, {req}  {}", printable(&output.name), printable(&output.description));
+    }
+    println!("config schema:");
+    let schema = serde_json::to_string_pretty(&def.config_schema).context("cannot encode the schema")?;
+    for line in schema.lines() {
+        println!("  {}", printable(line));
+    }
+    println!("network  false (no sockets, no name lookup)");
+    println!(
+        "default limits  memory {}, timeout {}, max_value_bytes {}, max_emits {}, max_log_bytes {}, wasm stack {}",
+        format_bytes(limits.memory_bytes),
+        format_duration(limits.timeout),
+        format_bytes(limits.max_value_bytes),
+        limits.max_emits,
+        format_bytes(limits.max_log_bytes),
+        format_bytes(MAX_WASM_STACK as u64)
+    );
+    Ok(ExitCode::SUCCESS)
+}

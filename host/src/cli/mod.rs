@@ -1,0 +1,72 @@
+//! The `sandmap` command line: `run`, `validate`, `inspect`.
+//!
+//! Exit status: 0 success, 1 the run failed, 2 invalid job, component or usage.
+
+mod inspect;
+mod render;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit status of a failed run.
+pub const EXIT_RUN_FAILED: u8 = 1;
+/// Exit status of an invalid job, component or command line.
+pub const EXIT_INVALID: u8 = 2;
+
+/// sandmap runs data-pipeline ops as sandboxed WebAssembly components, with Dagster's dynamic
+/// mapping & collect.
+#[derive(Debug, Parser)]
+#[command(name = "sandmap", version, about, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a job file.
+    Run(run::RunArgs),
+    /// Check a job file (components, graph, config, grants) without running it.
+    Validate(run::ValidateArgs),
+    /// Show a component's op definition.
+    Inspect(inspect::InspectArgs),
+}
+
+/// Options every job command takes.
+#[derive(Debug, clap::Args)]
+pub struct JobArgs {
+    /// The job file (TOML).
+    pub job: PathBuf,
+    /// A folder to search for NAME.wasm before `SANDMAP_PLUGIN_PATH`, the job's `plugins/`
+    /// folder and the built-in ops. Repeatable.
+    #[arg(long = "plugin-path", value_name = "DIR")]
+    pub plugin_path: Vec<PathBuf>,
+}
+
+/// Run the command line; the process's exit status.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let result = match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Validate(args) => run::validate(args),
+        Command::Inspect(args) => inspect::inspect(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {}", crate::runtime::printable(&format!("{error:#}")));
+            ExitCode::from(EXIT_INVALID)
+        }
+    }
+}
+
+/// Diagnostics go to stderr, filtered by `SANDMAP_LOG` (e.g. `SANDMAP_LOG=debug`).
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SANDMAP_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

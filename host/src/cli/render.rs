@@ -1,0 +1,85 @@
+//! How a run report looks: human lines, or one JSON object.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use serde_json::{Value, json};
+
+use crate::executor::{RunReport, RunStatus, StepStatus};
+use crate::runtime::printable;
+
+/// Above this many steps, successful clones are summarized per op instead of listed.
+const LIST_ALL_UP_TO: usize = 50;
+
+/// The `--json` object: `{run_id, status, steps: [{key, op, mapping_key, status, error, ...}],
+/// outputs}`.
+pub fn json_report(report: &RunReport) -> Value {
+    let mut value = serde_json::to_value(report).unwrap_or(Value::Null);
+    if let Some(object) = value.as_object_mut() {
+        object.insert("job".into(), json!(report.job));
+    }
+    value
+}
+
+/// Human lines: every step (or, for large runs, failures plus a count per op), the leaf outputs,
+/// and a closing line. Everything a guest wrote is escaped for the terminal.
+pub fn human_report(out: &mut impl Write, report: &RunReport, quiet: bool) -> io::Result<()> {
+    let list_all = report.steps.len() <= LIST_ALL_UP_TO;
+    if !quiet {
+        writeln!(out, "run {} of job \"{}\"", report.run_id, report.job)?;
+    }
+    let width = report.steps.iter().map(|s| s.key.chars().count()).max().unwrap_or(0).min(60);
+    let mut per_op: BTreeMap<&str, BTreeMap<&'static str, usize>> = BTreeMap::new();
+    for step in &report.steps {
+        *per_op.entry(step.op.as_str()).or_default().entry(step.status.as_str()).or_default() += 1;
+        let show = match step.status {
+            StepStatus::Success | StepStatus::Skipped => !quiet && (list_all || step.mapping_key.is_none()),
+            _ => true,
+        };
+        if !show {
+            continue;
+        }
+        write!(out, "  {:<9} {:<width$}", step.status.as_str(), printable(&step.key))?;
+        if !step.records.is_empty() {
+            write!(out, "  {} records", step.records.len())?;
+        }
+        if step.attempts > 0 {
+            write!(out, "  {:.1} ms", step.duration_ms)?;
+        }
+        if let Some(error) = &step.error {
+            write!(out, "\n            {}", printable(error).replace('\n', "\n            "))?;
+        }
+        writeln!(out)?;
+    }
+    if !list_all && !quiet {
+        for (op, counts) in &per_op {
+            let parts: Vec<String> = counts.iter().map(|(status, n)| format!("{n} {status}")).collect();
+            writeln!(out, "  {op}: {}", parts.join(", "))?;
+        }
+    }
+    if !report.outputs.is_empty() {
+        writeln!(out, "outputs:")?;
+        for (op, outputs) in &report.outputs {
+            if let Value::Object(outputs) = outputs {
+                for (name, value) in outputs {
+                    writeln!(out, "  {op}.{name} = {}", printable(&value.to_string()))?;
+                }
+            }
+        }
+    }
+    let succeeded = report.steps.iter().filter(|s| s.status == StepStatus::Success).count();
+    match report.status {
+        RunStatus::Success => writeln!(
+            out,
+            "success: {} steps ({succeeded} succeeded) in {:.0} ms",
+            report.steps.len(),
+            report.duration_ms
+        )?,
+        RunStatus::Failure => writeln!(
+            out,
+            "failure: {}",
+            printable(report.error.as_deref().unwrap_or("the run failed"))
+        )?,
+    }
+    Ok(())
+}

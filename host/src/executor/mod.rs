@@ -1,0 +1,136 @@
+//! The executor joins a [`Plan`] and the [`Runtime`]: it turns planned ops into steps as
+//! dynamic records stream in, runs them on a pool of worker threads, and gathers collects in
+//! emission order.
+//!
+//! Scheduling is event-driven: each step knows how many of its dependencies are still open and
+//! each fan-out (one dynamic output of one step) counts its unfinished clones per consuming op,
+//! so a run of N clones costs O(N) bookkeeping, never a rescan. A clone becomes runnable the
+//! moment its record is emitted, while its fan-out step is still running (streaming fan-out).
+
+mod prepare;
+mod report;
+mod state;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender};
+
+pub use prepare::{PreparedJob, prepare};
+pub use report::{RecordReport, RunReport, RunStatus, StepReport, StepStatus};
+
+use crate::job::Plan;
+use crate::runtime::{Emission, LoadedOp, Runtime, StepEvents, StepOutcome};
+use crate::step::StepSpec;
+use state::{InstanceId, RunState};
+
+/// How to execute.
+#[derive(Debug, Clone)]
+pub struct ExecOptions {
+    /// Steps running at once (and so sandboxes alive at once).
+    pub max_concurrent: usize,
+}
+
+impl Default for ExecOptions {
+    fn default() -> Self {
+        Self { max_concurrent: std::thread::available_parallelism().map_or(1, |n| n.get()) }
+    }
+}
+
+/// What workers tell the scheduler.
+enum WorkerEvent {
+    Emitted(InstanceId, Emission),
+    Finished(InstanceId, StepOutcome),
+}
+
+struct Task {
+    instance: InstanceId,
+    op: Arc<LoadedOp>,
+    spec: StepSpec,
+}
+
+/// Streams a step's accepted emissions to the scheduler.
+struct ChannelEvents {
+    instance: InstanceId,
+    events: Sender<WorkerEvent>,
+}
+
+impl StepEvents for ChannelEvents {
+    fn emitted(&mut self, emission: Emission) {
+        // The scheduler outlives every worker, so a send can only fail if it has already
+        // stopped, and then nobody is left to tell.
+        let _ = self.events.send(WorkerEvent::Emitted(self.instance, emission));
+    }
+}
+
+/// Run `plan`. `ops[i]` is the loaded component of the job's op `i` (job-file order, as in
+/// [`crate::job::PlannedOp::job_index`]).
+pub fn execute(plan: &Plan, ops: &[Arc<LoadedOp>], runtime: &Runtime, options: &ExecOptions) -> RunReport {
+    let started = Instant::now();
+    let workers = options.max_concurrent.max(1);
+    let (task_tx, task_rx) = crossbeam_channel::unbounded::<Task>();
+    let (event_tx, event_rx) = crossbeam_channel::unbounded::<WorkerEvent>();
+    let mut state = RunState::new(plan);
+
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            let tasks = task_rx.clone();
+            let events = event_tx.clone();
+            scope.spawn(move || worker(runtime, tasks, events));
+        }
+        drop(event_tx);
+        schedule(&mut state, plan, ops, workers, &task_tx, &event_rx);
+        // Closing the task channel lets the workers finish.
+        drop(task_tx);
+    });
+
+    state.into_report(started.elapsed())
+}
+
+fn worker(runtime: &Runtime, tasks: Receiver<Task>, events: Sender<WorkerEvent>) {
+    for task in tasks {
+        let sink = ChannelEvents { instance: task.instance, events: events.clone() };
+        let outcome = runtime.run(&task.op, &task.spec, Box::new(sink));
+        if events.send(WorkerEvent::Finished(task.instance, outcome)).is_err() {
+            return;
+        }
+    }
+}
+
+fn schedule(
+    state: &mut RunState,
+    plan: &Plan,
+    ops: &[Arc<LoadedOp>],
+    workers: usize,
+    tasks: &Sender<Task>,
+    events: &Receiver<WorkerEvent>,
+) {
+    let mut in_flight = 0usize;
+    let mut ready: VecDeque<InstanceId> = VecDeque::new();
+    state.create_roots(&mut ready);
+    loop {
+        while in_flight < workers {
+            let Some(instance) = ready.pop_front() else { break };
+            // A clone cancelled while it waited (its fan-out failed) is dropped here.
+            let Some(spec) = state.start(instance, ops) else { continue };
+            let op = ops[plan.ops[state.op_of(instance)].job_index].clone();
+            if tasks.send(Task { instance, op, spec }).is_err() {
+                return;
+            }
+            in_flight += 1;
+        }
+        if in_flight == 0 {
+            break;
+        }
+        let Ok(event) = events.recv() else { break };
+        match event {
+            WorkerEvent::Emitted(instance, emission) => state.emitted(instance, emission, &mut ready),
+            WorkerEvent::Finished(instance, outcome) => {
+                in_flight -= 1;
+                state.finished(instance, outcome, &mut ready);
+            }
+        }
+    }
+    state.abandon_leftovers();
+}

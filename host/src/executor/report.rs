@@ -1,0 +1,135 @@
+//! What a run did: the report `sandmap run` prints (and, with `--json`, serializes).
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::runtime::StepLog;
+use crate::value::Metadata;
+
+/// A step's final status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepStatus {
+    /// Ran and produced its outputs.
+    Success,
+    /// Ran and failed.
+    Failure,
+    /// Not run: an upstream step failed or was not executed (Dagster's "abandoned").
+    Abandoned,
+    /// Not run: an upstream optional output was not produced (Dagster's "skipped").
+    Skipped,
+    /// Not run: its fan-out step failed before this clone started.
+    Cancelled,
+}
+
+impl StepStatus {
+    /// The word for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failure => "failure",
+            Self::Abandoned => "abandoned",
+            Self::Skipped => "skipped",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// The run's final status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// No step failed.
+    Success,
+    /// At least one step failed.
+    Failure,
+}
+
+/// One record a step emitted (values are in the outputs or the consumers' inputs).
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordReport {
+    /// The dynamic output.
+    pub output: String,
+    /// Its mapping key.
+    pub mapping_key: String,
+    /// Metadata attached to it.
+    #[serde(serialize_with = "metadata_map")]
+    pub metadata: Metadata,
+}
+
+fn metadata_map<S: serde::Serializer>(metadata: &Metadata, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = s.serialize_map(Some(metadata.len()))?;
+    for (key, value) in metadata {
+        map.serialize_entry(key, value)?;
+    }
+    map.end()
+}
+
+/// One step of the run.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    /// `op`, `op[key]`, `op[key][key2]`.
+    pub key: String,
+    /// The op's name in the job.
+    pub op: String,
+    /// The innermost mapping key of a mapped clone.
+    pub mapping_key: Option<String>,
+    /// Final status.
+    pub status: StepStatus,
+    /// Why it failed or was not run.
+    pub error: Option<String>,
+    /// Attempts made (0 if it never ran).
+    pub attempts: u32,
+    /// Wall time of its last attempt, in milliseconds.
+    pub duration_ms: f64,
+    /// Dynamic records it emitted, in emission order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub records: Vec<RecordReport>,
+    /// Its captured log.
+    #[serde(skip_serializing_if = "log_is_empty")]
+    pub log: StepLog,
+}
+
+fn log_is_empty(log: &StepLog) -> bool {
+    log.entries.is_empty() && log.truncated_bytes == 0
+}
+
+/// A finished run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// Unique, time-ordered run id.
+    pub run_id: String,
+    /// The job's name.
+    pub job: String,
+    /// Success or failure.
+    pub status: RunStatus,
+    /// For a failed run: which steps failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Every step that came into being, in the order it did.
+    pub steps: Vec<StepReport>,
+    /// Outputs of every op no other op consumes: `{op: {output: value}}`. A mapped op's value is
+    /// an object keyed by mapping key (nested keys joined with `/`), in emission order; so is a
+    /// dynamic output's.
+    pub outputs: serde_json::Map<String, serde_json::Value>,
+    /// Wall time of the run, in milliseconds.
+    pub duration_ms: f64,
+}
+
+impl RunReport {
+    /// The step with this key.
+    pub fn step(&self, key: &str) -> Option<&StepReport> {
+        self.steps.iter().find(|s| s.key == key)
+    }
+
+    /// `outputs[op][output]`.
+    pub fn output(&self, op: &str, output: &str) -> Option<&serde_json::Value> {
+        self.outputs.get(op)?.get(output)
+    }
+}
+
+pub(crate) fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}

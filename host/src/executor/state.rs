@@ -1,0 +1,656 @@
+//! The run's bookkeeping: step instances, fan-outs, dependency counting and the rules for
+//! skipping, abandoning and cancelling (Dagster's `_core/execution/plan/active.py`).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::report::{RecordReport, RunReport, RunStatus, StepReport, StepStatus, millis};
+use crate::job::{Binding, Plan};
+use crate::keys::step_key;
+use crate::runtime::{Emission, LoadedOp, StepLog, StepOutcome};
+use crate::step::StepSpec;
+use crate::value::{JsonText, Metadata};
+
+/// Index of a step instance in the run.
+pub(crate) type InstanceId = usize;
+type FanId = usize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    /// Some dependency is still open.
+    Waiting,
+    /// Runnable, in the ready queue.
+    Ready,
+    /// Handed to a worker.
+    Running,
+    /// Final.
+    Done(StepStatus),
+}
+
+/// What a step dependency needs from its upstream step.
+#[derive(Debug, Clone)]
+enum Need {
+    /// The value of a plain output.
+    Output(String),
+    /// All records of a dynamic output (a collect over it).
+    Records(String),
+}
+
+#[derive(Debug, Clone)]
+enum Dep {
+    /// An upstream step must finish.
+    Step { instance: InstanceId, need: Need },
+    /// A fan-out must close and every clone of `op` under it finish.
+    Collect { fan: FanId, op: usize },
+}
+
+/// How a dependency resolved.
+enum Outcome {
+    Met,
+    /// Upstream skipped (or an optional output was not produced): skip this step too.
+    Skipped(Vec<String>),
+    /// Upstream failed: abandon this step.
+    Failed(Vec<String>),
+    /// Upstream was not executed: abandon this step.
+    NotExecuted(Vec<String>),
+}
+
+struct Instance {
+    op: usize,
+    keys: Vec<String>,
+    step_key: String,
+    status: Status,
+    open_deps: usize,
+    deps: Vec<Dep>,
+    /// The record that cloned it: (fan, index in the fan).
+    record: Option<(FanId, usize)>,
+    /// The fan-out it is a clone under.
+    fan_parent: Option<FanId>,
+    /// Fan-outs it produces (one per dynamic output it emitted to or that is awaited).
+    fans: Vec<FanId>,
+    outputs: HashMap<String, (JsonText, Metadata)>,
+    error: Option<String>,
+    attempts: u32,
+    duration: Duration,
+    log: StepLog,
+}
+
+/// The records of one dynamic output of one step, and the clones made from them.
+struct Fan {
+    producer: InstanceId,
+    output: String,
+    required: bool,
+    keys: Vec<String>,
+    values: Vec<JsonText>,
+    metadata: Vec<Metadata>,
+    /// `None` while the producer runs; its final status once it is done.
+    closed: Option<StepStatus>,
+    /// Clones made from this fan's records, in emission order.
+    children: Vec<InstanceId>,
+    /// Unfinished clones per op.
+    unfinished: HashMap<usize, usize>,
+    /// Collects waiting on every clone of `op`: (op, waiting instance, dependency index).
+    waiters: Vec<(usize, InstanceId, usize)>,
+}
+
+pub(crate) struct RunState<'p> {
+    plan: &'p Plan,
+    instances: Vec<Instance>,
+    by_key: HashMap<String, InstanceId>,
+    fans: Vec<Fan>,
+    fan_index: HashMap<(InstanceId, String), FanId>,
+    step_waiters: HashMap<InstanceId, Vec<(InstanceId, usize)>>,
+    /// Ops cloned per record of (op, dynamic output), in plan order.
+    clones_of: HashMap<(usize, String), Vec<usize>>,
+    /// Instances that just reached a final status and whose dependents are not told yet.
+    terminated: VecDeque<InstanceId>,
+}
+
+impl<'p> RunState<'p> {
+    pub(crate) fn new(plan: &'p Plan) -> Self {
+        let mut clones_of: HashMap<(usize, String), Vec<usize>> = HashMap::new();
+        for (i, op) in plan.ops.iter().enumerate() {
+            if let Some(level) = op.scope.last() {
+                clones_of.entry((level.op, level.output.clone())).or_default().push(i);
+            }
+        }
+        Self {
+            plan,
+            instances: Vec::new(),
+            by_key: HashMap::new(),
+            fans: Vec::new(),
+            fan_index: HashMap::new(),
+            step_waiters: HashMap::new(),
+            clones_of,
+            terminated: VecDeque::new(),
+        }
+    }
+
+    pub(crate) fn op_of(&self, instance: InstanceId) -> usize {
+        self.instances[instance].op
+    }
+
+    /// Create one step for every unmapped op.
+    pub(crate) fn create_roots(&mut self, ready: &mut VecDeque<InstanceId>) {
+        for op in 0..self.plan.ops.len() {
+            if self.plan.ops[op].scope.is_empty() {
+                self.create(op, Vec::new(), None, ready);
+            }
+        }
+        self.drain(ready);
+    }
+
+    fn instance_at(&self, op: usize, keys: &[String]) -> Option<InstanceId> {
+        let depth = self.plan.ops[op].scope.len();
+        self.by_key.get(&step_key(&self.plan.ops[op].name, &keys[..depth.min(keys.len())])).copied()
+    }
+
+    fn fan_for(&mut self, producer: InstanceId, output: &str) -> FanId {
+        if let Some(&fan) = self.fan_index.get(&(producer, output.to_owned())) {
+            return fan;
+        }
+        let op = &self.plan.ops[self.instances[producer].op];
+        let required = op.outputs.iter().find(|o| o.name == output).is_none_or(|o| o.required);
+        let closed = match self.instances[producer].status {
+            Status::Done(status) => Some(status),
+            _ => None,
+        };
+        let id = self.fans.len();
+        self.fans.push(Fan {
+            producer,
+            output: output.to_owned(),
+            required,
+            keys: Vec::new(),
+            values: Vec::new(),
+            metadata: Vec::new(),
+            closed,
+            children: Vec::new(),
+            unfinished: HashMap::new(),
+            waiters: Vec::new(),
+        });
+        self.fan_index.insert((producer, output.to_owned()), id);
+        self.instances[producer].fans.push(id);
+        id
+    }
+
+    fn create(
+        &mut self,
+        op: usize,
+        keys: Vec<String>,
+        record: Option<(FanId, usize)>,
+        ready: &mut VecDeque<InstanceId>,
+    ) -> InstanceId {
+        let id = self.instances.len();
+        let key = step_key(&self.plan.ops[op].name, &keys);
+        let fan_parent = record.map(|(fan, _)| fan);
+        if let Some(fan) = fan_parent {
+            self.fans[fan].children.push(id);
+            *self.fans[fan].unfinished.entry(op).or_insert(0) += 1;
+        }
+        self.by_key.insert(key.clone(), id);
+        self.instances.push(Instance {
+            op,
+            keys,
+            step_key: key,
+            status: Status::Waiting,
+            open_deps: 0,
+            deps: Vec::new(),
+            record,
+            fan_parent,
+            fans: Vec::new(),
+            outputs: HashMap::new(),
+            error: None,
+            attempts: 0,
+            duration: Duration::ZERO,
+            log: StepLog::default(),
+        });
+
+        let deps = self.dependencies(id);
+        self.instances[id].deps = deps.clone();
+        for (index, dep) in deps.iter().enumerate() {
+            match self.resolve(dep) {
+                None => {
+                    self.instances[id].open_deps += 1;
+                    match *dep {
+                        Dep::Step { instance, .. } => self.step_waiters.entry(instance).or_default().push((id, index)),
+                        Dep::Collect { fan, op } => self.fans[fan].waiters.push((op, id, index)),
+                    }
+                }
+                Some(Outcome::Met) => {}
+                Some(bad) => {
+                    self.settle(id, bad);
+                    return id;
+                }
+            }
+        }
+        if self.instances[id].open_deps == 0 {
+            self.instances[id].status = Status::Ready;
+            ready.push_back(id);
+        }
+        id
+    }
+
+    fn dependencies(&mut self, id: InstanceId) -> Vec<Dep> {
+        let plan = self.plan;
+        let op = &plan.ops[self.instances[id].op];
+        let keys = self.instances[id].keys.clone();
+        let mut deps = Vec::new();
+        for input in &op.inputs {
+            match &input.binding {
+                Binding::Record { .. } => {}
+                Binding::Plain { op: upstream, output } => {
+                    if let Some(instance) = self.instance_at(*upstream, &keys) {
+                        deps.push(Dep::Step { instance, need: Need::Output(output.clone()) });
+                    }
+                }
+                Binding::CollectRecords { op: upstream, output } => {
+                    if let Some(instance) = self.instance_at(*upstream, &keys) {
+                        deps.push(Dep::Step { instance, need: Need::Records(output.clone()) });
+                    }
+                }
+                Binding::Collect { op: upstream, .. } => {
+                    if let Some(level) = plan.ops[*upstream].scope.last()
+                        && let Some(producer) = self.instance_at(level.op, &keys)
+                    {
+                        let fan = self.fan_for(producer, &level.output);
+                        deps.push(Dep::Collect { fan, op: *upstream });
+                    }
+                }
+            }
+        }
+        deps
+    }
+
+    /// `None` while the dependency is open.
+    fn resolve(&self, dep: &Dep) -> Option<Outcome> {
+        match dep {
+            Dep::Step { instance, need } => {
+                let upstream = &self.instances[*instance];
+                let Status::Done(status) = upstream.status else { return None };
+                let key = upstream.step_key.clone();
+                Some(match status {
+                    StepStatus::Success => match need {
+                        Need::Output(output) if !upstream.outputs.contains_key(output) => {
+                            Outcome::Skipped(vec![format!("{key}.{output}")])
+                        }
+                        Need::Records(output) => {
+                            let fan = self.fan_index.get(&(*instance, output.clone())).map(|&f| &self.fans[f]);
+                            let empty = fan.is_none_or(|f| f.keys.is_empty());
+                            let required = self.plan.ops[upstream.op]
+                                .outputs
+                                .iter()
+                                .find(|o| &o.name == output)
+                                .is_none_or(|o| o.required);
+                            if empty && !required { Outcome::Skipped(vec![format!("{key}.{output}")]) } else { Outcome::Met }
+                        }
+                        Need::Output(_) => Outcome::Met,
+                    },
+                    StepStatus::Failure => Outcome::Failed(vec![key]),
+                    StepStatus::Skipped => Outcome::Skipped(vec![key]),
+                    StepStatus::Abandoned | StepStatus::Cancelled => Outcome::NotExecuted(vec![key]),
+                })
+            }
+            Dep::Collect { fan, op } => {
+                let fan = &self.fans[*fan];
+                let closed = fan.closed?;
+                if fan.unfinished.get(op).copied().unwrap_or(0) > 0 {
+                    return None;
+                }
+                let producer = self.instances[fan.producer].step_key.clone();
+                Some(match closed {
+                    StepStatus::Success => self.collect_outcome(fan, *op, &producer),
+                    StepStatus::Failure => Outcome::Failed(vec![producer]),
+                    StepStatus::Skipped => Outcome::Skipped(vec![format!("{producer}.{}", fan.output)]),
+                    StepStatus::Abandoned | StepStatus::Cancelled => Outcome::NotExecuted(vec![producer]),
+                })
+            }
+        }
+    }
+
+    /// Dagster's fan-in rules: any failed clone abandons the collect; skipped clones are left
+    /// out; a collect all of whose sources are missing is skipped; an optional dynamic output
+    /// with no record skips it, a required one gives `[]`.
+    fn collect_outcome(&self, fan: &Fan, op: usize, producer: &str) -> Outcome {
+        if fan.keys.is_empty() {
+            return if fan.required { Outcome::Met } else { Outcome::Skipped(vec![format!("{producer}.{}", fan.output)]) };
+        }
+        let (mut failed, mut not_executed, mut skipped, mut total) = (Vec::new(), Vec::new(), 0usize, 0usize);
+        for &child in &fan.children {
+            let child = &self.instances[child];
+            if child.op != op {
+                continue;
+            }
+            total += 1;
+            match child.status {
+                Status::Done(StepStatus::Failure) => failed.push(child.step_key.clone()),
+                Status::Done(StepStatus::Abandoned | StepStatus::Cancelled) => not_executed.push(child.step_key.clone()),
+                Status::Done(StepStatus::Skipped) => skipped += 1,
+                _ => {}
+            }
+        }
+        if !failed.is_empty() {
+            Outcome::Failed(failed)
+        } else if !not_executed.is_empty() {
+            Outcome::NotExecuted(not_executed)
+        } else if total > 0 && skipped == total {
+            Outcome::Skipped(vec![format!("{}[?]", self.plan.ops[op].name)])
+        } else {
+            Outcome::Met
+        }
+    }
+
+    /// Put `id` in its final state for a dependency that will never be met.
+    fn settle(&mut self, id: InstanceId, outcome: Outcome) {
+        let key = self.instances[id].step_key.clone();
+        let (status, message) = match outcome {
+            Outcome::Met => return,
+            Outcome::Skipped(deps) => {
+                (StepStatus::Skipped, format!("Skipping step {key} due to skipped dependencies: {}.", list(&deps)))
+            }
+            Outcome::Failed(deps) => {
+                (StepStatus::Abandoned, format!("Dependencies for step {key} failed: {}. Not executing.", list(&deps)))
+            }
+            Outcome::NotExecuted(deps) => (
+                StepStatus::Abandoned,
+                format!("Dependencies for step {key} were not executed: {}. Not executing.", list(&deps)),
+            ),
+        };
+        self.terminate(id, status, Some(message));
+    }
+
+    fn terminate(&mut self, id: InstanceId, status: StepStatus, error: Option<String>) {
+        let instance = &mut self.instances[id];
+        if matches!(instance.status, Status::Done(_)) {
+            return;
+        }
+        instance.status = Status::Done(status);
+        instance.error = error;
+        self.terminated.push_back(id);
+    }
+
+    /// Tell the dependents of every newly final instance, until nothing changes.
+    fn drain(&mut self, ready: &mut VecDeque<InstanceId>) {
+        while let Some(id) = self.terminated.pop_front() {
+            let Status::Done(status) = self.instances[id].status else { continue };
+            for fan in self.instances[id].fans.clone() {
+                self.close_fan(fan, status, ready);
+            }
+            for (waiter, dep) in self.step_waiters.remove(&id).unwrap_or_default() {
+                self.notify(waiter, dep, ready);
+            }
+            if let Some(fan) = self.instances[id].fan_parent {
+                let op = self.instances[id].op;
+                if let Some(count) = self.fans[fan].unfinished.get_mut(&op) {
+                    *count = count.saturating_sub(1);
+                }
+                self.fire_fan(fan, Some(op), ready);
+            }
+        }
+    }
+
+    fn close_fan(&mut self, fan: FanId, status: StepStatus, ready: &mut VecDeque<InstanceId>) {
+        self.fans[fan].closed = Some(status);
+        if status != StepStatus::Success {
+            // Streaming diverges from Dagster only in time: a fan-out that fails leaves no clone
+            // to start. Clones already running finish; the rest are cancelled.
+            let producer = self.instances[self.fans[fan].producer].step_key.clone();
+            for child in self.fans[fan].children.clone() {
+                if matches!(self.instances[child].status, Status::Waiting | Status::Ready) {
+                    self.terminate(
+                        child,
+                        StepStatus::Cancelled,
+                        Some(format!("Fan-out step {producer} did not succeed before this clone started. Not executing.")),
+                    );
+                }
+            }
+        }
+        self.fire_fan(fan, None, ready);
+    }
+
+    /// Wake the collects of `fan` (only those over `op`, if given) that can now resolve.
+    fn fire_fan(&mut self, fan: FanId, op: Option<usize>, ready: &mut VecDeque<InstanceId>) {
+        if self.fans[fan].closed.is_none() {
+            return;
+        }
+        let waiters = std::mem::take(&mut self.fans[fan].waiters);
+        let (fire, keep): (Vec<_>, Vec<_>) = waiters.into_iter().partition(|(waiting_op, _, _)| {
+            op.is_none_or(|o| o == *waiting_op) && self.fans[fan].unfinished.get(waiting_op).copied().unwrap_or(0) == 0
+        });
+        self.fans[fan].waiters = keep;
+        for (_, waiter, dep) in fire {
+            self.notify(waiter, dep, ready);
+        }
+    }
+
+    fn notify(&mut self, waiter: InstanceId, dep: usize, ready: &mut VecDeque<InstanceId>) {
+        if self.instances[waiter].status != Status::Waiting {
+            return;
+        }
+        let dep = self.instances[waiter].deps[dep].clone();
+        match self.resolve(&dep) {
+            None => {}
+            Some(Outcome::Met) => {
+                let instance = &mut self.instances[waiter];
+                instance.open_deps -= 1;
+                if instance.open_deps == 0 {
+                    instance.status = Status::Ready;
+                    ready.push_back(waiter);
+                }
+            }
+            Some(bad) => self.settle(waiter, bad),
+        }
+    }
+
+    /// Take a ready instance and build its step; `None` if it was cancelled while it waited.
+    pub(crate) fn start(&mut self, id: InstanceId, ops: &[Arc<LoadedOp>]) -> Option<StepSpec> {
+        let plan = self.plan;
+        if self.instances[id].status != Status::Ready {
+            return None;
+        }
+        self.instances[id].status = Status::Running;
+        let instance = &self.instances[id];
+        let op = &plan.ops[instance.op];
+        let mut inputs = Vec::with_capacity(op.inputs.len());
+        for input in &op.inputs {
+            let value = match &input.binding {
+                Binding::Plain { op: upstream, output } => self
+                    .instance_at(*upstream, &instance.keys)
+                    .and_then(|u| self.instances[u].outputs.get(output))
+                    .map(|(v, _)| v.clone()),
+                Binding::Record { .. } => instance.record.map(|(fan, i)| self.fans[fan].values[i].clone()),
+                Binding::CollectRecords { op: upstream, output } => Some(
+                    self.instance_at(*upstream, &instance.keys)
+                        .and_then(|u| self.fan_index.get(&(u, output.clone())))
+                        .map_or_else(|| JsonText::array([]), |&f| JsonText::array(&self.fans[f].values)),
+                ),
+                Binding::Collect { op: upstream, output } => {
+                    let fan = instance.deps.iter().find_map(|d| match d {
+                        Dep::Collect { fan, op } if op == upstream => Some(*fan),
+                        _ => None,
+                    });
+                    let values: Vec<&JsonText> = fan
+                        .map(|f| self.fans[f].children.as_slice())
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|&c| &self.instances[c])
+                        .filter(|c| c.op == *upstream && c.status == Status::Done(StepStatus::Success))
+                        .filter_map(|c| c.outputs.get(output).map(|(v, _)| v))
+                        .collect();
+                    Some(JsonText::array(values))
+                }
+            };
+            if let Some(value) = value {
+                inputs.push((input.name.clone(), value));
+            }
+        }
+        Some(StepSpec {
+            key: instance.step_key.clone(),
+            op: op.name.clone(),
+            mapping_key: instance.keys.last().cloned(),
+            attempt: instance.attempts + 1,
+            component: ops[op.job_index].digest.clone(),
+            config: op.config.clone(),
+            inputs,
+            grants: op.grants.clone(),
+            limits: op.limits,
+            outputs: op.outputs.clone(),
+        })
+    }
+
+    /// A running step emitted a record or an output.
+    pub(crate) fn emitted(&mut self, id: InstanceId, emission: Emission, ready: &mut VecDeque<InstanceId>) {
+        match emission {
+            Emission::Output { output, value, metadata } => {
+                self.instances[id].outputs.insert(output, (value, metadata));
+            }
+            Emission::Record { output, key, value, metadata } => {
+                let fan = self.fan_for(id, &output);
+                let index = self.fans[fan].keys.len();
+                self.fans[fan].keys.push(key.clone());
+                self.fans[fan].values.push(value);
+                self.fans[fan].metadata.push(metadata);
+                let op = self.instances[id].op;
+                let clones = self.clones_of.get(&(op, output)).cloned().unwrap_or_default();
+                for clone_op in clones {
+                    let mut keys = self.instances[id].keys.clone();
+                    keys.push(key.clone());
+                    self.create(clone_op, keys, Some((fan, index)), ready);
+                }
+                self.drain(ready);
+            }
+        }
+    }
+
+    /// A step attempt finished.
+    pub(crate) fn finished(&mut self, id: InstanceId, outcome: StepOutcome, ready: &mut VecDeque<InstanceId>) {
+        let instance = &mut self.instances[id];
+        instance.attempts += 1;
+        instance.duration = outcome.duration;
+        instance.log = outcome.log;
+        match outcome.result {
+            Ok(()) => self.terminate(id, StepStatus::Success, None),
+            Err(failure) => self.terminate(id, StepStatus::Failure, Some(failure.to_string())),
+        }
+        self.drain(ready);
+    }
+
+    /// After the last step: anything still waiting could never run (a bug guard, not a path
+    /// any plan takes).
+    pub(crate) fn abandon_leftovers(&mut self) {
+        for id in 0..self.instances.len() {
+            if !matches!(self.instances[id].status, Status::Done(_)) {
+                self.terminate(id, StepStatus::Abandoned, Some("never became runnable".into()));
+            }
+        }
+        self.terminated.clear();
+    }
+
+    pub(crate) fn into_report(self, duration: Duration) -> RunReport {
+        let failed: Vec<String> = self
+            .instances
+            .iter()
+            .filter(|i| i.status == Status::Done(StepStatus::Failure))
+            .map(|i| i.step_key.clone())
+            .collect();
+        let status = if failed.is_empty() { RunStatus::Success } else { RunStatus::Failure };
+        let error = (!failed.is_empty())
+            .then(|| format!("Execution of run for \"{}\" failed. Steps failed: {}.", self.plan.job, list(&failed)));
+        let outputs = self.leaf_outputs();
+        // Breadth-first by op, as Dagster lists steps: every clone of an op, in the order the
+        // clones came into being, before the next op.
+        let mut instances = self.instances;
+        instances.sort_by_key(|i| i.op);
+        let steps = instances
+            .into_iter()
+            .map(|i| {
+                let records = i
+                    .fans
+                    .iter()
+                    .flat_map(|&f| {
+                        let fan = &self.fans[f];
+                        fan.keys.iter().zip(&fan.metadata).map(|(key, metadata)| RecordReport {
+                            output: fan.output.clone(),
+                            mapping_key: key.clone(),
+                            metadata: metadata.clone(),
+                        })
+                    })
+                    .collect();
+                StepReport {
+                    key: i.step_key,
+                    op: self.plan.ops[i.op].name.clone(),
+                    mapping_key: i.keys.last().cloned(),
+                    status: match i.status {
+                        Status::Done(s) => s,
+                        _ => StepStatus::Abandoned,
+                    },
+                    error: i.error,
+                    attempts: i.attempts,
+                    duration_ms: millis(i.duration),
+                    records,
+                    log: i.log,
+                }
+            })
+            .collect();
+        RunReport {
+            run_id: uuid::Uuid::now_v7().to_string(),
+            job: self.plan.job.clone(),
+            status,
+            error,
+            steps,
+            outputs,
+            duration_ms: millis(duration),
+        }
+    }
+
+    /// `{op: {output: value}}` for every op nothing consumes; mapped ops and dynamic outputs
+    /// give objects keyed by mapping key (nested keys joined with `/`), in emission order.
+    fn leaf_outputs(&self) -> serde_json::Map<String, serde_json::Value> {
+        use serde_json::{Map, Value};
+        let mut all = Map::new();
+        for (op_index, op) in self.plan.ops.iter().enumerate() {
+            if op.consumed {
+                continue;
+            }
+            let mut outputs = Map::new();
+            for instance in self.instances.iter().filter(|i| i.op == op_index) {
+                if instance.status != Status::Done(StepStatus::Success) {
+                    continue;
+                }
+                for def in &op.outputs {
+                    let value = if def.dynamic {
+                        let records: Map<String, Value> = self
+                            .fan_index
+                            .get(&(self.by_key[&instance.step_key], def.name.clone()))
+                            .map(|&f| {
+                                let fan = &self.fans[f];
+                                fan.keys.iter().cloned().zip(fan.values.iter().map(JsonText::to_value)).collect()
+                            })
+                            .unwrap_or_default();
+                        Value::Object(records)
+                    } else {
+                        match instance.outputs.get(&def.name) {
+                            Some((value, _)) => value.to_value(),
+                            None => continue,
+                        }
+                    };
+                    if op.scope.is_empty() {
+                        outputs.insert(def.name.clone(), value);
+                    } else if let Value::Object(per_key) =
+                        outputs.entry(def.name.clone()).or_insert_with(|| Value::Object(Map::new()))
+                    {
+                        per_key.insert(instance.keys.join("/"), value);
+                    }
+                }
+            }
+            all.insert(op.name.clone(), Value::Object(outputs));
+        }
+        all
+    }
+}
+
+/// `['a', 'b']`, as Dagster prints step lists.
+fn list(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|i| format!("'{i}'")).collect();
+    format!("[{}]", quoted.join(", "))
+}

@@ -1,0 +1,384 @@
+//! The job file (TOML), parsed into a [`Job`]: names resolved to references, limits and grants
+//! read, and nothing yet checked against the ops' definitions (that is [`super::plan`]).
+
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::error::JobError;
+use crate::step::{Access, Limits};
+use crate::units::{parse_bytes, parse_duration};
+
+/// `op` (its output `"result"`) or `op.output`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct OutputRef {
+    /// The upstream op.
+    pub op: String,
+    /// Its output.
+    pub output: String,
+}
+
+impl OutputRef {
+    fn parse(text: &str) -> Result<Self, String> {
+        let (op, output) = text.split_once('.').unwrap_or((text, "result"));
+        if op.is_empty() || output.is_empty() || output.contains('.') {
+            return Err(format!("\"{text}\" is not an output reference (\"op\" or \"op.output\")"));
+        }
+        Ok(Self { op: op.into(), output: output.into() })
+    }
+}
+
+impl std::fmt::Display for OutputRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.op, self.output)
+    }
+}
+
+/// Where an input's value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputSource {
+    /// `"op"` / `"op.output"`: a plain output (broadcast to every clone of a mapped consumer).
+    Plain(OutputRef),
+    /// `{ map = "op.output" }`: one clone per record (or, over a mapped op, continue per key).
+    Map(OutputRef),
+    /// `{ collect = "op.output" }`: the list of all clones' values, in emission order.
+    Collect(OutputRef),
+}
+
+impl InputSource {
+    /// The upstream output.
+    pub fn output_ref(&self) -> &OutputRef {
+        match self {
+            Self::Plain(r) | Self::Map(r) | Self::Collect(r) => r,
+        }
+    }
+}
+
+/// One connected input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobInput {
+    /// The input's name.
+    pub name: String,
+    /// Where its value comes from.
+    pub source: InputSource,
+    /// Byte span of the source in the job file.
+    pub span: std::ops::Range<usize>,
+}
+
+/// A grant as written, with its host path made absolute against the job file's folder (it is
+/// checked when the job is planned).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobGrant {
+    /// The host directory.
+    pub host: PathBuf,
+    /// Where the op sees it.
+    pub guest: String,
+    /// Read or read-write.
+    pub access: Access,
+    /// Byte span in the job file.
+    pub span: std::ops::Range<usize>,
+}
+
+/// One op of the job.
+#[derive(Debug, Clone)]
+pub struct JobOp {
+    /// Its name in the job (the step key's stem).
+    pub name: String,
+    /// Component: a name on the plugin path or a path to a `.wasm` (relative to the job file).
+    pub component: String,
+    /// Byte span of `component`.
+    pub component_span: std::ops::Range<usize>,
+    /// Config as written (defaults are applied when planned).
+    pub config: serde_json::Value,
+    /// Byte span of `config`, if given.
+    pub config_span: Option<std::ops::Range<usize>>,
+    /// Connected inputs, in file order.
+    pub inputs: Vec<JobInput>,
+    /// Directory grants.
+    pub grants: Vec<JobGrant>,
+    /// Resource limits (defaults where not given).
+    pub limits: Limits,
+}
+
+/// A parsed job file.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// The job's name.
+    pub name: String,
+    /// What it does.
+    pub description: String,
+    /// The file it came from.
+    pub file: PathBuf,
+    /// Its text (for error locations).
+    pub text: String,
+    /// Ops in file order.
+    pub ops: Vec<JobOp>,
+}
+
+impl Job {
+    /// The folder relative paths in the job file are resolved against.
+    pub fn dir(&self) -> &Path {
+        self.file.parent().unwrap_or(Path::new("."))
+    }
+
+    /// The op called `name`.
+    pub fn op(&self, name: &str) -> Option<&JobOp> {
+        self.ops.iter().find(|o| o.name == name)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJob {
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    ops: IndexMap<String, RawOp>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOp {
+    component: Spanned<String>,
+    #[serde(default)]
+    config: Option<Spanned<toml::Table>>,
+    #[serde(default)]
+    inputs: IndexMap<String, Spanned<toml::Value>>,
+    #[serde(default)]
+    grants: Vec<Spanned<RawGrant>>,
+    #[serde(default)]
+    limits: Option<Spanned<RawLimits>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGrant {
+    host: String,
+    guest: String,
+    #[serde(default)]
+    access: Access,
+}
+
+/// A size or a count: `"256 MiB"` or `268435456`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SizeOrNumber {
+    Number(u64),
+    Text(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    memory: Option<SizeOrNumber>,
+    timeout: Option<SizeOrNumber>,
+    max_value_bytes: Option<SizeOrNumber>,
+    max_emits: Option<u64>,
+    max_log_bytes: Option<SizeOrNumber>,
+}
+
+/// Read and parse a job file.
+pub fn parse_file(path: &Path) -> Result<Job, JobError> {
+    let text = std::fs::read_to_string(path).map_err(|e| JobError::job(path, format!("cannot read the job file: {e}")))?;
+    parse_str(&text, path)
+}
+
+/// Parse job-file text; `path` names it in errors and anchors relative paths.
+pub fn parse_str(text: &str, path: &Path) -> Result<Job, JobError> {
+    let raw: RawJob = toml::from_str(text).map_err(|e| {
+        let error = JobError::job(path, e.message().to_owned());
+        match e.span() {
+            Some(span) => error.at(text, span),
+            None => error,
+        }
+    })?;
+    if raw.ops.is_empty() {
+        return Err(JobError::job(path, "the job has no ops (add an [ops.NAME] table)"));
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut ops = Vec::with_capacity(raw.ops.len());
+    for (name, op) in raw.ops {
+        if !is_op_name(&name) {
+            return Err(JobError::op(path, &name, None, "op names must match ^[A-Za-z_][A-Za-z0-9_]*$"));
+        }
+        ops.push(parse_op(name, op, text, path, dir)?);
+    }
+    Ok(Job { name: raw.name, description: raw.description, file: path.to_owned(), text: text.to_owned(), ops })
+}
+
+fn is_op_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn parse_op(name: String, raw: RawOp, text: &str, path: &Path, dir: &Path) -> Result<JobOp, JobError> {
+    let mut inputs = Vec::with_capacity(raw.inputs.len());
+    for (input, value) in raw.inputs {
+        let span = value.span();
+        let field = format!("inputs.{input}");
+        let source = parse_source(value.into_inner())
+            .map_err(|m| JobError::op(path, &name, Some(&field), m).at(text, span.clone()))?;
+        inputs.push(JobInput { name: input, source, span });
+    }
+    let mut grants = Vec::with_capacity(raw.grants.len());
+    for (i, grant) in raw.grants.into_iter().enumerate() {
+        let span = grant.span();
+        let grant = grant.into_inner();
+        if !grant.guest.starts_with('/') {
+            return Err(JobError::op(
+                path,
+                &name,
+                Some(&format!("grants[{i}].guest")),
+                format!("\"{}\" must be an absolute guest path (like \"/data\")", grant.guest),
+            )
+            .at(text, span));
+        }
+        grants.push(JobGrant { host: dir.join(&grant.host), guest: grant.guest, access: grant.access, span });
+    }
+    let limits = match raw.limits {
+        None => Limits::default(),
+        Some(limits) => {
+            let span = limits.span();
+            parse_limits(limits.into_inner())
+                .map_err(|(field, m)| JobError::op(path, &name, Some(&format!("limits.{field}")), m).at(text, span))?
+        }
+    };
+    let (config, config_span) = match raw.config {
+        None => (serde_json::Value::Object(Default::default()), None),
+        Some(config) => {
+            let span = config.span();
+            let value = serde_json::to_value(config.into_inner())
+                .map_err(|e| JobError::op(path, &name, Some("config"), e.to_string()).at(text, span.clone()))?;
+            (value, Some(span))
+        }
+    };
+    let component_span = raw.component.span();
+    Ok(JobOp {
+        name,
+        component: raw.component.into_inner(),
+        component_span,
+        config,
+        config_span,
+        inputs,
+        grants,
+        limits,
+    })
+}
+
+fn parse_source(value: toml::Value) -> Result<InputSource, String> {
+    match value {
+        toml::Value::String(text) => Ok(InputSource::Plain(OutputRef::parse(&text)?)),
+        toml::Value::Table(table) => {
+            let mut entries = table.into_iter();
+            match (entries.next(), entries.next()) {
+                (Some((kind, toml::Value::String(text))), None) => {
+                    let output = OutputRef::parse(&text)?;
+                    match kind.as_str() {
+                        "map" => Ok(InputSource::Map(output)),
+                        "collect" => Ok(InputSource::Collect(output)),
+                        other => Err(format!("unknown input kind \"{other}\" (use map or collect)")),
+                    }
+                }
+                _ => Err("an input table must be { map = \"op.output\" } or { collect = \"op.output\" }".into()),
+            }
+        }
+        other => Err(format!(
+            "an input is \"op\", \"op.output\", {{ map = \"op.output\" }} or {{ collect = \"op.output\" }}, not a {}",
+            other.type_str()
+        )),
+    }
+}
+
+fn parse_limits(raw: RawLimits) -> Result<Limits, (&'static str, String)> {
+    let mut limits = Limits::default();
+    let size = |field: &'static str, v: SizeOrNumber| match v {
+        SizeOrNumber::Number(n) => Ok(n),
+        SizeOrNumber::Text(t) => parse_bytes(&t).map_err(|m| (field, m)),
+    };
+    if let Some(v) = raw.memory {
+        limits.memory_bytes = size("memory", v)?;
+    }
+    if let Some(v) = raw.timeout {
+        limits.timeout = match v {
+            SizeOrNumber::Number(seconds) => std::time::Duration::from_secs(seconds),
+            SizeOrNumber::Text(t) => parse_duration(&t).map_err(|m| ("timeout", m))?,
+        };
+    }
+    if let Some(v) = raw.max_value_bytes {
+        limits.max_value_bytes = size("max_value_bytes", v)?;
+    }
+    if let Some(n) = raw.max_emits {
+        limits.max_emits = n;
+    }
+    if let Some(v) = raw.max_log_bytes {
+        limits.max_log_bytes = size("max_log_bytes", v)?;
+    }
+    if limits.memory_bytes == 0 || limits.timeout.is_zero() || limits.max_value_bytes == 0 {
+        return Err(("memory", "memory, timeout and max_value_bytes must be greater than zero".into()));
+    }
+    Ok(limits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Job, JobError> {
+        parse_str(text, Path::new("/jobs/job.toml"))
+    }
+
+    #[test]
+    fn the_seed_job_parses() {
+        let job = parse(
+            r#"
+name = "process_directory"
+[ops.files_in_directory]
+component = "files_in_directory"
+config = { path = "/data" }
+grants = [{ host = "sample", guest = "/data", access = "read" }]
+[ops.process_file]
+component = "process_file"
+inputs = { path = { map = "files_in_directory" } }
+grants = [{ host = "sample", guest = "/data" }]
+limits = { memory = "64 MiB", timeout = "5 s", max_emits = 10 }
+[ops.summarize_directory]
+component = "summarize_directory"
+inputs = { results = { collect = "process_file" } }
+"#,
+        )
+        .unwrap();
+        assert_eq!(job.name, "process_directory");
+        let names: Vec<&str> = job.ops.iter().map(|o| o.name.as_str()).collect();
+        assert_eq!(names, ["files_in_directory", "process_file", "summarize_directory"]);
+        let pf = job.op("process_file").unwrap();
+        assert_eq!(
+            pf.inputs[0].source,
+            InputSource::Map(OutputRef { op: "files_in_directory".into(), output: "result".into() })
+        );
+        assert_eq!(pf.grants[0].host, Path::new("/jobs/sample"));
+        assert_eq!(pf.grants[0].access, Access::Read);
+        assert_eq!(pf.limits.memory_bytes, 64 << 20);
+        assert_eq!(pf.limits.max_emits, 10);
+        assert_eq!(job.ops[0].config, serde_json::json!({"path": "/data"}));
+    }
+
+    #[test]
+    fn errors_name_file_line_op_and_field() {
+        let e = parse("name = \"j\"\n[ops.a]\ncomponent = \"x\"\ninputs = { p = { zip = \"b\" } }\n").unwrap_err();
+        assert_eq!(e.to_string(), "/jobs/job.toml:4:14: op \"a\": inputs.p: unknown input kind \"zip\" (use map or collect)");
+        let e = parse("name = \"j\"\n[ops.a]\ncomponent = 5\n").unwrap_err();
+        assert!(e.to_string().starts_with("/jobs/job.toml:3:13: "), "{e}");
+        let e = parse("name = \"j\"\n[ops.a]\ncomponent = \"x\"\nlimits = { memory = \"lots\" }\n").unwrap_err();
+        assert!(e.to_string().contains("op \"a\": limits.memory: \"lots\" is not a size"), "{e}");
+        let e = parse("name = \"j\"\n[ops.a]\ncomponent = \"x\"\ncolour = 1\n").unwrap_err();
+        assert!(e.to_string().contains("unknown field `colour`"), "{e}");
+        let e = parse("name = \"j\"\n").unwrap_err();
+        assert!(e.to_string().contains("the job has no ops"), "{e}");
+        let e = parse("name = \"j\"\n[ops.a]\ncomponent = \"x\"\ngrants = [{ host = \"d\", guest = \"data\" }]\n").unwrap_err();
+        assert!(e.to_string().contains("grants[0].guest: \"data\" must be an absolute guest path"), "{e}");
+    }
+}

@@ -1,0 +1,11 @@
+//! Job files: parse, validate against the ops' definitions, and plan. Knows nothing of
+//! wasmtime: an op is its [`OpDefinition`](crate::definition::OpDefinition) here.
+
+mod config;
+mod error;
+mod file;
+mod plan;
+
+pub use error::JobError;
+pub use file::{InputSource, Job, JobInput, JobOp, OutputRef, parse_file, parse_str};
+pub use plan::{Binding, DynamicRef, Plan, PlannedInput, PlannedOp, plan};

@@ -1,0 +1,387 @@
+//! Validate a job against its ops' definitions and plan it: topological order, and for every op
+//! its *mapping scope* — the chain of dynamic outputs it is cloned over, outermost first.
+//!
+//! Scope rules (Dagster's, extended to nesting):
+//! - `{ map = "p.out" }` over a dynamic output: the scope of `p` plus `p:out`.
+//! - `{ map = "p.out" }` over a plain output of a mapped `p`: `p`'s scope (a chained map).
+//! - `{ collect = "p.out" }` over a dynamic output: `p`'s scope (the list of `p`'s records).
+//! - `{ collect = "p.out" }` over a plain output of a mapped `p`: `p`'s scope less its innermost
+//!   level (for a nested map, one list per outer key).
+//! - `"p.out"` (plain): only from an unmapped op; broadcast to every clone.
+//!
+//! An op's scope is the longest of its inputs' scopes; every other must be a prefix of it, or
+//! the op would be downstream of two unrelated dynamic outputs.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::config;
+use super::error::JobError;
+use super::file::{InputSource, Job, JobGrant, JobOp, OutputRef};
+use crate::definition::{OpDefinition, OutputDefinition};
+use crate::step::{Grant, Limits};
+use crate::value::JsonText;
+
+/// A dynamic output: op (index in [`Plan::ops`]) and output name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DynamicRef {
+    /// The emitting op.
+    pub op: usize,
+    /// Its dynamic output.
+    pub output: String,
+}
+
+/// How one input of a planned op gets its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Binding {
+    /// A plain output of an op whose scope is a prefix of ours: the value of its instance at our
+    /// keys (truncated to its depth).
+    Plain {
+        /// Upstream op.
+        op: usize,
+        /// Its output.
+        output: String,
+    },
+    /// The record that cloned us: the dynamic output that is the last level of our scope.
+    Record {
+        /// Emitting op.
+        op: usize,
+        /// Its dynamic output.
+        output: String,
+    },
+    /// The list of a mapped op's plain output over every key one level below our scope.
+    Collect {
+        /// Mapped upstream op.
+        op: usize,
+        /// Its plain output.
+        output: String,
+    },
+    /// The list of the records of a dynamic output of an op at our scope.
+    CollectRecords {
+        /// Emitting op.
+        op: usize,
+        /// Its dynamic output.
+        output: String,
+    },
+}
+
+impl Binding {
+    /// The upstream op.
+    pub fn op(&self) -> usize {
+        match self {
+            Self::Plain { op, .. } | Self::Record { op, .. } | Self::Collect { op, .. } | Self::CollectRecords { op, .. } => *op,
+        }
+    }
+}
+
+/// One input of a planned op.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedInput {
+    /// The input's name.
+    pub name: String,
+    /// Where its value comes from.
+    pub binding: Binding,
+}
+
+/// A validated op, ready to be cloned into steps.
+#[derive(Debug, Clone)]
+pub struct PlannedOp {
+    /// Its name in the job.
+    pub name: String,
+    /// Index in the job file's op list (and so in the caller's list of loaded components).
+    pub job_index: usize,
+    /// Config, defaults applied and validated.
+    pub config: JsonText,
+    /// Inputs, in file order.
+    pub inputs: Vec<PlannedInput>,
+    /// Grants, host paths checked and made canonical.
+    pub grants: Vec<Grant>,
+    /// Resource limits.
+    pub limits: Limits,
+    /// The op's outputs.
+    pub outputs: Vec<OutputDefinition>,
+    /// The dynamic outputs it is cloned over, outermost first (empty: one step).
+    pub scope: Vec<DynamicRef>,
+    /// Whether any other op reads one of its outputs.
+    pub consumed: bool,
+}
+
+/// A validated job, ops in topological order.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The job's name.
+    pub job: String,
+    /// Ops, each after every op it reads from.
+    pub ops: Vec<PlannedOp>,
+}
+
+impl Plan {
+    /// The planned op called `name`.
+    pub fn op(&self, name: &str) -> Option<&PlannedOp> {
+        self.ops.iter().find(|o| o.name == name)
+    }
+}
+
+/// Validate `job` against `definitions` (one per op, in the job's op order) and plan it.
+pub fn plan(job: &Job, definitions: &[OpDefinition]) -> Result<Plan, JobError> {
+    let order = topological_order(job)?;
+    let mut position = vec![usize::MAX; job.ops.len()];
+    for (pos, &index) in order.iter().enumerate() {
+        position[index] = pos;
+    }
+    let mut ops: Vec<PlannedOp> = Vec::with_capacity(order.len());
+    for &index in &order {
+        let op = &job.ops[index];
+        let definition = &definitions[index];
+        ops.push(plan_op(job, op, index, definition, definitions, &position, &ops)?);
+    }
+    for i in 0..ops.len() {
+        let consumers: Vec<usize> = ops[i].inputs.iter().map(|input| input.binding.op()).collect();
+        for upstream in consumers {
+            ops[upstream].consumed = true;
+        }
+    }
+    Ok(Plan { job: job.name.clone(), ops })
+}
+
+fn plan_op(
+    job: &Job,
+    op: &JobOp,
+    job_index: usize,
+    definition: &OpDefinition,
+    definitions: &[OpDefinition],
+    position: &[usize],
+    planned: &[PlannedOp],
+) -> Result<PlannedOp, JobError> {
+    let file = &job.file;
+    let err = |field: &str, message: String, span: Option<std::ops::Range<usize>>| {
+        let e = JobError::op(file, &op.name, Some(field), message);
+        match span {
+            Some(span) => e.at(&job.text, span),
+            None => e,
+        }
+    };
+
+    // Every required input connected, every connected input declared.
+    for declared in &definition.inputs {
+        if declared.required && !op.inputs.iter().any(|i| i.name == declared.name) {
+            return Err(err(
+                "inputs",
+                format!("required input \"{}\" is not connected", declared.name),
+                Some(op.component_span.clone()),
+            ));
+        }
+    }
+
+    let mut inputs = Vec::with_capacity(op.inputs.len());
+    // (scope, human description of where it came from) per input, for the compatibility check.
+    let mut scopes: Vec<(Vec<DynamicRef>, String)> = Vec::new();
+    let mut collected: Vec<DynamicRef> = Vec::new();
+    for input in &op.inputs {
+        let field = format!("inputs.{}", input.name);
+        let at = |message: String| err(&field, message, Some(input.span.clone()));
+        if definition.input(&input.name).is_none() {
+            let names: Vec<String> = definition.inputs.iter().map(|i| format!("'{}'", i.name)).collect();
+            return Err(at(format!(
+                "component \"{}\" has no input \"{}\" (its inputs are [{}])",
+                op.component,
+                input.name,
+                names.join(", ")
+            )));
+        }
+        let source = input.source.output_ref();
+        let upstream_index = job.ops.iter().position(|o| o.name == source.op).map(|i| position[i]);
+        let Some(upstream_pos) = upstream_index else {
+            return Err(at(format!("unknown op \"{}\"", source.op)));
+        };
+        let upstream = &planned[upstream_pos];
+        let upstream_def = &definitions[upstream.job_index];
+        let Some(output) = upstream_def.output(&source.output) else {
+            return Err(at(format!(
+                "op \"{}\" has no output \"{}\" (its outputs are {})",
+                source.op,
+                source.output,
+                upstream_def.output_names()
+            )));
+        };
+        let mapped = !upstream.scope.is_empty();
+        let here = DynamicRef { op: upstream_pos, output: source.output.clone() };
+        let (binding, scope) = match (&input.source, output.dynamic) {
+            (InputSource::Plain(_), true) => {
+                return Err(at(format!(
+                    "received the dynamic output \"{}\" from op \"{}\" directly. \
+                     Dynamic output must be unpacked with map or collect",
+                    source.output, source.op
+                )));
+            }
+            (InputSource::Plain(_), false) if mapped => {
+                return Err(at(format!(
+                    "received output \"{}\" of mapped op \"{}\" directly. A mapped op's output must be \
+                     used with map (to continue per key) or collect",
+                    source.output, source.op
+                )));
+            }
+            (InputSource::Plain(_), false) => (Binding::Plain { op: upstream_pos, output: source.output.clone() }, vec![]),
+            (InputSource::Map(_), true) => {
+                let mut scope = upstream.scope.clone();
+                scope.push(here.clone());
+                (Binding::Record { op: upstream_pos, output: source.output.clone() }, scope)
+            }
+            (InputSource::Map(_), false) if mapped => {
+                (Binding::Plain { op: upstream_pos, output: source.output.clone() }, upstream.scope.clone())
+            }
+            (InputSource::Map(_), false) => {
+                return Err(at(format!(
+                    "cannot map over {source}: it is not a dynamic output, and op \"{}\" is not mapped",
+                    source.op
+                )));
+            }
+            (InputSource::Collect(_), true) => {
+                collected.push(here.clone());
+                (Binding::CollectRecords { op: upstream_pos, output: source.output.clone() }, upstream.scope.clone())
+            }
+            (InputSource::Collect(_), false) if mapped => {
+                let mut scope = upstream.scope.clone();
+                if let Some(level) = scope.pop() {
+                    collected.push(level);
+                }
+                (Binding::Collect { op: upstream_pos, output: source.output.clone() }, scope)
+            }
+            (InputSource::Collect(_), false) => {
+                return Err(at(format!(
+                    "cannot collect {source}: it is neither a dynamic output nor the output of a mapped op"
+                )));
+            }
+        };
+        scopes.push((scope, input.name.clone()));
+        inputs.push(PlannedInput { name: input.name.clone(), binding });
+    }
+
+    let scope = op_scope(op, &scopes, planned).map_err(|m| err("inputs", m, Some(op.component_span.clone())))?;
+    for level in &collected {
+        if scope.contains(level) {
+            let name = dynamic_name(planned, level);
+            return Err(err(
+                "inputs",
+                format!(
+                    "op '{}' cannot both collect over dynamic output {name} and be downstream of the dynamic output {name}",
+                    op.name
+                ),
+                Some(op.component_span.clone()),
+            ));
+        }
+    }
+
+    let mut config = op.config.clone();
+    config::apply_defaults(&definition.config_schema, &mut config);
+    config::validate(&definition.config_schema, &config).map_err(|m| err("config", m, op.config_span.clone()))?;
+
+    Ok(PlannedOp {
+        name: op.name.clone(),
+        job_index,
+        config: JsonText::from_value(&config),
+        inputs,
+        grants: check_grants(file, &job.text, op)?,
+        limits: op.limits,
+        outputs: definition.outputs.clone(),
+        scope,
+        consumed: false,
+    })
+}
+
+/// The longest input scope; every other must be a prefix of it.
+fn op_scope(op: &JobOp, scopes: &[(Vec<DynamicRef>, String)], planned: &[PlannedOp]) -> Result<Vec<DynamicRef>, String> {
+    let mut longest: Vec<DynamicRef> = Vec::new();
+    for (scope, _) in scopes {
+        if scope.len() > longest.len() {
+            longest = scope.clone();
+        }
+    }
+    for (scope, _) in scopes {
+        if !longest.starts_with(scope) {
+            // Name the first level where the two differ, as Dagster does.
+            let diverge = scope.iter().zip(&longest).position(|(a, b)| a != b).unwrap_or(0);
+            return Err(format!(
+                "op '{}' cannot be downstream of more than one dynamic output. It is downstream of both \"{}\" and \"{}\"",
+                op.name,
+                dynamic_name(planned, &scope[diverge]),
+                dynamic_name(planned, &longest[diverge]),
+            ));
+        }
+    }
+    Ok(longest)
+}
+
+fn dynamic_name(planned: &[PlannedOp], level: &DynamicRef) -> String {
+    format!("{}:{}", planned[level.op].name, level.output)
+}
+
+fn check_grants(file: &Path, text: &str, op: &JobOp) -> Result<Vec<Grant>, JobError> {
+    let mut grants: Vec<Grant> = Vec::with_capacity(op.grants.len());
+    for (i, grant) in op.grants.iter().enumerate() {
+        let JobGrant { host, guest, access, span } = grant;
+        let err = |field: &str, message: String| {
+            JobError::op(file, &op.name, Some(&format!("grants[{i}].{field}")), message).at(text, span.clone())
+        };
+        let canonical = host
+            .canonicalize()
+            .map_err(|e| err("host", format!("{} cannot be granted: {e}", host.display())))?;
+        if !canonical.is_dir() {
+            return Err(err("host", format!("{} is not a directory", host.display())));
+        }
+        if grants.iter().any(|g| &g.guest == guest) {
+            return Err(err("guest", format!("\"{guest}\" is granted twice")));
+        }
+        grants.push(Grant { host: canonical, guest: guest.clone(), access: *access });
+    }
+    Ok(grants)
+}
+
+/// Ops ordered so that each comes after every op it reads from; ties keep file order.
+fn topological_order(job: &Job) -> Result<Vec<usize>, JobError> {
+    let index: HashMap<&str, usize> = job.ops.iter().enumerate().map(|(i, o)| (o.name.as_str(), i)).collect();
+    let mut upstream: Vec<Vec<usize>> = vec![Vec::new(); job.ops.len()];
+    for (i, op) in job.ops.iter().enumerate() {
+        for input in &op.inputs {
+            let OutputRef { op: name, .. } = input.source.output_ref();
+            match index.get(name.as_str()) {
+                Some(&u) => upstream[i].push(u),
+                None => {
+                    return Err(JobError::op(&job.file, &op.name, Some(&format!("inputs.{}", input.name)), format!("unknown op \"{name}\""))
+                        .at(&job.text, input.span.clone()));
+                }
+            }
+        }
+    }
+    let mut done = vec![false; job.ops.len()];
+    let mut order = Vec::with_capacity(job.ops.len());
+    while order.len() < job.ops.len() {
+        let next = (0..job.ops.len()).find(|&i| !done[i] && upstream[i].iter().all(|&u| done[u]));
+        match next {
+            Some(i) => {
+                done[i] = true;
+                order.push(i);
+            }
+            None => return Err(JobError::job(&job.file, format!("the ops form a cycle: {}", describe_cycle(job, &upstream, &done)))),
+        }
+    }
+    Ok(order)
+}
+
+/// `a -> b -> a`, following upstream links among the ops left over.
+fn describe_cycle(job: &Job, upstream: &[Vec<usize>], done: &[bool]) -> String {
+    let Some(start) = (0..job.ops.len()).find(|&i| !done[i]) else { return String::new() };
+    let mut path = vec![start];
+    let mut current = start;
+    loop {
+        let Some(&next) = upstream[current].iter().find(|&&u| !done[u]) else { break };
+        if let Some(at) = path.iter().position(|&p| p == next) {
+            let mut cycle: Vec<&str> = path[at..].iter().rev().map(|&i| job.ops[i].name.as_str()).collect();
+            cycle.push(job.ops[next].name.as_str());
+            return cycle.join(" -> ");
+        }
+        path.push(next);
+        current = next;
+    }
+    job.ops[start].name.clone()
+}

@@ -1,0 +1,20 @@
+//! sandmap: run data-pipeline ops as sandboxed WebAssembly components, orchestrated with
+//! Dagster's dynamic mapping & collect model.
+//!
+//! The crate is split so that each part knows only what it must:
+//! - [`job`] parses, validates and plans a job file. It knows nothing of wasmtime.
+//! - [`runtime`] compiles, sandboxes and runs one component step. It knows nothing of graphs.
+//! - [`executor`] joins them: it schedules steps as dynamic records stream in.
+//! - [`step`], [`definition`], [`value`] and [`keys`] are the plain data both sides share; a
+//!   [`step::StepSpec`] could be run by another process or machine.
+
+pub mod cli;
+pub mod definition;
+pub mod executor;
+pub mod job;
+pub mod keys;
+pub mod plugins;
+pub mod runtime;
+pub mod step;
+pub mod units;
+pub mod value;

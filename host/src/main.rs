@@ -1,0 +1,5 @@
+//! The `sandmap` command line.
+
+fn main() -> std::process::ExitCode {
+    sandmap::cli::main()
+}

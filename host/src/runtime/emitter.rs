@@ -1,0 +1,199 @@
+//! Checks every emission as it happens, with Dagster's rules
+//! (`_core/execution/plan/execute_step.py`), and streams accepted ones to the executor.
+
+use std::collections::HashSet;
+
+use super::bindings::sandmap::op::types;
+use super::error::StepFailure;
+use crate::definition::OutputDefinition;
+use crate::keys::validate_mapping_key;
+use crate::step::Limits;
+use crate::units::format_bytes;
+use crate::value::{JsonText, Metadata, MetadataValue};
+
+/// An emission the host accepted.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Emission {
+    /// One record of a dynamic output.
+    Record {
+        /// The dynamic output.
+        output: String,
+        /// Its mapping key (valid, unique per output in this step).
+        key: String,
+        /// The value.
+        value: JsonText,
+        /// Metadata, in the order attached.
+        metadata: Metadata,
+    },
+    /// The value of a plain output.
+    Output {
+        /// The output.
+        output: String,
+        /// The value.
+        value: JsonText,
+        /// Metadata, in the order attached.
+        metadata: Metadata,
+    },
+}
+
+/// Where accepted emissions go, as they happen (the executor starts clones from them).
+pub trait StepEvents: Send + 'static {
+    /// The op emitted this, and the host accepted it.
+    fn emitted(&mut self, emission: Emission);
+}
+
+/// Emission state of one step.
+pub struct Emitter {
+    op: String,
+    outputs: Vec<OutputDefinition>,
+    produced: Vec<bool>,
+    keys: HashSet<(usize, String)>,
+    count: u64,
+    limits: Limits,
+    events: Box<dyn StepEvents>,
+    /// The first emission the host refused; the step has failed once this is set.
+    pub failure: Option<StepFailure>,
+}
+
+impl Emitter {
+    /// Emission state for a step of `op` with these outputs and limits.
+    pub fn new(op: &str, outputs: &[OutputDefinition], limits: Limits, events: Box<dyn StepEvents>) -> Self {
+        Self {
+            op: op.to_owned(),
+            outputs: outputs.to_vec(),
+            produced: vec![false; outputs.len()],
+            keys: HashSet::new(),
+            count: 0,
+            limits,
+            events,
+            failure: None,
+        }
+    }
+
+    /// A dynamic record: check, then stream.
+    pub fn record(&mut self, record: types::DynamicOutput) -> Result<(), StepFailure> {
+        let index = self.output_index(&record.output_name)?;
+        if !self.outputs[index].dynamic {
+            return Err(StepFailure::Emission(format!(
+                "op \"{}\" emitted a DynamicOutput to output \"{}\", which is not a dynamic output",
+                self.op, record.output_name
+            )));
+        }
+        validate_mapping_key(&record.mapping_key)
+            .map_err(|e| StepFailure::Emission(format!("op \"{}\": {e}", self.op)))?;
+        self.count_one()?;
+        let value = self.value(&record.output_name, record.value)?;
+        let metadata = self.metadata(record.metadata)?;
+        if !self.keys.insert((index, record.mapping_key.clone())) {
+            return Err(StepFailure::Emission(format!(
+                "op \"{}\" emitted a DynamicOutput with mapping_key \"{}\" on output \"{}\" multiple times",
+                self.op, record.mapping_key, record.output_name
+            )));
+        }
+        self.produced[index] = true;
+        self.events.emitted(Emission::Record {
+            output: record.output_name,
+            key: record.mapping_key,
+            value,
+            metadata,
+        });
+        Ok(())
+    }
+
+    /// A plain output: check, then stream.
+    pub fn output(&mut self, output: types::Output) -> Result<(), StepFailure> {
+        let index = self.output_index(&output.output_name)?;
+        if self.outputs[index].dynamic {
+            return Err(StepFailure::Emission(format!(
+                "op \"{}\" emitted a plain output to \"{}\", which is a dynamic output and takes DynamicOutput records",
+                self.op, output.output_name
+            )));
+        }
+        if self.produced[index] {
+            return Err(StepFailure::Emission(format!(
+                "op \"{}\" emitted output \"{}\" more than once",
+                self.op, output.output_name
+            )));
+        }
+        self.count_one()?;
+        let value = self.value(&output.output_name, output.value)?;
+        let metadata = self.metadata(output.metadata)?;
+        self.produced[index] = true;
+        self.events.emitted(Emission::Output { output: output.output_name, value, metadata });
+        Ok(())
+    }
+
+    /// After a successful `run`: every required plain output must have been produced.
+    pub fn check_required(&self) -> Result<(), StepFailure> {
+        for (def, produced) in self.outputs.iter().zip(&self.produced) {
+            if def.required && !def.dynamic && !produced {
+                return Err(StepFailure::MissingOutput(format!(
+                    "op \"{}\" did not produce its required output \"{}\"",
+                    self.op, def.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn output_index(&self, name: &str) -> Result<usize, StepFailure> {
+        self.outputs.iter().position(|o| o.name == name).ok_or_else(|| {
+            let names: Vec<String> = self.outputs.iter().map(|o| format!("'{}'", o.name)).collect();
+            StepFailure::Emission(format!(
+                "op \"{}\" emitted to output \"{name}\", which does not exist. The available outputs are [{}]",
+                self.op,
+                names.join(", ")
+            ))
+        })
+    }
+
+    fn count_one(&mut self) -> Result<(), StepFailure> {
+        self.count += 1;
+        if self.count > self.limits.max_emits {
+            return Err(StepFailure::Limit { limit: "max_emits", value: self.limits.max_emits.to_string() });
+        }
+        Ok(())
+    }
+
+    fn value(&self, output: &str, text: String) -> Result<JsonText, StepFailure> {
+        if text.len() as u64 > self.limits.max_value_bytes {
+            return Err(StepFailure::Limit {
+                limit: "max_value_bytes",
+                value: format!(
+                    "{} (output \"{output}\" got a value of {} bytes)",
+                    format_bytes(self.limits.max_value_bytes),
+                    text.len()
+                ),
+            });
+        }
+        JsonText::parse(text).map_err(|e| {
+            StepFailure::Emission(format!("op \"{}\" emitted a value for output \"{output}\" that is not JSON: {e}", self.op))
+        })
+    }
+
+    fn metadata(&self, entries: Vec<types::MetadataEntry>) -> Result<Metadata, StepFailure> {
+        entries
+            .into_iter()
+            .map(|entry| {
+                let value = match entry.value {
+                    types::MetadataValue::Text(s) => MetadataValue::Text(s),
+                    types::MetadataValue::Int(n) => MetadataValue::Int(n),
+                    types::MetadataValue::Float(x) => MetadataValue::Float(x),
+                    types::MetadataValue::Boolean(b) => MetadataValue::Bool(b),
+                    types::MetadataValue::Url(s) => MetadataValue::Url(s),
+                    types::MetadataValue::Path(s) => MetadataValue::Path(s),
+                    types::MetadataValue::Markdown(s) => MetadataValue::Markdown(s),
+                    types::MetadataValue::Json(text) => {
+                        MetadataValue::Json(serde_json::from_str(&text).map_err(|e| {
+                            StepFailure::Emission(format!(
+                                "op \"{}\": metadata \"{}\" is not JSON: {e}",
+                                self.op, entry.key
+                            ))
+                        })?)
+                    }
+                };
+                Ok((entry.key, value))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,224 @@
+//! The step log: the op's stdout, stderr and `log` calls, captured in order, capped in size.
+//!
+//! Guest output never reaches the user's terminal raw: it is kept here and shown through
+//! [`printable`], which escapes control characters (a guest's escape sequences must not drive
+//! the user's tty).
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
+
+/// Where a log line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogSource {
+    /// The op's stdout.
+    Stdout,
+    /// The op's stderr.
+    Stderr,
+    /// A `log` call at trace level.
+    Trace,
+    /// A `log` call at debug level.
+    Debug,
+    /// A `log` call at info level.
+    Info,
+    /// A `log` call at warn level.
+    Warn,
+    /// A `log` call at error level.
+    Error,
+}
+
+/// One chunk of captured output (consecutive writes to one stream are merged).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// Which stream or level.
+    pub source: LogSource,
+    /// The text (invalid UTF-8 replaced).
+    pub text: String,
+}
+
+/// A finished step's log.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepLog {
+    /// What was kept, in order.
+    pub entries: Vec<LogEntry>,
+    /// Bytes the op wrote past the cap (dropped).
+    pub truncated_bytes: u64,
+}
+
+impl StepLog {
+    /// The last error-level line, if any (a panicking Rust op logs its panic message there).
+    pub fn last_error(&self) -> Option<&str> {
+        self.entries.iter().rev().find(|e| e.source == LogSource::Error).map(|e| e.text.trim_end())
+    }
+}
+
+#[derive(Debug, Default)]
+struct Buffer {
+    log: StepLog,
+    kept: u64,
+    cap: u64,
+}
+
+/// The log of a running step, shared by its stdout, stderr and the `log` host function.
+#[derive(Debug, Clone)]
+pub struct LogCapture(Arc<Mutex<Buffer>>);
+
+impl LogCapture {
+    /// A capture that keeps at most `cap` bytes.
+    pub fn new(cap: u64) -> Self {
+        Self(Arc::new(Mutex::new(Buffer { cap, ..Buffer::default() })))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Buffer> {
+        // A poisoned lock only means another writer panicked mid-append; the text is still usable.
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Append `bytes` from `source`, keeping what fits under the cap.
+    pub fn write(&self, source: LogSource, bytes: &[u8]) {
+        let mut buf = self.lock();
+        let room = buf.cap.saturating_sub(buf.kept);
+        let keep = (bytes.len() as u64).min(room) as usize;
+        buf.log.truncated_bytes += (bytes.len() - keep) as u64;
+        if keep == 0 {
+            return;
+        }
+        buf.kept += keep as u64;
+        let text = String::from_utf8_lossy(&bytes[..keep]);
+        let is_stream = matches!(source, LogSource::Stdout | LogSource::Stderr);
+        match buf.log.entries.last_mut() {
+            Some(last) if is_stream && last.source == source => last.text.push_str(&text),
+            _ => buf.log.entries.push(LogEntry { source, text: text.into_owned() }),
+        }
+    }
+
+    /// A stdout or stderr stream for the WASI context.
+    pub fn stream(&self, source: LogSource) -> CapturedStream {
+        CapturedStream { capture: self.clone(), source }
+    }
+
+    /// The log so far.
+    pub fn snapshot(&self) -> StepLog {
+        self.lock().log.clone()
+    }
+}
+
+/// An op's stdout or stderr. Writes past the cap are accepted and dropped, so a chatty op is not
+/// failed for its chatter (wasmtime-wasi's `MemoryOutputPipe` would trap it).
+#[derive(Debug, Clone)]
+pub struct CapturedStream {
+    capture: LogCapture,
+    source: LogSource,
+}
+
+/// How much the op may write per `check-write` permit.
+const WRITE_PERMIT: usize = 64 * 1024;
+
+#[wasmtime_wasi::async_trait]
+impl OutputStream for CapturedStream {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        self.capture.write(self.source, &bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        Ok(WRITE_PERMIT)
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for CapturedStream {
+    async fn ready(&mut self) {}
+}
+
+impl IsTerminal for CapturedStream {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl tokio::io::AsyncWrite for CapturedStream {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.capture.write(self.source, buf);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl StdoutStream for CapturedStream {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+/// `text` made safe for a terminal: control characters (ESC, BEL, CR, …) other than newline
+/// and tab are shown as `\u{..}` escapes.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\n' && c != '\t' {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capture_keeps_order_merges_streams_and_cuts_at_the_cap() {
+        let capture = LogCapture::new(10);
+        capture.write(LogSource::Stdout, b"abc");
+        capture.write(LogSource::Stdout, b"def");
+        capture.write(LogSource::Info, b"hi");
+        capture.write(LogSource::Stderr, b"0123456789");
+        let log = capture.snapshot();
+        assert_eq!(
+            log.entries,
+            vec![
+                LogEntry { source: LogSource::Stdout, text: "abcdef".into() },
+                LogEntry { source: LogSource::Info, text: "hi".into() },
+                LogEntry { source: LogSource::Stderr, text: "01".into() },
+            ]
+        );
+        assert_eq!(log.truncated_bytes, 8);
+    }
+
+    #[test]
+    fn printable_escapes_terminal_control_sequences() {
+        assert_eq!(printable("a\x1b[2Jb\n\tc\x07"), "a\\u{1b}[2Jb\n\tc\\u{7}");
+    }
+}

@@ -1,0 +1,248 @@
+//! The WebAssembly runtime: one engine, components loaded once, and a fresh sandbox (Store and
+//! instance) for every step attempt. Knows nothing of jobs or graphs: it runs a
+//! [`StepSpec`](crate::step::StepSpec) against a [`LoadedOp`].
+
+mod bindings;
+mod component;
+mod emitter;
+mod error;
+mod limiter;
+mod log;
+mod sandbox;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, Store, Trap};
+
+pub use component::digest;
+pub use emitter::{Emission, StepEvents};
+pub use error::{LoadError, RuntimeError, StepFailure};
+pub use log::{LogEntry, LogSource, StepLog, printable};
+
+use bindings::sandmap::op::types;
+use bindings::{OpComponent, OpComponentPre};
+use emitter::Emitter;
+use limiter::Limiter;
+use log::LogCapture;
+use sandbox::Sandbox;
+
+use crate::definition::OpDefinition;
+use crate::step::{Limits, StepSpec};
+use crate::units::format_duration;
+
+/// How often the epoch advances: the resolution of the `timeout` limit.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// Wasm stack per instance (wasmtime's default, set explicitly).
+pub const MAX_WASM_STACK: usize = 512 * 1024;
+/// Limits for reading an op's definition (it must not do real work).
+const DEFINITION_LIMITS: Limits = Limits {
+    memory_bytes: 256 << 20,
+    timeout: Duration::from_secs(10),
+    max_value_bytes: 1 << 20,
+    max_emits: 0,
+    max_log_bytes: 64 << 10,
+};
+
+/// A loaded op: compiled, linked and pre-instantiated, with its definition read.
+pub struct LoadedOp {
+    /// SHA-256 of the component's bytes.
+    pub digest: String,
+    /// What the op declares.
+    pub definition: OpDefinition,
+    pre: OpComponentPre<Sandbox>,
+}
+
+impl std::fmt::Debug for LoadedOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedOp").field("digest", &self.digest).field("definition", &self.definition).finish()
+    }
+}
+
+/// What one step attempt did.
+#[derive(Debug)]
+pub struct StepOutcome {
+    /// Success, or why it failed.
+    pub result: Result<(), StepFailure>,
+    /// Its captured log.
+    pub log: StepLog,
+    /// Wall time of the attempt.
+    pub duration: Duration,
+}
+
+/// The engine, the linker, and the epoch ticker that enforces timeouts.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<Sandbox>,
+    ticker_stop: Arc<AtomicBool>,
+    ticker: Option<JoinHandle<()>>,
+}
+
+impl Runtime {
+    /// Set up the engine (Cranelift, component model, epoch interruption) and the linker (WASI
+    /// preview 2 and the `sandmap:op/host` interface).
+    pub fn new() -> Result<Self, RuntimeError> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        config.max_wasm_stack(MAX_WASM_STACK);
+        config.parallel_compilation(true);
+        let engine = Engine::new(&config).map_err(|e| RuntimeError(e.to_string()))?;
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| RuntimeError(e.to_string()))?;
+        OpComponent::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)
+            .map_err(|e| RuntimeError(e.to_string()))?;
+
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        let ticker = {
+            let engine = engine.clone();
+            let stop = ticker_stop.clone();
+            std::thread::Builder::new()
+                .name("sandmap-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        engine.increment_epoch();
+                    }
+                })
+                .map_err(|e| RuntimeError(format!("cannot start the epoch thread: {e}")))?
+        };
+        Ok(Self { engine, linker, ticker_stop, ticker: Some(ticker) })
+    }
+
+    /// Load `bytes` as an op: check, compile, link, and read its definition. `origin` names the
+    /// file (or built-in op) in errors.
+    pub fn load(&self, bytes: &[u8], origin: &str) -> Result<LoadedOp, LoadError> {
+        component::check_header(bytes, origin)?;
+        let component = Component::new(&self.engine, bytes)
+            .map_err(|e| LoadError::Invalid { origin: origin.into(), reason: format!("{e:#}") })?;
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::UnsupportedImport { origin: origin.into(), reason: format!("{e:#}") })?;
+        let pre = OpComponentPre::new(instance_pre)
+            .map_err(|e| LoadError::WrongWorld { origin: origin.into(), reason: format!("{e:#}") })?;
+        let definition = self.read_definition(&pre, origin)?;
+        Ok(LoadedOp { digest: component::digest(bytes), definition, pre })
+    }
+
+    fn read_definition(&self, pre: &OpComponentPre<Sandbox>, origin: &str) -> Result<OpDefinition, LoadError> {
+        let bad = |reason: String| LoadError::Definition { origin: origin.into(), reason };
+        struct Discard;
+        impl StepEvents for Discard {
+            fn emitted(&mut self, _: Emission) {}
+        }
+        let log = LogCapture::new(DEFINITION_LIMITS.max_log_bytes);
+        let emitter = Emitter::new("definition", &[], DEFINITION_LIMITS, Box::new(Discard));
+        let sandbox = Sandbox::new(&[], Limiter::new(DEFINITION_LIMITS.memory_bytes), emitter, log)
+            .map_err(|e| bad(e.to_string()))?;
+        let mut store = self.store(sandbox, DEFINITION_LIMITS.timeout);
+        let instance = pre.instantiate(&mut store).map_err(|e| bad(format!("{e:#}")))?;
+        let def = instance.sandmap_op_op().call_definition(&mut store).map_err(|e| bad(format!("{e:#}")))?;
+        component::convert_definition(def, origin)
+    }
+
+    fn store(&self, sandbox: Sandbox, timeout: Duration) -> Store<Sandbox> {
+        let mut store = Store::new(&self.engine, sandbox);
+        store.limiter(|s| &mut s.limiter);
+        let ticks = (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1);
+        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+        store.epoch_deadline_trap();
+        store
+    }
+
+    /// Run one step attempt in a fresh sandbox. Accepted emissions go to `events` as they happen.
+    /// Never panics on anything the component does: every failure is a [`StepFailure`].
+    pub fn run(&self, op: &LoadedOp, step: &StepSpec, events: Box<dyn StepEvents>) -> StepOutcome {
+        let started = Instant::now();
+        let log = LogCapture::new(step.limits.max_log_bytes);
+        let result = self.run_inner(op, step, events, log.clone());
+        StepOutcome { result, log: log.snapshot(), duration: started.elapsed() }
+    }
+
+    fn run_inner(
+        &self,
+        op: &LoadedOp,
+        step: &StepSpec,
+        events: Box<dyn StepEvents>,
+        log: LogCapture,
+    ) -> Result<(), StepFailure> {
+        for (name, value) in &step.inputs {
+            if value.len() as u64 > step.limits.max_value_bytes {
+                return Err(StepFailure::Limit {
+                    limit: "max_value_bytes",
+                    value: format!(
+                        "{} (input \"{name}\" is {} bytes)",
+                        crate::units::format_bytes(step.limits.max_value_bytes),
+                        value.len()
+                    ),
+                });
+            }
+        }
+        let emitter = Emitter::new(&step.op, &step.outputs, step.limits, events);
+        let sandbox = Sandbox::new(&step.grants, Limiter::new(step.limits.memory_bytes), emitter, log.clone())?;
+        let mut store = self.store(sandbox, step.limits.timeout);
+
+        let context = types::RunContext {
+            step_key: step.key.clone(),
+            mapping_key: step.mapping_key.clone(),
+            attempt: step.attempt,
+        };
+        let inputs: Vec<types::NamedValue> = step
+            .inputs
+            .iter()
+            .map(|(name, value)| types::NamedValue { name: name.clone(), value: value.as_str().to_owned() })
+            .collect();
+        let config = step.config.as_str().to_owned();
+        let called = op
+            .pre
+            .instantiate(&mut store)
+            .and_then(|instance| instance.sandmap_op_op().call_run(&mut store, &context, &config, &inputs));
+
+        let state = store.data_mut();
+        match called {
+            // A refused emission is the failure even if the op carried on and returned Ok.
+            Ok(Ok(())) => match state.emitter.failure.take() {
+                Some(failure) => Err(failure),
+                None => state.emitter.check_required(),
+            },
+            Ok(Err(op_error)) => Err(state.emitter.failure.take().unwrap_or(StepFailure::Op(op_error.message))),
+            Err(trap) => Err(classify_trap(&trap, state, step.limits, &log)),
+        }
+    }
+}
+
+/// Name the limit or cause behind a trap.
+fn classify_trap(error: &wasmtime::Error, state: &mut Sandbox, limits: Limits, log: &LogCapture) -> StepFailure {
+    if let Some(hit) = state.limiter.hit.take() {
+        return hit;
+    }
+    if let Some(failure) = state.emitter.failure.take() {
+        return failure;
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => StepFailure::Limit { limit: "time", value: format_duration(limits.timeout) },
+        Some(Trap::StackOverflow) => StepFailure::Trap(format!(
+            "stack overflow (wasm stack limit {})",
+            crate::units::format_bytes(MAX_WASM_STACK as u64)
+        )),
+        Some(trap) => {
+            let why = log.snapshot().last_error().map(|line| format!(" ({})", printable(line))).unwrap_or_default();
+            StepFailure::Trap(format!("{trap}{why}"))
+        }
+        None => StepFailure::Trap(format!("{error:#}")),
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+        if let Some(ticker) = self.ticker.take() {
+            let _ = ticker.join();
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! A step as plain data: everything needed to run one op once, and nothing about the graph it
+//! came from. A `StepSpec` serializes, so it could be run by another process or machine.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::definition::OutputDefinition;
+use crate::value::JsonText;
+
+/// What a grant lets the op do in its directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Access {
+    /// List and read only (the default).
+    #[default]
+    Read,
+    /// Read, create, write and remove.
+    ReadWrite,
+}
+
+/// A host directory made visible to the op at a guest path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    /// The host directory (absolute, resolved when the job was validated).
+    pub host: PathBuf,
+    /// Where the op sees it, e.g. `/data`.
+    pub guest: String,
+    /// Read or read-write.
+    pub access: Access,
+}
+
+/// Resource limits of one step attempt. Hitting one fails that step alone, with an error that
+/// names the limit and its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Linear memory per instance, in bytes.
+    pub memory_bytes: u64,
+    /// Wall time per attempt.
+    pub timeout: Duration,
+    /// Each input and output JSON value, in bytes.
+    pub max_value_bytes: u64,
+    /// Records emitted per step (dynamic and plain outputs together).
+    pub max_emits: u64,
+    /// Captured log (stdout, stderr and `log` calls together), in bytes; the rest is cut and the
+    /// cut marked.
+    pub max_log_bytes: u64,
+}
+
+impl Limits {
+    /// 256 MiB per instance.
+    pub const DEFAULT_MEMORY_BYTES: u64 = 256 << 20;
+    /// 60 s per attempt.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+    /// 16 MiB per value.
+    pub const DEFAULT_MAX_VALUE_BYTES: u64 = 16 << 20;
+    /// 100,000 records per step.
+    pub const DEFAULT_MAX_EMITS: u64 = 100_000;
+    /// 1 MiB of log per step.
+    pub const DEFAULT_MAX_LOG_BYTES: u64 = 1 << 20;
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory_bytes: Self::DEFAULT_MEMORY_BYTES,
+            timeout: Self::DEFAULT_TIMEOUT,
+            max_value_bytes: Self::DEFAULT_MAX_VALUE_BYTES,
+            max_emits: Self::DEFAULT_MAX_EMITS,
+            max_log_bytes: Self::DEFAULT_MAX_LOG_BYTES,
+        }
+    }
+}
+
+/// One step to run: a component (by digest), its config and inputs, grants and limits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StepSpec {
+    /// `op`, `op[key]`, `op[key][key2]`.
+    pub key: String,
+    /// The op's name in the job.
+    pub op: String,
+    /// For a mapped clone, the innermost mapping key.
+    pub mapping_key: Option<String>,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// SHA-256 of the component's bytes, hex.
+    pub component: String,
+    /// The validated config, defaults applied.
+    #[serde(with = "json_text")]
+    pub config: JsonText,
+    /// Input values by name.
+    #[serde(with = "named_json_texts")]
+    pub inputs: Vec<(String, JsonText)>,
+    /// Directories the op may see.
+    pub grants: Vec<Grant>,
+    /// Resource limits.
+    pub limits: Limits,
+    /// The op's outputs, against which every emission is checked.
+    pub outputs: Vec<OutputDefinition>,
+}
+
+mod json_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::value::JsonText;
+
+    pub fn serialize<S: Serializer>(value: &JsonText, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(value.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<JsonText, D::Error> {
+        let text = String::deserialize(d)?;
+        JsonText::parse(text).map_err(serde::de::Error::custom)
+    }
+}
+
+mod named_json_texts {
+    use serde::ser::SerializeSeq;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::value::JsonText;
+
+    pub fn serialize<S: Serializer>(values: &[(String, JsonText)], s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(values.len()))?;
+        for (name, value) in values {
+            seq.serialize_element(&(name, value.as_str()))?;
+        }
+        seq.end()
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, JsonText)>, D::Error> {
+        Vec::<(String, String)>::deserialize(d)?
+            .into_iter()
+            .map(|(name, text)| Ok((name, JsonText::parse(text).map_err(serde::de::Error::custom)?)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_step_round_trips_through_json() {
+        let step = StepSpec {
+            key: "process_file[a_txt]".into(),
+            op: "process_file".into(),
+            mapping_key: Some("a_txt".into()),
+            attempt: 1,
+            component: "00ff".into(),
+            config: JsonText::parse("{}").unwrap(),
+            inputs: vec![("path".into(), JsonText::parse("\"/data/a.txt\"").unwrap())],
+            grants: vec![Grant { host: "/tmp".into(), guest: "/data".into(), access: Access::Read }],
+            limits: Limits::default(),
+            outputs: vec![],
+        };
+        let text = serde_json::to_string(&step).unwrap();
+        let back: StepSpec = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.key, step.key);
+        assert_eq!(back.inputs, step.inputs);
+        assert_eq!(back.limits, step.limits);
+    }
+}
