@@ -291,25 +291,26 @@ fn plan_op(
 
 /// The longest input scope; every other must be a prefix of it.
 fn op_scope(op: &JobOp, scopes: &[(Vec<DynamicRef>, String)], planned: &[PlannedOp]) -> Result<Vec<DynamicRef>, String> {
-    let mut longest: Vec<DynamicRef> = Vec::new();
-    for (scope, _) in scopes {
-        if scope.len() > longest.len() {
-            longest = scope.clone();
+    let mut longest = 0;
+    for (i, (scope, _)) in scopes.iter().enumerate() {
+        if scope.len() > scopes[longest].0.len() {
+            longest = i;
         }
     }
-    for (scope, _) in scopes {
-        if !longest.starts_with(scope) {
-            // Name the first level where the two differ, as Dagster does.
-            let diverge = scope.iter().zip(&longest).position(|(a, b)| a != b).unwrap_or(0);
+    for (i, (scope, _)) in scopes.iter().enumerate() {
+        if !scopes[longest].0.starts_with(scope) {
+            // Name the first level where the two differ, in input order.
+            let (first, second) = if i < longest { (scope, &scopes[longest].0) } else { (&scopes[longest].0, scope) };
+            let diverge = first.iter().zip(second).position(|(a, b)| a != b).unwrap_or(0);
             return Err(format!(
                 "op '{}' cannot be downstream of more than one dynamic output. It is downstream of both \"{}\" and \"{}\"",
                 op.name,
-                dynamic_name(planned, &scope[diverge]),
-                dynamic_name(planned, &longest[diverge]),
+                dynamic_name(planned, &first[diverge]),
+                dynamic_name(planned, &second[diverge]),
             ));
         }
     }
-    Ok(longest)
+    Ok(scopes.get(longest).map(|(scope, _)| scope.clone()).unwrap_or_default())
 }
 
 fn dynamic_name(planned: &[PlannedOp], level: &DynamicRef) -> String {
@@ -376,8 +377,9 @@ fn describe_cycle(job: &Job, upstream: &[Vec<usize>], done: &[bool]) -> String {
     loop {
         let Some(&next) = upstream[current].iter().find(|&&u| !done[u]) else { break };
         if let Some(at) = path.iter().position(|&p| p == next) {
+            // `path` follows reads upstream; the cycle is told in data-flow order, closed.
             let mut cycle: Vec<&str> = path[at..].iter().rev().map(|&i| job.ops[i].name.as_str()).collect();
-            cycle.push(job.ops[next].name.as_str());
+            cycle.push(cycle[0]);
             return cycle.join(" -> ");
         }
         path.push(next);

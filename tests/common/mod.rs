@@ -1,0 +1,141 @@
+//! Helpers shared by the integration tests: temporary job folders, running jobs in-process and
+//! through the binary.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
+
+use sandmap::executor::{self, ExecOptions, RunReport};
+use sandmap::job::JobError;
+use sandmap::runtime::Runtime;
+use serde_json::Value;
+
+/// One runtime for all in-process tests of a test binary (as one `sandmap run` has one).
+pub fn runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| Runtime::new().expect("runtime"))
+}
+
+/// A temporary folder holding a job file and its data.
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    pub fn new() -> Self {
+        Self { dir: tempfile::tempdir().expect("tempdir") }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Write `files` (name, content) into the folder `sub`, creating it.
+    pub fn files(&self, sub: &str, files: &[(&str, &[u8])]) -> PathBuf {
+        let dir = self.path().join(sub);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, content) in files {
+            std::fs::write(dir.join(name), content).unwrap();
+        }
+        dir
+    }
+
+    /// Write the job file `job.toml`.
+    pub fn job(&self, text: &str) -> PathBuf {
+        let path = self.path().join("job.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// Parse, load, plan.
+    pub fn prepare(&self, text: &str) -> Result<executor::PreparedJob, JobError> {
+        let path = self.job(text);
+        executor::prepare(&path, &[PathBuf::from(sandmap_test_programs::DIR)], runtime())
+    }
+
+    /// Run in-process; panics if the job is invalid.
+    pub fn run(&self, text: &str) -> RunReport {
+        let prepared = self.prepare(text).unwrap_or_else(|e| panic!("invalid job: {e}"));
+        executor::execute(&prepared.plan, &prepared.ops, runtime(), &ExecOptions::default())
+    }
+
+    /// The validation error of an invalid job.
+    pub fn invalid(&self, text: &str) -> String {
+        match self.prepare(text) {
+            Ok(_) => panic!("the job was accepted"),
+            Err(e) => e.to_string(),
+        }
+    }
+}
+
+/// The seed job over the folder `sample` of the job's folder.
+pub const SEED_JOB: &str = r#"
+name = "process_directory"
+
+[ops.files_in_directory]
+component = "files_in_directory"
+config = { path = "/data" }
+grants = [{ host = "sample", guest = "/data", access = "read" }]
+
+[ops.process_file]
+component = "process_file"
+inputs = { path = { map = "files_in_directory" } }
+grants = [{ host = "sample", guest = "/data" }]
+
+[ops.summarize_directory]
+component = "summarize_directory"
+inputs = { results = { collect = "process_file" } }
+"#;
+
+/// The seed job without its collect: `process_file` is a leaf, so its per-key results are in
+/// the report's outputs.
+pub const MAP_ONLY_JOB: &str = r#"
+name = "map_only"
+
+[ops.files_in_directory]
+component = "files_in_directory"
+grants = [{ host = "sample", guest = "/data" }]
+
+[ops.process_file]
+component = "process_file"
+inputs = { path = { map = "files_in_directory" } }
+grants = [{ host = "sample", guest = "/data" }]
+"#;
+
+/// The `sandmap` binary with the test plugins on its plugin path.
+pub fn sandmap() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sandmap"));
+    command.env("SANDMAP_PLUGIN_PATH", sandmap_test_programs::DIR);
+    command
+}
+
+/// Run the binary; (exit code, stdout, stderr).
+pub fn run_binary(args: &[&str]) -> (i32, String, String) {
+    let output = sandmap().args(args).output().expect("run sandmap");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// `sandmap run JOB --json`: (exit code, the JSON report).
+pub fn run_json(job: &Path) -> (i32, Value) {
+    let (code, stdout, stderr) = run_binary(&["run", job.to_str().unwrap(), "--json"]);
+    let value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}\nstderr: {stderr}"));
+    (code, value)
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+pub fn keys_of(report: &RunReport, op: &str) -> Vec<String> {
+    report.steps.iter().filter(|s| s.op == op).map(|s| s.key.clone()).collect()
+}
+
+pub fn shared<T>(value: T) -> Arc<T> {
+    Arc::new(value)
+}

@@ -1,0 +1,266 @@
+//! A failing, crashing or limit-hitting op fails its own step with a clear error; the other
+//! clones run, the run record keeps what was produced, and the run fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use common::Workspace;
+use sandmap::executor::{RunReport, RunStatus, StepStatus};
+use serde_json::json;
+
+/// files_in_directory over `cmds/` → behave per file (with `limits`) → summarize_directory.
+fn behave_job(limits: &str) -> String {
+    format!(
+        r#"
+name = "behave_job"
+[ops.files_in_directory]
+component = "files_in_directory"
+grants = [{{ host = "cmds", guest = "/data" }}]
+[ops.behave]
+component = "{behave}"
+inputs = {{ path = {{ map = "files_in_directory" }} }}
+grants = [{{ host = "cmds", guest = "/data" }}]
+limits = {{ {limits} }}
+[ops.summarize_directory]
+component = "summarize_directory"
+inputs = {{ results = {{ collect = "behave" }} }}
+"#,
+        behave = sandmap_test_programs::BEHAVE
+    )
+}
+
+/// [`behave_job`] without its collect: behave is a leaf, its per-key results in the outputs.
+fn behave_map_job(limits: &str) -> String {
+    let job = behave_job(limits);
+    job[..job.find("[ops.summarize_directory]").unwrap()].to_owned()
+}
+
+/// Run behave over a.txt = "ok", b.txt = `command`, c.txt = "ok".
+fn run_with(command: &str, limits: &str) -> RunReport {
+    let ws = Workspace::new();
+    ws.files("cmds", &[("a.txt", b"ok\n"), ("b.txt", command.as_bytes()), ("c.txt", b"ok\n")]);
+    ws.run(&behave_job(limits))
+}
+
+/// The bad clone failed with `expected` (a prefix), the good ones succeeded, the collect was
+/// abandoned and the run failed naming the bad clone.
+fn assert_only_b_failed(report: &RunReport, expected: &str) {
+    let b = report.step("behave[b_txt]").unwrap();
+    assert_eq!(b.status, StepStatus::Failure);
+    let error = b.error.as_deref().unwrap();
+    assert!(error.starts_with(expected), "expected {expected:?}, got {error:?}");
+    for key in ["behave[a_txt]", "behave[c_txt]"] {
+        assert_eq!(report.step(key).unwrap().status, StepStatus::Success, "{key}");
+    }
+    let summary = report.step("summarize_directory").unwrap();
+    assert_eq!(summary.status, StepStatus::Abandoned);
+    assert_eq!(
+        summary.error.as_deref(),
+        Some("Dependencies for step summarize_directory failed: ['behave[b_txt]']. Not executing.")
+    );
+    assert_eq!(report.status, RunStatus::Failure);
+    assert_eq!(
+        report.error.as_deref(),
+        Some("Execution of run for \"behave_job\" failed. Steps failed: ['behave[b_txt]'].")
+    );
+}
+
+#[test]
+fn all_good_clones_collect() {
+    let report = run_with("ok\n", "");
+    assert_eq!(report.status, RunStatus::Success);
+    assert_eq!(report.output("summarize_directory", "result"), Some(&json!({"files": 3, "bytes": 9, "lines": 3})));
+}
+
+#[test]
+fn an_op_error_fails_only_its_clone() {
+    assert_only_b_failed(&run_with("fail:boom on b", ""), "boom on b");
+}
+
+#[test]
+fn a_panic_is_a_crash_with_the_panic_message() {
+    let report = run_with("panic", "");
+    assert_only_b_failed(&report, "op crashed: ");
+    let error = report.step("behave[b_txt]").unwrap().error.clone().unwrap();
+    assert!(error.contains("told to panic by /data/b.txt"), "{error}");
+}
+
+#[test]
+fn an_unreachable_trap_is_a_crash() {
+    let report = run_with("trap", "");
+    assert_only_b_failed(&report, "op crashed: ");
+    assert!(report.step("behave[b_txt]").unwrap().error.as_deref().unwrap().contains("unreachable"));
+}
+
+#[test]
+fn an_infinite_loop_hits_the_time_limit() {
+    assert_only_b_failed(&run_with("loop", "timeout = \"300 ms\""), "exceeded time limit 300 ms");
+}
+
+#[test]
+fn a_memory_bomb_hits_the_memory_limit() {
+    assert_only_b_failed(&run_with("oom", "memory = \"64 MiB\""), "exceeded memory limit 64 MiB");
+}
+
+#[test]
+fn unbounded_recursion_overflows_the_wasm_stack() {
+    assert_only_b_failed(&run_with("recurse", ""), "op crashed: stack overflow (wasm stack limit 512 KiB)");
+}
+
+#[test]
+fn a_value_over_max_value_bytes() {
+    assert_only_b_failed(
+        &run_with("big:2000000", "max_value_bytes = \"1 MiB\""),
+        "exceeded max_value_bytes limit 1 MiB (output \"result\" got a value of 2000002 bytes)",
+    );
+}
+
+#[test]
+fn every_clone_gets_a_fresh_instance() {
+    let ws = Workspace::new();
+    let files: Vec<(String, &[u8])> = (0..20).map(|i| (format!("f{i}.txt"), &b"count"[..])).collect();
+    let files: Vec<(&str, &[u8])> = files.iter().map(|(n, c)| (n.as_str(), *c)).collect();
+    ws.files("cmds", &files);
+    let job = behave_map_job("");
+    let report = ws.run(&job);
+    assert_eq!(report.status, RunStatus::Success);
+    let results = report.output("behave", "result").unwrap().as_object().unwrap();
+    assert_eq!(results.len(), 20);
+    assert!(results.values().all(|v| v == &json!(1)), "{results:?}");
+}
+
+#[test]
+fn a_clone_reads_its_mapping_key() {
+    let ws = Workspace::new();
+    ws.files("cmds", &[("a-1.txt", b"ok")]);
+    let job = behave_map_job("");
+    let report = ws.run(&job);
+    assert_eq!(report.output("behave", "result").unwrap()["a_1_txt"]["mapping_key"], json!("a_1_txt"));
+}
+
+#[test]
+fn an_op_sees_only_its_grants() {
+    let report = run_with("read:/etc/passwd", "");
+    assert_only_b_failed(&report, "read /etc/passwd: ");
+    let report = run_with("read:/data/../../etc/passwd", "");
+    assert_only_b_failed(&report, "read /data/../../etc/passwd: ");
+}
+
+#[test]
+fn a_read_grant_is_read_only() {
+    let ws = Workspace::new();
+    let cmds = ws.files("cmds", &[("a.txt", b"ok\n"), ("b.txt", b"write:/data/a.txt"), ("c.txt", b"ok\n")]);
+    let report = ws.run(&behave_job(""));
+    assert_only_b_failed(&report, "write /data/a.txt: ");
+    assert_eq!(std::fs::read(cmds.join("a.txt")).unwrap(), b"ok\n");
+}
+
+#[test]
+fn no_env_and_no_args() {
+    let ws = Workspace::new();
+    ws.files("cmds", &[("a.txt", b"env")]);
+    let job = behave_map_job("");
+    // SAFETY of the test: a variable set in the host process must not reach the guest.
+    let report = ws.run(&job);
+    assert_eq!(report.output("behave", "result").unwrap()["a_txt"], json!({"vars": [], "args": []}));
+}
+
+#[test]
+fn stdout_is_captured_into_the_step_log_and_capped() {
+    let ws = Workspace::new();
+    ws.files("cmds", &[("b.txt", b"print:3000000")]);
+    let report = ws.run(&behave_map_job("max_log_bytes = \"1 MiB\""));
+    assert_eq!(report.status, RunStatus::Success, "{:?}", report.error);
+    assert_eq!(report.step("behave[b_txt]").unwrap().error, None);
+    let log = &report.step("behave[b_txt]").unwrap().log;
+    let kept: usize = log.entries.iter().map(|e| e.text.len()).sum();
+    assert_eq!(kept, 1 << 20);
+    assert_eq!(log.truncated_bytes, 3_000_000 - (1 << 20));
+}
+
+/// files_in_directory-free fan-out: emit_script with `script`, mapped into behave-free
+/// summarize via collect of the records themselves.
+fn emit_job(script: &str) -> String {
+    format!(
+        r#"
+name = "emit_job"
+[ops.emit]
+component = "{emit}"
+config = {{ {script} }}
+[ops.total]
+component = "{join2}"
+inputs = {{ a = {{ collect = "emit" }}, b = {{ collect = "emit" }} }}
+"#,
+        emit = sandmap_test_programs::EMIT_SCRIPT,
+        join2 = sandmap_test_programs::JOIN2
+    )
+}
+
+fn emit_failure(script: &str) -> (String, Vec<String>) {
+    let ws = Workspace::new();
+    let report = ws.run(&emit_job(script));
+    assert_eq!(report.status, RunStatus::Failure);
+    let emit = report.step("emit").unwrap();
+    assert_eq!(emit.status, StepStatus::Failure);
+    assert_eq!(report.step("total").unwrap().status, StepStatus::Abandoned);
+    (emit.error.clone().unwrap(), emit.records.iter().map(|r| r.mapping_key.clone()).collect())
+}
+
+#[test]
+fn invalid_and_reserved_keys_fail_the_emitting_step_and_keep_earlier_records() {
+    let (error, kept) = emit_failure(r#"script = [{ emit = "ok", value = 1 }, { emit = "bad-key", value = 2 }]"#);
+    assert_eq!(error, "op \"emit\": \"bad-key\" is not a valid mapping key. Keys must match the regex ^[A-Za-z0-9_]+$");
+    assert_eq!(kept, ["ok"]);
+    let (error, _) = emit_failure(r#"script = [{ emit = "if", value = 2 }]"#);
+    assert_eq!(error, "op \"emit\": \"if\" is not a valid mapping key. It conflicts with a Dagster or Python reserved keyword");
+}
+
+#[test]
+fn emitting_to_an_unknown_or_wrong_kind_of_output_fails_the_step() {
+    let (error, _) = emit_failure(r#"script = [{ emit = "a", value = 1, output = "nope" }]"#);
+    assert_eq!(error, "op \"emit\" emitted to output \"nope\", which does not exist. The available outputs are ['result', 'extra']");
+    let (error, _) = emit_failure(r#"script = [{ emit = "a", value = 1, output = "extra" }]"#);
+    assert_eq!(error, "op \"emit\" emitted a DynamicOutput to output \"extra\", which is not a dynamic output");
+    let (error, _) = emit_failure(r#"script = [{ output_value = "result", value = 1 }]"#);
+    assert_eq!(
+        error,
+        "op \"emit\" emitted a plain output to \"result\", which is a dynamic output and takes DynamicOutput records"
+    );
+}
+
+#[test]
+fn an_op_that_ignores_a_refusal_is_stopped_and_the_refusal_reported() {
+    let (error, kept) = emit_failure(
+        r#"ignore_refusals = true, script = [{ emit = "a", value = 1 }, { emit = "a", value = 2 }, { emit = "b", value = 3 }]"#,
+    );
+    assert_eq!(error, "op \"emit\" emitted a DynamicOutput with mapping_key \"a\" on output \"result\" multiple times");
+    assert_eq!(kept, ["a"]);
+}
+
+#[test]
+fn too_many_emits() {
+    let ws = Workspace::new();
+    let script: Vec<String> = (0..5).map(|i| format!("{{ emit = \"k{i}\", value = {i} }}")).collect();
+    let job = emit_job(&format!("script = [{}]", script.join(", "))).replace("[ops.total]", "limits = { max_emits = 3 }\n[ops.total]");
+    let report = ws.run(&job);
+    let emit = report.step("emit").unwrap();
+    assert_eq!(emit.error.as_deref(), Some("exceeded max_emits limit 3"));
+    assert_eq!(emit.records.len(), 3);
+}
+
+#[test]
+fn a_fan_out_failing_part_way_keeps_its_records() {
+    let (error, kept) = emit_failure(r#"script = [{ emit = "a", value = 1 }, { emit = "b", value = 2 }, { fail = "disk on fire" }]"#);
+    assert_eq!(error, "disk on fire");
+    assert_eq!(kept, ["a", "b"]);
+}
+
+#[test]
+fn collecting_records_directly_gives_them_in_emission_order() {
+    let ws = Workspace::new();
+    let report = ws.run(&emit_job(
+        r#"script = [{ emit = "zeta", value = 1 }, { emit = "alpha", value = 2 }, { emit = "mike", value = { x = 3 } }]"#,
+    ));
+    assert_eq!(report.status, RunStatus::Success);
+    assert_eq!(report.output("total", "result"), Some(&json!({"a": [1, 2, {"x": 3}], "b": [1, 2, {"x": 3}]})));
+}

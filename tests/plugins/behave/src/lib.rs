@@ -1,0 +1,105 @@
+//! `behave`: a mapped test op that does what its input file says. The file's first line is a
+//! command; the host's tests write files of commands and map `behave` over them.
+//!
+//! `ok` → returns `{path, said: "ok", mapping_key, bytes, lines}`; `count` → how many times
+//! this instance has run (1 in a fresh sandbox); `fail:MSG` → op error MSG; `panic` → panics; `trap` →
+//! `unreachable`; `loop` → spins forever; `oom` → allocates until stopped; `recurse` → recurses
+//! without end; `print:N` → writes N bytes to stdout; `read:PATH` → returns PATH's content;
+//! `write:PATH` → writes PATH; `env` → returns its env vars and args; `big:N` → returns a
+//! string of N bytes.
+
+use std::io::Write;
+
+use sandmap_guest::prelude::*;
+
+static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+struct Behave;
+
+impl Op for Behave {
+    type Config = NoConfig;
+    type Output = Value;
+
+    fn definition() -> OpDefinition {
+        OpDefinition::new("behave")
+            .description("Do what the input file says")
+            .input("path", "a file holding one command")
+            .output("result")
+    }
+
+    fn run(ctx: &mut Context, _config: NoConfig) -> Result<Value, OpError> {
+        let path: String = ctx.input("path")?;
+        let text = std::fs::read_to_string(&path).context(format!("read {path}"))?;
+        let command = text.lines().next().unwrap_or("").trim().to_owned();
+        let (verb, arg) = command.split_once(':').unwrap_or((command.as_str(), ""));
+        match verb {
+            "ok" => Ok(json!({
+                "path": path,
+                "said": "ok",
+                "mapping_key": ctx.mapping_key(),
+                "bytes": text.len(),
+                "lines": text.matches('\n').count(),
+            })),
+            // A fresh instance per clone starts with the counter at zero.
+            "count" => Ok(json!(CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1)),
+            "fail" => Err(OpError::new(arg)),
+            "panic" => panic!("told to panic by {path}"),
+            "trap" => trap(),
+            "loop" => {
+                let mut n: u64 = 0;
+                loop {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            }
+            "oom" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 1 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            "recurse" => Ok(json!(recurse(std::hint::black_box(1)))),
+            "print" => {
+                let n: usize = arg.parse().map_err(|_| OpError::new("print:N"))?;
+                let chunk = vec![b'x'; 4096];
+                let mut left = n;
+                let mut out = std::io::stdout().lock();
+                while left > 0 {
+                    let take = left.min(chunk.len());
+                    out.write_all(&chunk[..take])?;
+                    left -= take;
+                }
+                Ok(json!({ "printed": n }))
+            }
+            "read" => Ok(json!(std::fs::read_to_string(arg).context(format!("read {arg}"))?)),
+            "write" => {
+                std::fs::write(arg, b"written by behave").context(format!("write {arg}"))?;
+                Ok(json!("written"))
+            }
+            "env" => Ok(json!({
+                "vars": std::env::vars().collect::<Vec<_>>(),
+                "args": std::env::args().collect::<Vec<_>>(),
+            })),
+            "big" => {
+                let n: usize = arg.parse().map_err(|_| OpError::new("big:N"))?;
+                Ok(json!("y".repeat(n)))
+            }
+            other => Err(OpError::new(format!("unknown command \"{other}\""))),
+        }
+    }
+}
+
+fn trap() -> ! {
+    #[cfg(target_arch = "wasm32")]
+    core::arch::wasm32::unreachable();
+    #[cfg(not(target_arch = "wasm32"))]
+    std::process::abort();
+}
+
+#[allow(unconditional_recursion)]
+fn recurse(depth: u64) -> u64 {
+    let pad = std::hint::black_box([depth; 16]);
+    recurse(depth + 1) + pad[3]
+}
+
+export_op!(Behave);

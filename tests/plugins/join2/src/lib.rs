@@ -1,0 +1,23 @@
+//! `join2`: a test op with two inputs, `a` and `b`; returns `{a, b}` (for joins, broadcasts and
+//! the graph errors that need two inputs).
+
+use sandmap_guest::prelude::*;
+
+struct Join2;
+
+impl Op for Join2 {
+    type Config = NoConfig;
+    type Output = Value;
+
+    fn definition() -> OpDefinition {
+        OpDefinition::new("join2").description("Return both inputs").input("a", "any value").input("b", "any value")
+    }
+
+    fn run(ctx: &mut Context, _config: NoConfig) -> Result<Value, OpError> {
+        let a: Value = ctx.input("a")?;
+        let b: Value = ctx.input("b")?;
+        Ok(json!({ "a": a, "b": b }))
+    }
+}
+
+export_op!(Join2);

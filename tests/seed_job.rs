@@ -1,0 +1,135 @@
+//! The seed job (Dagster's canonical files_in_directory → map(process_file) → collect →
+//! summarize_directory) on generated directories, with exact totals and per-file results.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use common::{MAP_ONLY_JOB, SEED_JOB, Workspace, keys_of, sha256_hex};
+use sandmap::executor::{RunStatus, StepStatus};
+use serde_json::json;
+
+#[test]
+fn zero_files_resolve_to_zero_keys_and_the_collect_runs_with_an_empty_list() {
+    let ws = Workspace::new();
+    ws.files("sample", &[]);
+    let report = ws.run(SEED_JOB);
+    assert_eq!(report.status, RunStatus::Success);
+    assert!(keys_of(&report, "process_file").is_empty());
+    assert_eq!(report.step("files_in_directory").unwrap().records.len(), 0);
+    assert_eq!(report.output("summarize_directory", "result"), Some(&json!({"files": 0, "bytes": 0, "lines": 0})));
+}
+
+#[test]
+fn one_file() {
+    let ws = Workspace::new();
+    ws.files("sample", &[("a.txt", b"hello\nworld\n")]);
+    let report = ws.run(SEED_JOB);
+    assert_eq!(report.status, RunStatus::Success);
+    assert_eq!(keys_of(&report, "process_file"), ["process_file[a_txt]"]);
+    assert_eq!(report.output("summarize_directory", "result"), Some(&json!({"files": 1, "bytes": 12, "lines": 2})));
+}
+
+#[test]
+fn two_hundred_files_each_in_its_own_clone() {
+    let ws = Workspace::new();
+    let contents: Vec<(String, Vec<u8>)> =
+        (0..200).map(|i| (format!("f{i:03}.txt"), "line\n".repeat(i % 7).into_bytes())).collect();
+    let files: Vec<(&str, &[u8])> = contents.iter().map(|(n, c)| (n.as_str(), c.as_slice())).collect();
+    ws.files("sample", &files);
+    let report = ws.run(SEED_JOB);
+    assert_eq!(report.status, RunStatus::Success);
+    let keys = keys_of(&report, "process_file");
+    assert_eq!(keys.len(), 200);
+    let expected: Vec<String> = (0..200).map(|i| format!("process_file[f{i:03}_txt]")).collect();
+    assert_eq!(keys, expected, "clones come into being in emission (sorted file name) order");
+    let bytes: usize = contents.iter().map(|(_, c)| c.len()).sum();
+    let lines: usize = (0..200).map(|i| i % 7).sum();
+    assert_eq!(report.output("summarize_directory", "result"), Some(&json!({"files": 200, "bytes": bytes, "lines": lines})));
+    assert!(report.steps.iter().all(|s| s.status == StepStatus::Success && s.attempts == 1));
+}
+
+#[test]
+fn per_file_results_are_exact_and_in_emission_order() {
+    let ws = Workspace::new();
+    let files: &[(&str, &[u8])] = &[
+        ("über.txt", "grüße\n".as_bytes()),
+        ("my file.txt", b"a b c\nd\n"),
+        ("empty.txt", b""),
+        ("no-newline.txt", b"last line has none"),
+        ("z.md", b"\n\n\n"),
+    ];
+    ws.files("sample", files);
+    let report = ws.run(MAP_ONLY_JOB);
+    assert_eq!(report.status, RunStatus::Success);
+    let results = report.output("process_file", "result").unwrap().as_object().unwrap();
+    // Sorted by file name (bytes): "empty.txt" < "my file.txt" < "no-newline.txt" < "z.md" < "über.txt".
+    let keys: Vec<&str> = results.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["empty_txt", "my_file_txt", "no_newline_txt", "z_md", "_ber_txt"]);
+    for (name, content) in files {
+        let key = sandmap_guest_clean(name);
+        assert_eq!(
+            results[&key],
+            json!({
+                "path": format!("/data/{name}"),
+                "bytes": content.len(),
+                "lines": content.iter().filter(|&&b| b == b'\n').count(),
+                "sha256": sha256_hex(content),
+            }),
+            "{name}"
+        );
+    }
+    assert_eq!(results["empty_txt"]["sha256"], "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+/// The example op's key rule, restated: every character outside [A-Za-z0-9_] becomes `_`.
+fn sandmap_guest_clean(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect()
+}
+
+#[test]
+fn names_that_clean_to_one_key_fail_the_fan_out_with_a_duplicate_key_error() {
+    let ws = Workspace::new();
+    ws.files("sample", &[("a-b.txt", b"1\n"), ("a_b.txt", b"2\n"), ("c.txt", b"3\n")]);
+    let report = ws.run(SEED_JOB);
+    assert_eq!(report.status, RunStatus::Failure);
+    let fan_out = report.step("files_in_directory").unwrap();
+    assert_eq!(fan_out.status, StepStatus::Failure);
+    assert_eq!(
+        fan_out.error.as_deref(),
+        Some("op \"files_in_directory\" emitted a DynamicOutput with mapping_key \"a_b_txt\" on output \"result\" multiple times")
+    );
+    // The record emitted before the failure stays recorded (Dagster case 9).
+    let recorded: Vec<&str> = fan_out.records.iter().map(|r| r.mapping_key.as_str()).collect();
+    assert_eq!(recorded, ["a_b_txt"]);
+    // No clone for the rejected or later records; the collect never runs.
+    assert!(report.step("process_file[c_txt]").is_none());
+    let summary = report.step("summarize_directory").unwrap();
+    assert_eq!(summary.status, StepStatus::Abandoned);
+    assert_eq!(summary.attempts, 0);
+    assert_eq!(
+        report.error.as_deref(),
+        Some("Execution of run for \"process_directory\" failed. Steps failed: ['files_in_directory'].")
+    );
+}
+
+#[test]
+fn records_carry_their_metadata() {
+    let ws = Workspace::new();
+    ws.files("sample", &[("a.txt", b"x")]);
+    let report = ws.run(SEED_JOB);
+    let record = &report.step("files_in_directory").unwrap().records[0];
+    assert_eq!(record.mapping_key, "a_txt");
+    assert_eq!(record.metadata, vec![("filename".to_owned(), sandmap::value::MetadataValue::Text("a.txt".into()))]);
+}
+
+#[test]
+fn the_fan_out_lists_only_regular_files_directly_in_its_folder() {
+    let ws = Workspace::new();
+    let sample = ws.files("sample", &[("a.txt", b"1\n")]);
+    std::fs::create_dir(sample.join("subdir")).unwrap();
+    std::fs::write(sample.join("subdir/deep.txt"), b"2\n").unwrap();
+    std::os::unix::fs::symlink(sample.join("a.txt"), sample.join("link.txt")).unwrap();
+    let report = ws.run(SEED_JOB);
+    assert_eq!(keys_of(&report, "process_file"), ["process_file[a_txt]"]);
+    assert_eq!(report.output("summarize_directory", "result"), Some(&json!({"files": 1, "bytes": 2, "lines": 1})));
+}
