@@ -3,7 +3,6 @@
 
 use std::fmt::Write as _;
 
-
 include!("guest_build.rs");
 
 fn main() {
@@ -11,7 +10,8 @@ fn main() {
     let workspace = Path::new(&manifest).parent().unwrap_or_else(|| panic!("host/ has a parent"));
     let packages = guest_packages(&workspace.join("plugins"));
     let wasm_dir = build_guests(workspace, &packages, &["plugins", "guest-sdk", "wit"]);
-    let mut code = String::from("/// The built-in ops: (name, component bytes).\npub const PLUGINS: &[(&str, &[u8])] = &[\n");
+    let mut code =
+        String::from("/// The built-in ops: (name, component bytes).\npub const PLUGINS: &[(&str, &[u8])] = &[\n");
     for package in &packages {
         let path = wasm_dir.join(format!("{package}.wasm"));
         let _ = writeln!(code, "    ({package:?}, include_bytes!({:?})),", path.display().to_string());

@@ -212,13 +212,19 @@ fn invalid_and_reserved_keys_fail_the_emitting_step_and_keep_earlier_records() {
     assert_eq!(error, "op \"emit\": \"bad-key\" is not a valid mapping key. Keys must match the regex ^[A-Za-z0-9_]+$");
     assert_eq!(kept, ["ok"]);
     let (error, _) = emit_failure(r#"script = [{ emit = "if", value = 2 }]"#);
-    assert_eq!(error, "op \"emit\": \"if\" is not a valid mapping key. It conflicts with a Dagster or Python reserved keyword");
+    assert_eq!(
+        error,
+        "op \"emit\": \"if\" is not a valid mapping key. It conflicts with a Dagster or Python reserved keyword"
+    );
 }
 
 #[test]
 fn emitting_to_an_unknown_or_wrong_kind_of_output_fails_the_step() {
     let (error, _) = emit_failure(r#"script = [{ emit = "a", value = 1, output = "nope" }]"#);
-    assert_eq!(error, "op \"emit\" emitted to output \"nope\", which does not exist. The available outputs are ['result', 'extra']");
+    assert_eq!(
+        error,
+        "op \"emit\" emitted to output \"nope\", which does not exist. The available outputs are ['result', 'extra']"
+    );
     let (error, _) = emit_failure(r#"script = [{ emit = "a", value = 1, output = "extra" }]"#);
     assert_eq!(error, "op \"emit\" emitted a DynamicOutput to output \"extra\", which is not a dynamic output");
     let (error, _) = emit_failure(r#"script = [{ output_value = "result", value = 1 }]"#);
@@ -241,7 +247,8 @@ fn an_op_that_ignores_a_refusal_is_stopped_and_the_refusal_reported() {
 fn too_many_emits() {
     let ws = Workspace::new();
     let script: Vec<String> = (0..5).map(|i| format!("{{ emit = \"k{i}\", value = {i} }}")).collect();
-    let job = emit_job(&format!("script = [{}]", script.join(", "))).replace("[ops.total]", "limits = { max_emits = 3 }\n[ops.total]");
+    let job = emit_job(&format!("script = [{}]", script.join(", ")))
+        .replace("[ops.total]", "limits = { max_emits = 3 }\n[ops.total]");
     let report = ws.run(&job);
     let emit = report.step("emit").unwrap();
     assert_eq!(emit.error.as_deref(), Some("exceeded max_emits limit 3"));
@@ -250,7 +257,8 @@ fn too_many_emits() {
 
 #[test]
 fn a_fan_out_failing_part_way_keeps_its_records() {
-    let (error, kept) = emit_failure(r#"script = [{ emit = "a", value = 1 }, { emit = "b", value = 2 }, { fail = "disk on fire" }]"#);
+    let (error, kept) =
+        emit_failure(r#"script = [{ emit = "a", value = 1 }, { emit = "b", value = 2 }, { fail = "disk on fire" }]"#);
     assert_eq!(error, "disk on fire");
     assert_eq!(kept, ["a", "b"]);
 }

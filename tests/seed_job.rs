@@ -44,7 +44,10 @@ fn two_hundred_files_each_in_its_own_clone() {
     assert_eq!(keys, expected, "clones come into being in emission (sorted file name) order");
     let bytes: usize = contents.iter().map(|(_, c)| c.len()).sum();
     let lines: usize = (0..200).map(|i| i % 7).sum();
-    assert_eq!(report.output("summarize_directory", "result"), Some(&json!({"files": 200, "bytes": bytes, "lines": lines})));
+    assert_eq!(
+        report.output("summarize_directory", "result"),
+        Some(&json!({"files": 200, "bytes": bytes, "lines": lines}))
+    );
     assert!(report.steps.iter().all(|s| s.status == StepStatus::Success && s.attempts == 1));
 }
 
@@ -96,7 +99,9 @@ fn names_that_clean_to_one_key_fail_the_fan_out_with_a_duplicate_key_error() {
     assert_eq!(fan_out.status, StepStatus::Failure);
     assert_eq!(
         fan_out.error.as_deref(),
-        Some("op \"files_in_directory\" emitted a DynamicOutput with mapping_key \"a_b_txt\" on output \"result\" multiple times")
+        Some(
+            "op \"files_in_directory\" emitted a DynamicOutput with mapping_key \"a_b_txt\" on output \"result\" multiple times"
+        )
     );
     // The record emitted before the failure stays recorded (Dagster case 9).
     let recorded: Vec<&str> = fan_out.records.iter().map(|r| r.mapping_key.as_str()).collect();

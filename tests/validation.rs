@@ -46,7 +46,9 @@ fn unknown_upstream_op() {
 #[test]
 fn unknown_output() {
     let ws = ws();
-    let job = format!("{FAN_OUT}[ops.p]\ncomponent = \"process_file\"\ninputs = {{ path = {{ map = \"files_in_directory.files\" }} }}\n");
+    let job = format!(
+        "{FAN_OUT}[ops.p]\ncomponent = \"process_file\"\ninputs = {{ path = {{ map = \"files_in_directory.files\" }} }}\n"
+    );
     assert_eq!(
         message(&ws, &job),
         "op \"p\": inputs.path: op \"files_in_directory\" has no output \"files\" (its outputs are ['result'])"
@@ -59,7 +61,10 @@ fn unknown_input() {
     let job = format!(
         "{FAN_OUT}[ops.p]\ncomponent = \"process_file\"\ninputs = {{ path = {{ map = \"files_in_directory\" }}, colour = \"files_in_directory\" }}\n"
     );
-    assert_eq!(message(&ws, &job), "op \"p\": inputs.colour: component \"process_file\" has no input \"colour\" (its inputs are ['path'])");
+    assert_eq!(
+        message(&ws, &job),
+        "op \"p\": inputs.colour: component \"process_file\" has no input \"colour\" (its inputs are ['path'])"
+    );
 }
 
 #[test]
@@ -82,7 +87,10 @@ fn map_over_a_plain_output_of_an_unmapped_op() {
     let job = format!(
         "{FAN_OUT}[ops.s]\ncomponent = \"summarize_directory\"\ninputs = {{ results = {{ collect = \"files_in_directory\" }} }}\n[ops.p]\ncomponent = \"process_file\"\ninputs = {{ path = {{ map = \"s\" }} }}\n"
     );
-    assert_eq!(message(&ws, &job), "op \"p\": inputs.path: cannot map over s:result: it is not a dynamic output, and op \"s\" is not mapped");
+    assert_eq!(
+        message(&ws, &job),
+        "op \"p\": inputs.path: cannot map over s:result: it is not a dynamic output, and op \"s\" is not mapped"
+    );
 }
 
 #[test]
@@ -125,9 +133,13 @@ fn a_mapped_output_used_without_map_or_collect() {
 #[test]
 fn config_that_fails_its_schema() {
     let ws = ws();
-    let job = FAN_OUT.replace("component = \"files_in_directory\"", "component = \"files_in_directory\"\nconfig = { path = 5 }");
+    let job = FAN_OUT
+        .replace("component = \"files_in_directory\"", "component = \"files_in_directory\"\nconfig = { path = 5 }");
     assert_eq!(message(&ws, &job), "op \"files_in_directory\": config: /path: 5 is not of type \"string\"");
-    let job = FAN_OUT.replace("component = \"files_in_directory\"", "component = \"files_in_directory\"\nconfig = { colour = \"red\" }");
+    let job = FAN_OUT.replace(
+        "component = \"files_in_directory\"",
+        "component = \"files_in_directory\"\nconfig = { colour = \"red\" }",
+    );
     let m = message(&ws, &job);
     assert!(m.starts_with("op \"files_in_directory\": config: ") && m.contains("colour"), "{m}");
 }
@@ -144,7 +156,10 @@ fn a_grant_whose_host_path_does_not_exist_or_is_not_a_folder() {
     let ws = ws();
     let job = FAN_OUT.replace("host = \"sample\"", "host = \"missing\"");
     let m = message(&ws, &job);
-    assert!(m.starts_with("op \"files_in_directory\": grants[0].host: ") && m.contains("missing cannot be granted"), "{m}");
+    assert!(
+        m.starts_with("op \"files_in_directory\": grants[0].host: ") && m.contains("missing cannot be granted"),
+        "{m}"
+    );
     let job = FAN_OUT.replace("host = \"sample\"", "host = \"sample/a.txt\"");
     let m = message(&ws, &job);
     assert!(m.ends_with("sample/a.txt is not a directory"), "{m}");
@@ -155,7 +170,11 @@ fn components_that_are_not_ops() {
     let ws = ws();
     let cases: &[(&str, &[u8], &str)] = &[
         ("empty.wasm", b"", "is empty (0 bytes), not a WebAssembly component"),
-        ("garbage.wasm", b"this is not wasm at all", "is not a WebAssembly component (it does not start with the \\0asm header)"),
+        (
+            "garbage.wasm",
+            b"this is not wasm at all",
+            "is not a WebAssembly component (it does not start with the \\0asm header)",
+        ),
         ("core.wasm", b"\0asm\x01\0\0\0", "is a core WebAssembly module, not a component"),
         ("truncated.wasm", b"\0asm\x0d\0\x01\0\x01\x05", "is not a valid component"),
     ];

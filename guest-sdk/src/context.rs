@@ -51,8 +51,7 @@ impl Context {
     /// The value of a connected input, deserialized. Fails (as an op error naming the input) if
     /// the input is missing or has another shape.
     pub fn input<T: DeserializeOwned>(&self, name: &str) -> Result<T, OpError> {
-        self.input_opt(name)?
-            .ok_or_else(|| OpError::new(format!("input \"{name}\" is not connected")))
+        self.input_opt(name)?.ok_or_else(|| OpError::new(format!("input \"{name}\" is not connected")))
     }
 
     /// The value of an optional input, or `None` when the job leaves it unconnected.

@@ -92,12 +92,7 @@ impl OpDefinition {
     /// The declared outputs; `"result"` (plain, required) when none was declared.
     pub fn outputs(&self) -> Vec<OutputDefinition> {
         if self.outputs.is_empty() {
-            vec![OutputDefinition {
-                name: "result".into(),
-                description: String::new(),
-                dynamic: false,
-                required: true,
-            }]
+            vec![OutputDefinition { name: "result".into(), description: String::new(), dynamic: false, required: true }]
         } else {
             self.outputs.clone()
         }

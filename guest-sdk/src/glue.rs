@@ -44,13 +44,8 @@ pub fn run<O: Op>(
     run_op::<O>(context, config, inputs).map_err(|e| types::OpError { message: e.to_string() })
 }
 
-fn run_op<O: Op>(
-    context: types::RunContext,
-    config: String,
-    inputs: Vec<types::NamedValue>,
-) -> Result<(), OpError> {
-    let config: O::Config =
-        serde_json::from_str(&config).map_err(|e| OpError::new(format!("invalid config: {e}")))?;
+fn run_op<O: Op>(context: types::RunContext, config: String, inputs: Vec<types::NamedValue>) -> Result<(), OpError> {
+    let config: O::Config = serde_json::from_str(&config).map_err(|e| OpError::new(format!("invalid config: {e}")))?;
     let inputs = inputs
         .into_iter()
         .map(|nv| {
@@ -59,22 +54,16 @@ fn run_op<O: Op>(
                 .map_err(|e| OpError::new(format!("input \"{}\" is not JSON: {e}", nv.name)))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let mut ctx = Context {
-        step_key: context.step_key,
-        mapping_key: context.mapping_key,
-        attempt: context.attempt,
-        inputs,
-    };
+    let mut ctx =
+        Context { step_key: context.step_key, mapping_key: context.mapping_key, attempt: context.attempt, inputs };
     let returned = O::run(&mut ctx, config)?;
-    let value = serde_json::to_value(returned)
-        .map_err(|e| OpError::new(format!("cannot encode the returned value: {e}")))?;
+    let value =
+        serde_json::to_value(returned).map_err(|e| OpError::new(format!("cannot encode the returned value: {e}")))?;
     let has_plain_result = O::definition().outputs().iter().any(|o| o.name == "result" && !o.dynamic);
     if has_plain_result {
         ctx.output(crate::Output::new("result", value))?;
     } else if !value.is_null() {
-        return Err(OpError::new(
-            "run returned a value, but the op has no plain output \"result\" to hold it",
-        ));
+        return Err(OpError::new("run returned a value, but the op has no plain output \"result\" to hold it"));
     }
     Ok(())
 }

@@ -6,9 +6,7 @@
 /// Dagster's docs replace only `.` and `-`; this never produces an invalid key. Two names can
 /// clean to the same key; the host then rejects the second as a duplicate.
 pub fn clean(name: &str) -> String {
-    name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
-        .collect()
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect()
 }
 
 /// Whether `key` matches `^[A-Za-z0-9_]+$`. The host also rejects Dagster's reserved names;

@@ -88,8 +88,8 @@ pub trait Op {
 /// Everything an op's source needs, in one `use`.
 pub mod prelude {
     pub use crate::{
-        Context, DynamicOutput, LogLevel, MetadataValue, NoConfig, Op, OpDefinition, OpError,
-        Output, ResultExt, clean, export_op,
+        Context, DynamicOutput, LogLevel, MetadataValue, NoConfig, Op, OpDefinition, OpError, Output, ResultExt, clean,
+        export_op,
     };
     pub use schemars::JsonSchema;
     pub use serde::{Deserialize, Serialize};

@@ -50,7 +50,9 @@ pub enum FindError {
         source: std::io::Error,
     },
     /// A name found nowhere.
-    #[error("component \"{name}\" not found: no {name}.wasm in the plugin path ({searched}) and no built-in op of that name ({builtins})")]
+    #[error(
+        "component \"{name}\" not found: no {name}.wasm in the plugin path ({searched}) and no built-in op of that name ({builtins})"
+    )]
     NotFound {
         /// The name.
         name: String,

@@ -38,7 +38,7 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
 /// `268435456` → `256 MiB`; exact binary multiples get a unit, anything else stays in bytes.
 pub fn format_bytes(bytes: u64) -> String {
     for (name, factor) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-        if bytes >= factor && bytes % factor == 0 {
+        if bytes >= factor && bytes.is_multiple_of(factor) {
             return format!("{} {name}", bytes / factor);
         }
     }

@@ -23,5 +23,6 @@ fn main() {
         let _ = writeln!(code, "pub const {}: &str = {:?};", package.to_uppercase(), path.display().to_string());
     }
     let out = std::env::var("OUT_DIR").unwrap_or_else(|_| panic!("cargo sets OUT_DIR"));
-    std::fs::write(Path::new(&out).join("programs.rs"), code).unwrap_or_else(|e| panic!("cannot write programs.rs: {e}"));
+    std::fs::write(Path::new(&out).join("programs.rs"), code)
+        .unwrap_or_else(|e| panic!("cannot write programs.rs: {e}"));
 }

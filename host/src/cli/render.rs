@@ -75,11 +75,9 @@ pub fn human_report(out: &mut impl Write, report: &RunReport, quiet: bool) -> io
             report.steps.len(),
             report.duration_ms
         )?,
-        RunStatus::Failure => writeln!(
-            out,
-            "failure: {}",
-            printable(report.error.as_deref().unwrap_or("the run failed"))
-        )?,
+        RunStatus::Failure => {
+            writeln!(out, "failure: {}", printable(report.error.as_deref().unwrap_or("the run failed")))?
+        }
     }
     Ok(())
 }

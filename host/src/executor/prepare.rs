@@ -37,7 +37,9 @@ pub fn prepare(path: &Path, plugin_path: &[PathBuf], runtime: &Runtime) -> Resul
             Some(existing) => existing.clone(),
             None => {
                 let fresh = Arc::new(
-                    runtime.load(&found.bytes, &found.origin.to_string()).map_err(|e| component_error(e.to_string()))?,
+                    runtime
+                        .load(&found.bytes, &found.origin.to_string())
+                        .map_err(|e| component_error(e.to_string()))?,
                 );
                 loaded.insert(digest, fresh.clone());
                 fresh

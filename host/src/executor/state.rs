@@ -282,7 +282,11 @@ impl<'p> RunState<'p> {
                                 .iter()
                                 .find(|o| &o.name == output)
                                 .is_none_or(|o| o.required);
-                            if empty && !required { Outcome::Skipped(vec![format!("{key}.{output}")]) } else { Outcome::Met }
+                            if empty && !required {
+                                Outcome::Skipped(vec![format!("{key}.{output}")])
+                            } else {
+                                Outcome::Met
+                            }
                         }
                         Need::Output(_) => Outcome::Met,
                     },
@@ -313,7 +317,11 @@ impl<'p> RunState<'p> {
     /// with no record skips it, a required one gives `[]`.
     fn collect_outcome(&self, fan: &Fan, op: usize, producer: &str) -> Outcome {
         if fan.keys.is_empty() {
-            return if fan.required { Outcome::Met } else { Outcome::Skipped(vec![format!("{producer}.{}", fan.output)]) };
+            return if fan.required {
+                Outcome::Met
+            } else {
+                Outcome::Skipped(vec![format!("{producer}.{}", fan.output)])
+            };
         }
         let (mut failed, mut not_executed, mut skipped, mut total) = (Vec::new(), Vec::new(), 0usize, 0usize);
         for &child in &fan.children {
@@ -324,7 +332,9 @@ impl<'p> RunState<'p> {
             total += 1;
             match child.status {
                 Status::Done(StepStatus::Failure) => failed.push(child.step_key.clone()),
-                Status::Done(StepStatus::Abandoned | StepStatus::Cancelled) => not_executed.push(child.step_key.clone()),
+                Status::Done(StepStatus::Abandoned | StepStatus::Cancelled) => {
+                    not_executed.push(child.step_key.clone())
+                }
                 Status::Done(StepStatus::Skipped) => skipped += 1,
                 _ => {}
             }
@@ -400,7 +410,9 @@ impl<'p> RunState<'p> {
                     self.terminate(
                         child,
                         StepStatus::Cancelled,
-                        Some(format!("Fan-out step {producer} did not succeed before this clone started. Not executing.")),
+                        Some(format!(
+                            "Fan-out step {producer} did not succeed before this clone started. Not executing."
+                        )),
                     );
                 }
             }

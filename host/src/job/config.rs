@@ -17,8 +17,7 @@ fn apply(root: &Value, schema: &Value, value: &mut Value, depth: usize) {
         return;
     }
     let schema = resolve(root, schema, depth);
-    let (Some(properties), Value::Object(object)) = (schema.get("properties").and_then(Value::as_object), value)
-    else {
+    let (Some(properties), Value::Object(object)) = (schema.get("properties").and_then(Value::as_object), value) else {
         return;
     };
     for (name, property) in properties {
@@ -92,7 +91,8 @@ mod tests {
 
     #[test]
     fn validation_names_the_path() {
-        let schema = json!({"type": "object", "properties": {"path": {"type": "string"}}, "additionalProperties": false});
+        let schema =
+            json!({"type": "object", "properties": {"path": {"type": "string"}}, "additionalProperties": false});
         assert_eq!(validate(&schema, &json!({"path": "/x"})), Ok(()));
         let e = validate(&schema, &json!({"path": 5})).unwrap_err();
         assert!(e.starts_with("/path: 5 is not of type \"string\""), "{e}");

@@ -84,7 +84,7 @@ mod tests {
 
     #[test]
     fn display_names_file_location_op_and_field() {
-        let e = JobError::op("job.toml", "p", Some("inputs.path"), "unknown op \"x\"").at("\n\nabc", 3);
+        let e = JobError::op("job.toml", "p", Some("inputs.path"), "unknown op \"x\"").at("\n\nabc", 3..4);
         assert_eq!(e.to_string(), "job.toml:3:2: op \"p\": inputs.path: unknown op \"x\"");
     }
 }

@@ -182,7 +182,8 @@ struct RawLimits {
 
 /// Read and parse a job file.
 pub fn parse_file(path: &Path) -> Result<Job, JobError> {
-    let text = std::fs::read_to_string(path).map_err(|e| JobError::job(path, format!("cannot read the job file: {e}")))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| JobError::job(path, format!("cannot read the job file: {e}")))?;
     parse_str(&text, path)
 }
 
@@ -369,7 +370,10 @@ inputs = { results = { collect = "process_file" } }
     #[test]
     fn errors_name_file_line_op_and_field() {
         let e = parse("name = \"j\"\n[ops.a]\ncomponent = \"x\"\ninputs = { p = { zip = \"b\" } }\n").unwrap_err();
-        assert_eq!(e.to_string(), "/jobs/job.toml:4:14: op \"a\": inputs.p: unknown input kind \"zip\" (use map or collect)");
+        assert_eq!(
+            e.to_string(),
+            "/jobs/job.toml:4:16: op \"a\": inputs.p: unknown input kind \"zip\" (use map or collect)"
+        );
         let e = parse("name = \"j\"\n[ops.a]\ncomponent = 5\n").unwrap_err();
         assert!(e.to_string().starts_with("/jobs/job.toml:3:13: "), "{e}");
         let e = parse("name = \"j\"\n[ops.a]\ncomponent = \"x\"\nlimits = { memory = \"lots\" }\n").unwrap_err();
@@ -378,7 +382,8 @@ inputs = { results = { collect = "process_file" } }
         assert!(e.to_string().contains("unknown field `colour`"), "{e}");
         let e = parse("name = \"j\"\n").unwrap_err();
         assert!(e.to_string().contains("the job has no ops"), "{e}");
-        let e = parse("name = \"j\"\n[ops.a]\ncomponent = \"x\"\ngrants = [{ host = \"d\", guest = \"data\" }]\n").unwrap_err();
+        let e = parse("name = \"j\"\n[ops.a]\ncomponent = \"x\"\ngrants = [{ host = \"d\", guest = \"data\" }]\n")
+            .unwrap_err();
         assert!(e.to_string().contains("grants[0].guest: \"data\" must be an absolute guest path"), "{e}");
     }
 }

@@ -69,7 +69,10 @@ impl Binding {
     /// The upstream op.
     pub fn op(&self) -> usize {
         match self {
-            Self::Plain { op, .. } | Self::Record { op, .. } | Self::Collect { op, .. } | Self::CollectRecords { op, .. } => *op,
+            Self::Plain { op, .. }
+            | Self::Record { op, .. }
+            | Self::Collect { op, .. }
+            | Self::CollectRecords { op, .. } => *op,
         }
     }
 }
@@ -221,7 +224,9 @@ fn plan_op(
                     source.output, source.op
                 )));
             }
-            (InputSource::Plain(_), false) => (Binding::Plain { op: upstream_pos, output: source.output.clone() }, vec![]),
+            (InputSource::Plain(_), false) => {
+                (Binding::Plain { op: upstream_pos, output: source.output.clone() }, vec![])
+            }
             (InputSource::Map(_), true) => {
                 let mut scope = upstream.scope.clone();
                 scope.push(here.clone());
@@ -290,7 +295,11 @@ fn plan_op(
 }
 
 /// The longest input scope; every other must be a prefix of it.
-fn op_scope(op: &JobOp, scopes: &[(Vec<DynamicRef>, String)], planned: &[PlannedOp]) -> Result<Vec<DynamicRef>, String> {
+fn op_scope(
+    op: &JobOp,
+    scopes: &[(Vec<DynamicRef>, String)],
+    planned: &[PlannedOp],
+) -> Result<Vec<DynamicRef>, String> {
     let mut longest = 0;
     for (i, (scope, _)) in scopes.iter().enumerate() {
         if scope.len() > scopes[longest].0.len() {
@@ -324,9 +333,8 @@ fn check_grants(file: &Path, text: &str, op: &JobOp) -> Result<Vec<Grant>, JobEr
         let err = |field: &str, message: String| {
             JobError::op(file, &op.name, Some(&format!("grants[{i}].{field}")), message).at(text, span.clone())
         };
-        let canonical = host
-            .canonicalize()
-            .map_err(|e| err("host", format!("{} cannot be granted: {e}", host.display())))?;
+        let canonical =
+            host.canonicalize().map_err(|e| err("host", format!("{} cannot be granted: {e}", host.display())))?;
         if !canonical.is_dir() {
             return Err(err("host", format!("{} is not a directory", host.display())));
         }
@@ -348,8 +356,13 @@ fn topological_order(job: &Job) -> Result<Vec<usize>, JobError> {
             match index.get(name.as_str()) {
                 Some(&u) => upstream[i].push(u),
                 None => {
-                    return Err(JobError::op(&job.file, &op.name, Some(&format!("inputs.{}", input.name)), format!("unknown op \"{name}\""))
-                        .at(&job.text, input.span.clone()));
+                    return Err(JobError::op(
+                        &job.file,
+                        &op.name,
+                        Some(&format!("inputs.{}", input.name)),
+                        format!("unknown op \"{name}\""),
+                    )
+                    .at(&job.text, input.span.clone()));
                 }
             }
         }
@@ -363,7 +376,12 @@ fn topological_order(job: &Job) -> Result<Vec<usize>, JobError> {
                 done[i] = true;
                 order.push(i);
             }
-            None => return Err(JobError::job(&job.file, format!("the ops form a cycle: {}", describe_cycle(job, &upstream, &done)))),
+            None => {
+                return Err(JobError::job(
+                    &job.file,
+                    format!("the ops form a cycle: {}", describe_cycle(job, &upstream, &done)),
+                ));
+            }
         }
     }
     Ok(order)
@@ -374,8 +392,7 @@ fn describe_cycle(job: &Job, upstream: &[Vec<usize>], done: &[bool]) -> String {
     let Some(start) = (0..job.ops.len()).find(|&i| !done[i]) else { return String::new() };
     let mut path = vec![start];
     let mut current = start;
-    loop {
-        let Some(&next) = upstream[current].iter().find(|&&u| !done[u]) else { break };
+    while let Some(&next) = upstream[current].iter().find(|&&u| !done[u]) {
         if let Some(at) = path.iter().position(|&p| p == next) {
             // `path` follows reads upstream; the cycle is told in data-flow order, closed.
             let mut cycle: Vec<&str> = path[at..].iter().rev().map(|&i| job.ops[i].name.as_str()).collect();

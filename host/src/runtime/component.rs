@@ -32,8 +32,8 @@ pub fn check_header(bytes: &[u8], origin: &str) -> Result<(), LoadError> {
 /// Turn what the guest's `definition` returned into plain data, checking it makes sense.
 pub fn convert_definition(def: types::OpDefinition, origin: &str) -> Result<OpDefinition, LoadError> {
     let bad = |reason: String| LoadError::Definition { origin: origin.into(), reason };
-    let config_schema: serde_json::Value = serde_json::from_str(&def.config_schema)
-        .map_err(|e| bad(format!("config schema is not JSON: {e}")))?;
+    let config_schema: serde_json::Value =
+        serde_json::from_str(&def.config_schema).map_err(|e| bad(format!("config schema is not JSON: {e}")))?;
     if !config_schema.is_object() && !config_schema.is_boolean() {
         return Err(bad("config schema is not a JSON Schema (an object or a boolean)".into()));
     }
@@ -45,7 +45,12 @@ pub fn convert_definition(def: types::OpDefinition, origin: &str) -> Result<OpDe
     let outputs: Vec<OutputDefinition> = def
         .outputs
         .into_iter()
-        .map(|o| OutputDefinition { name: o.name, description: o.description, dynamic: o.dynamic, required: o.required })
+        .map(|o| OutputDefinition {
+            name: o.name,
+            description: o.description,
+            dynamic: o.dynamic,
+            required: o.required,
+        })
         .collect();
     for (kind, names) in [
         ("input", inputs.iter().map(|i| i.name.as_str()).collect::<Vec<_>>()),

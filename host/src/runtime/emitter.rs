@@ -91,12 +91,7 @@ impl Emitter {
             )));
         }
         self.produced[index] = true;
-        self.events.emitted(Emission::Record {
-            output: record.output_name,
-            key: record.mapping_key,
-            value,
-            metadata,
-        });
+        self.events.emitted(Emission::Record { output: record.output_name, key: record.mapping_key, value, metadata });
         Ok(())
     }
 
@@ -167,7 +162,10 @@ impl Emitter {
             });
         }
         JsonText::parse(text).map_err(|e| {
-            StepFailure::Emission(format!("op \"{}\" emitted a value for output \"{output}\" that is not JSON: {e}", self.op))
+            StepFailure::Emission(format!(
+                "op \"{}\" emitted a value for output \"{output}\" that is not JSON: {e}",
+                self.op
+            ))
         })
     }
 

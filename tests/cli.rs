@@ -1,0 +1,133 @@
+//! The `sandmap` binary: exit codes, human and JSON output, `validate`, `inspect`.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use std::path::Path;
+
+use common::{SEED_JOB, Workspace, run_binary, run_json};
+use serde_json::json;
+
+fn example_job() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/process_directory.toml").display().to_string()
+}
+
+#[test]
+fn the_shipped_example_runs() {
+    let (code, stdout, stderr) = run_binary(&["run", &example_job()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("summarize_directory.result = {\"bytes\":90,\"files\":4,\"lines\":6}"), "{stdout}");
+    assert!(stdout.contains("success   process_file[fox_txt]"), "{stdout}");
+    assert!(stdout.lines().last().unwrap().starts_with("success: 6 steps (6 succeeded) in "), "{stdout}");
+}
+
+#[test]
+fn run_json_has_the_documented_shape() {
+    let (code, report) = run_json(Path::new(&example_job()));
+    assert_eq!(code, 0);
+    assert_eq!(report["status"], "success");
+    assert!(report["run_id"].as_str().is_some_and(|id| id.len() == 36));
+    let steps = report["steps"].as_array().unwrap();
+    let keys: Vec<&str> = steps.iter().map(|s| s["key"].as_str().unwrap()).collect();
+    assert_eq!(
+        keys,
+        [
+            "files_in_directory",
+            "process_file[alpha_txt]",
+            "process_file[fox_txt]",
+            "process_file[no_newline_txt]",
+            "process_file[notes_2026_md]",
+            "summarize_directory"
+        ]
+    );
+    assert_eq!(steps[1]["op"], "process_file");
+    assert_eq!(steps[1]["mapping_key"], "alpha_txt");
+    assert_eq!(steps[1]["status"], "success");
+    assert_eq!(steps[1]["error"], serde_json::Value::Null);
+    assert_eq!(steps[0]["mapping_key"], serde_json::Value::Null);
+    assert_eq!(report["outputs"], json!({"summarize_directory": {"result": {"bytes": 90, "files": 4, "lines": 6}}}));
+}
+
+#[test]
+fn a_failed_run_exits_1_and_an_invalid_job_2() {
+    let ws = Workspace::new();
+    ws.files("sample", &[("a-b.txt", b"1"), ("a_b.txt", b"2")]);
+    let job = ws.job(SEED_JOB);
+    let (code, report) = run_json(&job);
+    assert_eq!(code, 1);
+    assert_eq!(report["status"], "failure");
+    assert_eq!(report["steps"][0]["status"], "failure");
+
+    let bad = ws.path().join("bad.toml");
+    std::fs::write(&bad, "name = \"j\"\n[ops.x]\ncomponent = \"nope\"\n").unwrap();
+    let (code, stdout, stderr) = run_binary(&["run", bad.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(stdout.is_empty());
+    assert!(
+        stderr
+            .starts_with(&format!("error: {}:3:13: op \"x\": component: component \"nope\" not found", bad.display())),
+        "{stderr}"
+    );
+
+    let (code, _, stderr) = run_binary(&["run", ws.path().join("missing.toml").to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("missing.toml: cannot read the job file"), "{stderr}");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let (code, _, stderr) = run_binary(&["run"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("Usage"), "{stderr}");
+    let (code, _, _) = run_binary(&["frobnicate"]);
+    assert_eq!(code, 2);
+    let (code, _, _) = run_binary(&["run", "x.toml", "--max-concurrent", "0"]);
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn validate_checks_without_running() {
+    let (code, stdout, _) = run_binary(&["validate", &example_job()]);
+    assert_eq!(code, 0);
+    assert!(stdout.ends_with("job \"process_directory\" is valid: 3 ops (1 mapped)\n"), "{stdout}");
+}
+
+#[test]
+fn inspect_prints_the_definition() {
+    let (code, stdout, stderr) = run_binary(&["inspect", "process_file"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.starts_with("op process_file  (built-in op process_file)"), "{stdout}");
+    assert!(stdout.contains("  path             required  the file's guest path"), "{stdout}");
+    assert!(stdout.contains("  result           plain, required  {path, bytes, lines, sha256}"), "{stdout}");
+    assert!(stdout.contains("network  false"), "{stdout}");
+
+    let (code, stdout, _) = run_binary(&["inspect", sandmap_test_programs::EMIT_SCRIPT, "--json"]);
+    assert_eq!(code, 0);
+    let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(value["definition"]["name"], "emit_script");
+    assert_eq!(
+        value["definition"]["outputs"][0],
+        json!({"name": "result", "description": "", "dynamic": true, "required": true})
+    );
+    assert_eq!(value["network"], false);
+    assert_eq!(value["default_limits"]["memory"], "256 MiB");
+
+    let (code, _, stderr) = run_binary(&["inspect", sandmap_test_programs::NOT_AN_OP]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("is not a sandmap op"), "{stderr}");
+}
+
+#[test]
+fn guest_text_cannot_drive_the_terminal() {
+    let ws = Workspace::new();
+    ws.files("cmds", &[("a.txt", "fail:\u{1b}[2J\u{1b}]0;pwned\u{7}".as_bytes())]);
+    let job = ws.job(&format!(
+        "name = \"j\"\n[ops.files_in_directory]\ncomponent = \"files_in_directory\"\ngrants = [{{ host = \"cmds\", guest = \"/data\" }}]\n\
+         [ops.b]\ncomponent = \"{}\"\ninputs = {{ path = {{ map = \"files_in_directory\" }} }}\ngrants = [{{ host = \"cmds\", guest = \"/data\" }}]\n",
+        sandmap_test_programs::BEHAVE
+    ));
+    let (code, stdout, _) = run_binary(&["run", job.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(!stdout.contains('\u{1b}') && !stdout.contains('\u{7}'), "{stdout:?}");
+    assert!(stdout.contains("\\u{1b}[2J"), "{stdout}");
+}
