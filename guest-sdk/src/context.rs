@@ -29,6 +29,19 @@ pub struct Context {
     pub(crate) mapping_key: Option<String>,
     pub(crate) attempt: u32,
     pub(crate) inputs: Vec<(String, Value)>,
+    pub(crate) collect_failures: Vec<CollectFailure>,
+}
+
+/// A clone left out of a collected input (a collect with `min_success` runs without the clones
+/// that failed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectFailure {
+    /// The collected input.
+    pub input: String,
+    /// The clone's step key, e.g. `process_file[b_txt]`.
+    pub step_key: String,
+    /// Why it is missing.
+    pub error: String,
 }
 
 impl Context {
@@ -46,6 +59,12 @@ impl Context {
     /// 1 on the first attempt, 2 on the first retry, and so on.
     pub fn attempt(&self) -> u32 {
         self.attempt
+    }
+
+    /// The clones left out of this step's collected inputs, when the job's `min_success` let it
+    /// run without them. Empty otherwise.
+    pub fn collect_failures(&self) -> &[CollectFailure] {
+        &self.collect_failures
     }
 
     /// The value of a connected input, deserialized. Fails (as an op error naming the input) if

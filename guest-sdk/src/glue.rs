@@ -55,7 +55,17 @@ fn run_op<O: Op>(context: types::RunContext, config: String, inputs: Vec<types::
         })
         .collect::<Result<Vec<_>, _>>()?;
     let mut ctx =
-        Context { step_key: context.step_key, mapping_key: context.mapping_key, attempt: context.attempt, inputs };
+        Context {
+        step_key: context.step_key,
+        mapping_key: context.mapping_key,
+        attempt: context.attempt,
+        inputs,
+        collect_failures: context
+            .collect_failures
+            .into_iter()
+            .map(|f| crate::CollectFailure { input: f.input, step_key: f.step_key, error: f.error })
+            .collect(),
+    };
     let returned = O::run(&mut ctx, config)?;
     let value =
         serde_json::to_value(returned).map_err(|e| OpError::new(format!("cannot encode the returned value: {e}")))?;

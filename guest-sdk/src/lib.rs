@@ -57,7 +57,7 @@ pub mod bindings {
     });
 }
 
-pub use context::{Context, LogLevel};
+pub use context::{CollectFailure, Context, LogLevel};
 pub use definition::{InputDefinition, OpDefinition, OutputDefinition};
 pub use error::{OpError, ResultExt};
 pub use key::{clean, is_valid_mapping_key};

@@ -46,6 +46,8 @@ pub struct Limits {
     /// Captured log (stdout, stderr and `log` calls together), in bytes; the rest is cut and the
     /// cut marked.
     pub max_log_bytes: u64,
+    /// Records per dynamic output per step: how wide one fan-out may get.
+    pub max_fan_out: u64,
 }
 
 impl Limits {
@@ -59,6 +61,8 @@ impl Limits {
     pub const DEFAULT_MAX_EMITS: u64 = 100_000;
     /// 1 MiB of log per step.
     pub const DEFAULT_MAX_LOG_BYTES: u64 = 1 << 20;
+    /// 100,000 records per dynamic output.
+    pub const DEFAULT_MAX_FAN_OUT: u64 = 100_000;
 }
 
 impl Default for Limits {
@@ -69,8 +73,20 @@ impl Default for Limits {
             max_value_bytes: Self::DEFAULT_MAX_VALUE_BYTES,
             max_emits: Self::DEFAULT_MAX_EMITS,
             max_log_bytes: Self::DEFAULT_MAX_LOG_BYTES,
+            max_fan_out: Self::DEFAULT_MAX_FAN_OUT,
         }
     }
+}
+
+/// A clone left out of a collected input, told to the collecting op (`min_success`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CollectFailure {
+    /// The collected input.
+    pub input: String,
+    /// The clone's step key.
+    pub step_key: String,
+    /// Why it is missing.
+    pub error: String,
 }
 
 /// One step to run: a component (by digest), its config and inputs, grants and limits.
@@ -98,6 +114,8 @@ pub struct StepSpec {
     pub limits: Limits,
     /// The op's outputs, against which every emission is checked.
     pub outputs: Vec<OutputDefinition>,
+    /// Clones left out of its collected inputs (only with `min_success`).
+    pub collect_failures: Vec<CollectFailure>,
 }
 
 mod json_text {
@@ -154,6 +172,7 @@ mod tests {
             grants: vec![Grant { host: "/tmp".into(), guest: "/data".into(), access: Access::Read }],
             limits: Limits::default(),
             outputs: vec![],
+            collect_failures: vec![],
         };
         let text = serde_json::to_string(&step).unwrap();
         let back: StepSpec = serde_json::from_str(&text).unwrap();

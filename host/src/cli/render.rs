@@ -46,6 +46,12 @@ pub fn human_report(out: &mut impl Write, report: &RunReport, quiet: bool) -> io
         if step.attempts > 0 {
             write!(out, "  {:.1} ms", step.duration_ms)?;
         }
+        if step.attempts > 1 {
+            write!(out, "  (attempt {})", step.attempts)?;
+        }
+        for earlier in &step.previous_attempts {
+            write!(out, "\n            attempt {} failed: {}", earlier.attempt, printable(&earlier.error))?;
+        }
         if let Some(error) = &step.error {
             write!(out, "\n            {}", printable(error).replace('\n', "\n            "))?;
         }
@@ -75,6 +81,9 @@ pub fn human_report(out: &mut impl Write, report: &RunReport, quiet: bool) -> io
             report.steps.len(),
             report.duration_ms
         )?,
+        RunStatus::SuccessWithFailures => {
+            writeln!(out, "success with failures: {}", printable(report.error.as_deref().unwrap_or("")))?
+        }
         RunStatus::Failure => {
             writeln!(out, "failure: {}", printable(report.error.as_deref().unwrap_or("the run failed")))?
         }

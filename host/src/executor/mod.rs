@@ -18,7 +18,7 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender};
 
 pub use prepare::{PreparedJob, prepare};
-pub use report::{RecordReport, RunReport, RunStatus, StepReport, StepStatus};
+pub use report::{AttemptReport, RecordReport, RunReport, RunStatus, StepReport, StepStatus};
 
 use crate::job::Plan;
 use crate::runtime::{Emission, LoadedOp, Runtime, StepEvents, StepOutcome};
@@ -108,8 +108,17 @@ fn schedule(
 ) {
     let mut in_flight = 0usize;
     let mut ready: VecDeque<InstanceId> = VecDeque::new();
+    // Retries waiting out their delay: (due, instance).
+    let mut delayed: Vec<(Instant, InstanceId)> = Vec::new();
     state.create_roots(&mut ready);
     loop {
+        let now = Instant::now();
+        delayed.retain(|&(due, id)| {
+            if due <= now {
+                ready.push_back(id);
+            }
+            due > now
+        });
         while in_flight < workers {
             let Some(instance) = ready.pop_front() else { break };
             // A clone cancelled while it waited (its fan-out failed) is dropped here.
@@ -120,15 +129,27 @@ fn schedule(
             }
             in_flight += 1;
         }
-        if in_flight == 0 {
-            break;
-        }
-        let Ok(event) = events.recv() else { break };
+        let next_due = delayed.iter().map(|&(due, _)| due).min();
+        let event = match (in_flight, next_due) {
+            (0, None) => break,
+            (0, Some(due)) => {
+                std::thread::sleep(due.saturating_duration_since(now));
+                continue;
+            }
+            (_, None) => events.recv().ok(),
+            (_, Some(due)) => match events.recv_timeout(due.saturating_duration_since(now)) {
+                Ok(event) => Some(event),
+                Err(_) => continue,
+            },
+        };
+        let Some(event) = event else { break };
         match event {
             WorkerEvent::Emitted(instance, emission) => state.emitted(instance, emission, &mut ready),
             WorkerEvent::Finished(instance, outcome) => {
                 in_flight -= 1;
-                state.finished(instance, outcome, &mut ready);
+                if let Some(delay) = state.finished(instance, outcome, &mut ready) {
+                    delayed.push((Instant::now() + delay, instance));
+                }
             }
         }
     }

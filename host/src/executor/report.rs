@@ -38,10 +38,12 @@ impl StepStatus {
 
 /// The run's final status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     /// No step failed.
     Success,
+    /// Some clones failed, and every failure was accepted by a `min_success` collect.
+    SuccessWithFailures,
     /// At least one step failed.
     Failure,
 }
@@ -67,6 +69,19 @@ fn metadata_map<S: serde::Serializer>(metadata: &Metadata, s: S) -> Result<S::Ok
     map.end()
 }
 
+/// An attempt of a step that was retried.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptReport {
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// Why it failed.
+    pub error: String,
+    /// Its wall time, in milliseconds.
+    pub duration_ms: f64,
+    /// Records it emitted (dropped with it).
+    pub records: usize,
+}
+
 /// One step of the run.
 #[derive(Debug, Clone, Serialize)]
 pub struct StepReport {
@@ -82,6 +97,9 @@ pub struct StepReport {
     pub error: Option<String>,
     /// Attempts made (0 if it never ran).
     pub attempts: u32,
+    /// The failed attempts before the last one, when the step was retried.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub previous_attempts: Vec<AttemptReport>,
     /// Wall time of its last attempt, in milliseconds.
     pub duration_ms: f64,
     /// Dynamic records it emitted, in emission order.

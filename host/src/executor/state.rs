@@ -1,15 +1,15 @@
 //! The run's bookkeeping: step instances, fan-outs, dependency counting and the rules for
 //! skipping, abandoning and cancelling (Dagster's `_core/execution/plan/active.py`).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::report::{RecordReport, RunReport, RunStatus, StepReport, StepStatus, millis};
-use crate::job::{Binding, Plan};
+use super::report::{AttemptReport, RecordReport, RunReport, RunStatus, StepReport, StepStatus, millis};
+use crate::job::{Binding, MinSuccess, Plan};
 use crate::keys::step_key;
 use crate::runtime::{Emission, LoadedOp, StepLog, StepOutcome};
-use crate::step::StepSpec;
+use crate::step::{CollectFailure, StepSpec};
 use crate::value::{JsonText, Metadata};
 
 /// Index of a step instance in the run.
@@ -42,12 +42,14 @@ enum Dep {
     /// An upstream step must finish.
     Step { instance: InstanceId, need: Need },
     /// A fan-out must close and every clone of `op` under it finish.
-    Collect { fan: FanId, op: usize },
+    Collect { fan: FanId, op: usize, input: String, min_success: Option<MinSuccess> },
 }
 
 /// How a dependency resolved.
 enum Outcome {
     Met,
+    /// A `min_success` collect runs without these failed or unexecuted clones.
+    MetWithout(Vec<InstanceId>),
     /// Upstream skipped (or an optional output was not produced): skip this step too.
     Skipped(Vec<String>),
     /// Upstream failed: abandon this step.
@@ -70,8 +72,14 @@ struct Instance {
     /// Fan-outs it produces (one per dynamic output it emitted to or that is awaited).
     fans: Vec<FanId>,
     outputs: HashMap<String, (JsonText, Metadata)>,
+    /// For an op with retries: this attempt's records, released when it succeeds (a clone must
+    /// not start from a record a retry may not emit again).
+    held_records: Option<Vec<Emission>>,
+    /// Clones its `min_success` collects run without.
+    collect_failures: Vec<CollectFailure>,
     error: Option<String>,
     attempts: u32,
+    previous_attempts: Vec<AttemptReport>,
     duration: Duration,
     log: StepLog,
 }
@@ -105,6 +113,8 @@ pub(crate) struct RunState<'p> {
     clones_of: HashMap<(usize, String), Vec<usize>>,
     /// Instances that just reached a final status and whose dependents are not told yet.
     terminated: VecDeque<InstanceId>,
+    /// Records whose clones' failures a `min_success` collect accepted.
+    tolerated: HashSet<(FanId, usize)>,
 }
 
 impl<'p> RunState<'p> {
@@ -124,6 +134,7 @@ impl<'p> RunState<'p> {
             step_waiters: HashMap::new(),
             clones_of,
             terminated: VecDeque::new(),
+            tolerated: HashSet::new(),
         }
     }
 
@@ -200,8 +211,11 @@ impl<'p> RunState<'p> {
             fan_parent,
             fans: Vec::new(),
             outputs: HashMap::new(),
+            held_records: (self.plan.ops[op].retries.max > 0).then(Vec::new),
+            collect_failures: Vec::new(),
             error: None,
             attempts: 0,
+            previous_attempts: Vec::new(),
             duration: Duration::ZERO,
             log: StepLog::default(),
         });
@@ -214,13 +228,13 @@ impl<'p> RunState<'p> {
                     self.instances[id].open_deps += 1;
                     match *dep {
                         Dep::Step { instance, .. } => self.step_waiters.entry(instance).or_default().push((id, index)),
-                        Dep::Collect { fan, op } => self.fans[fan].waiters.push((op, id, index)),
+                        Dep::Collect { fan, op, .. } => self.fans[fan].waiters.push((op, id, index)),
                     }
                 }
-                Some(Outcome::Met) => {}
-                Some(bad) => {
-                    self.settle(id, bad);
-                    return id;
+                Some(outcome) => {
+                    if !self.accept(id, index, outcome) {
+                        return id;
+                    }
                 }
             }
         }
@@ -249,12 +263,17 @@ impl<'p> RunState<'p> {
                         deps.push(Dep::Step { instance, need: Need::Records(output.clone()) });
                     }
                 }
-                Binding::Collect { op: upstream, .. } => {
+                Binding::Collect { op: upstream, min_success, .. } => {
                     if let Some(level) = plan.ops[*upstream].scope.last()
                         && let Some(producer) = self.instance_at(level.op, &keys)
                     {
                         let fan = self.fan_for(producer, &level.output);
-                        deps.push(Dep::Collect { fan, op: *upstream });
+                        deps.push(Dep::Collect {
+                            fan,
+                            op: *upstream,
+                            input: input.name.clone(),
+                            min_success: *min_success,
+                        });
                     }
                 }
             }
@@ -295,7 +314,7 @@ impl<'p> RunState<'p> {
                     StepStatus::Abandoned | StepStatus::Cancelled => Outcome::NotExecuted(vec![key]),
                 })
             }
-            Dep::Collect { fan, op } => {
+            Dep::Collect { fan, op, min_success, .. } => {
                 let fan = &self.fans[*fan];
                 let closed = fan.closed?;
                 if fan.unfinished.get(op).copied().unwrap_or(0) > 0 {
@@ -303,7 +322,7 @@ impl<'p> RunState<'p> {
                 }
                 let producer = self.instances[fan.producer].step_key.clone();
                 Some(match closed {
-                    StepStatus::Success => self.collect_outcome(fan, *op, &producer),
+                    StepStatus::Success => self.collect_outcome(fan, *op, *min_success, &producer),
                     StepStatus::Failure => Outcome::Failed(vec![producer]),
                     StepStatus::Skipped => Outcome::Skipped(vec![format!("{producer}.{}", fan.output)]),
                     StepStatus::Abandoned | StepStatus::Cancelled => Outcome::NotExecuted(vec![producer]),
@@ -315,31 +334,36 @@ impl<'p> RunState<'p> {
     /// Dagster's fan-in rules: any failed clone abandons the collect; skipped clones are left
     /// out; a collect all of whose sources are missing is skipped; an optional dynamic output
     /// with no record skips it, a required one gives `[]`.
-    fn collect_outcome(&self, fan: &Fan, op: usize, producer: &str) -> Outcome {
+    /// With `min_success`, enough successful clones let the collect run without the rest.
+    fn collect_outcome(&self, fan: &Fan, op: usize, min_success: Option<MinSuccess>, producer: &str) -> Outcome {
         if fan.keys.is_empty() {
-            return if fan.required {
-                Outcome::Met
-            } else {
-                Outcome::Skipped(vec![format!("{producer}.{}", fan.output)])
-            };
+            return if fan.required { Outcome::Met } else { Outcome::Skipped(vec![format!("{producer}.{}", fan.output)]) };
         }
-        let (mut failed, mut not_executed, mut skipped, mut total) = (Vec::new(), Vec::new(), 0usize, 0usize);
-        for &child in &fan.children {
-            let child = &self.instances[child];
+        let (mut failed, mut not_executed, mut missing) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut skipped, mut succeeded, mut total) = (0usize, 0usize, 0usize);
+        for &id in &fan.children {
+            let child = &self.instances[id];
             if child.op != op {
                 continue;
             }
             total += 1;
             match child.status {
-                Status::Done(StepStatus::Failure) => failed.push(child.step_key.clone()),
+                Status::Done(StepStatus::Failure) => {
+                    failed.push(child.step_key.clone());
+                    missing.push(id);
+                }
                 Status::Done(StepStatus::Abandoned | StepStatus::Cancelled) => {
-                    not_executed.push(child.step_key.clone())
+                    not_executed.push(child.step_key.clone());
+                    missing.push(id);
                 }
                 Status::Done(StepStatus::Skipped) => skipped += 1,
+                Status::Done(StepStatus::Success) => succeeded += 1,
                 _ => {}
             }
         }
-        if !failed.is_empty() {
+        if !missing.is_empty() && min_success.is_some_and(|m| m.met(succeeded, total - skipped)) {
+            Outcome::MetWithout(missing)
+        } else if !failed.is_empty() {
             Outcome::Failed(failed)
         } else if !not_executed.is_empty() {
             Outcome::NotExecuted(not_executed)
@@ -354,7 +378,7 @@ impl<'p> RunState<'p> {
     fn settle(&mut self, id: InstanceId, outcome: Outcome) {
         let key = self.instances[id].step_key.clone();
         let (status, message) = match outcome {
-            Outcome::Met => return,
+            Outcome::Met | Outcome::MetWithout(_) => return,
             Outcome::Skipped(deps) => {
                 (StepStatus::Skipped, format!("Skipping step {key} due to skipped dependencies: {}.", list(&deps)))
             }
@@ -439,19 +463,58 @@ impl<'p> RunState<'p> {
         if self.instances[waiter].status != Status::Waiting {
             return;
         }
-        let dep = self.instances[waiter].deps[dep].clone();
-        match self.resolve(&dep) {
-            None => {}
-            Some(Outcome::Met) => {
-                let instance = &mut self.instances[waiter];
-                instance.open_deps -= 1;
-                if instance.open_deps == 0 {
-                    instance.status = Status::Ready;
-                    ready.push_back(waiter);
-                }
+        let Some(outcome) = self.resolve(&self.instances[waiter].deps[dep]) else { return };
+        if self.accept(waiter, dep, outcome) {
+            let instance = &mut self.instances[waiter];
+            instance.open_deps -= 1;
+            if instance.open_deps == 0 {
+                instance.status = Status::Ready;
+                ready.push_back(waiter);
             }
-            Some(bad) => self.settle(waiter, bad),
         }
+    }
+
+    /// Take a resolved dependency: `true` if it is met (with or without failed clones), else the
+    /// waiter is skipped or abandoned.
+    fn accept(&mut self, waiter: InstanceId, dep: usize, outcome: Outcome) -> bool {
+        match outcome {
+            Outcome::Met => true,
+            Outcome::MetWithout(missing) => {
+                let input = match &self.instances[waiter].deps[dep] {
+                    Dep::Collect { input, .. } => input.clone(),
+                    Dep::Step { .. } => String::new(),
+                };
+                for id in missing {
+                    if let Some(record) = self.instances[id].record {
+                        self.tolerated.insert(record);
+                    }
+                    let missing = &self.instances[id];
+                    let failure = CollectFailure {
+                        input: input.clone(),
+                        step_key: missing.step_key.clone(),
+                        error: missing.error.clone().unwrap_or_default(),
+                    };
+                    self.instances[waiter].collect_failures.push(failure);
+                }
+                true
+            }
+            bad => {
+                self.settle(waiter, bad);
+                false
+            }
+        }
+    }
+
+    /// Whether a `min_success` collect accepted the failure of `id` (or of the clone it was
+    /// made under).
+    fn is_tolerated(&self, mut id: InstanceId) -> bool {
+        while let Some((fan, index)) = self.instances[id].record {
+            if self.tolerated.contains(&(fan, index)) {
+                return true;
+            }
+            id = self.fans[fan].producer;
+        }
+        false
     }
 
     /// Take a ready instance and build its step; `None` if it was cancelled while it waited.
@@ -476,9 +539,9 @@ impl<'p> RunState<'p> {
                         .and_then(|u| self.fan_index.get(&(u, output.clone())))
                         .map_or_else(|| JsonText::array([]), |&f| JsonText::array(&self.fans[f].values)),
                 ),
-                Binding::Collect { op: upstream, output } => {
+                Binding::Collect { op: upstream, output, .. } => {
                     let fan = instance.deps.iter().find_map(|d| match d {
-                        Dep::Collect { fan, op } if op == upstream => Some(*fan),
+                        Dep::Collect { fan, op, .. } if op == upstream => Some(*fan),
                         _ => None,
                     });
                     let values: Vec<&JsonText> = fan
@@ -507,11 +570,21 @@ impl<'p> RunState<'p> {
             grants: op.grants.clone(),
             limits: op.limits,
             outputs: op.outputs.clone(),
+            collect_failures: instance.collect_failures.clone(),
         })
     }
 
     /// A running step emitted a record or an output.
     pub(crate) fn emitted(&mut self, id: InstanceId, emission: Emission, ready: &mut VecDeque<InstanceId>) {
+        if let (Some(held), Emission::Record { .. }) = (&mut self.instances[id].held_records, &emission) {
+            held.push(emission);
+            return;
+        }
+        self.release(id, emission, ready);
+    }
+
+    /// Record an emission and, for a record, create its clones.
+    fn release(&mut self, id: InstanceId, emission: Emission, ready: &mut VecDeque<InstanceId>) {
         match emission {
             Emission::Output { output, value, metadata } => {
                 self.instances[id].outputs.insert(output, (value, metadata));
@@ -535,16 +608,56 @@ impl<'p> RunState<'p> {
     }
 
     /// A step attempt finished.
-    pub(crate) fn finished(&mut self, id: InstanceId, outcome: StepOutcome, ready: &mut VecDeque<InstanceId>) {
+    ///
+    /// Returns the delay before a retry, if the attempt failed and the op's retry policy allows
+    /// another; the instance is then runnable again once the caller re-queues it.
+    pub(crate) fn finished(
+        &mut self,
+        id: InstanceId,
+        outcome: StepOutcome,
+        ready: &mut VecDeque<InstanceId>,
+    ) -> Option<Duration> {
+        let retries = self.plan.ops[self.instances[id].op].retries;
         let instance = &mut self.instances[id];
         instance.attempts += 1;
         instance.duration = outcome.duration;
         instance.log = outcome.log;
+        let held = instance.held_records.as_mut().map(std::mem::take).unwrap_or_default();
         match outcome.result {
-            Ok(()) => self.terminate(id, StepStatus::Success, None),
-            Err(failure) => self.terminate(id, StepStatus::Failure, Some(failure.to_string())),
+            Ok(()) => {
+                for record in held {
+                    self.release(id, record, ready);
+                }
+                self.terminate(id, StepStatus::Success, None);
+            }
+            Err(failure) if instance.attempts <= retries.max => {
+                // Retry in a fresh sandbox: this attempt's outputs and records are dropped.
+                instance.previous_attempts.push(AttemptReport {
+                    attempt: instance.attempts,
+                    error: failure.to_string(),
+                    duration_ms: millis(outcome.duration),
+                    records: held.len(),
+                });
+                instance.outputs.clear();
+                instance.status = Status::Ready;
+                return Some(retries.delay);
+            }
+            Err(failure) => {
+                // Records emitted before the failure stay in the run record, with no clone.
+                for record in held {
+                    if let Emission::Record { output, key, value, metadata } = record {
+                        let fan = self.fan_for(id, &output);
+                        let fan = &mut self.fans[fan];
+                        fan.keys.push(key);
+                        fan.values.push(value);
+                        fan.metadata.push(metadata);
+                    }
+                }
+                self.terminate(id, StepStatus::Failure, Some(failure.to_string()));
+            }
         }
         self.drain(ready);
+        None
     }
 
     /// After the last step: anything still waiting could never run (a bug guard, not a path
@@ -559,15 +672,31 @@ impl<'p> RunState<'p> {
     }
 
     pub(crate) fn into_report(self, duration: Duration) -> RunReport {
-        let failed: Vec<String> = self
-            .instances
-            .iter()
-            .filter(|i| i.status == Status::Done(StepStatus::Failure))
-            .map(|i| i.step_key.clone())
-            .collect();
-        let status = if failed.is_empty() { RunStatus::Success } else { RunStatus::Failure };
-        let error = (!failed.is_empty())
-            .then(|| format!("Execution of run for \"{}\" failed. Steps failed: {}.", self.plan.job, list(&failed)));
+        let (mut failed, mut tolerated) = (Vec::new(), 0usize);
+        for (id, instance) in self.instances.iter().enumerate() {
+            if instance.status == Status::Done(StepStatus::Failure) {
+                if self.is_tolerated(id) {
+                    tolerated += 1;
+                } else {
+                    failed.push(instance.step_key.clone());
+                }
+            }
+        }
+        let status = match (failed.is_empty(), tolerated) {
+            (false, _) => RunStatus::Failure,
+            (true, 0) => RunStatus::Success,
+            (true, _) => RunStatus::SuccessWithFailures,
+        };
+        let error = match status {
+            RunStatus::Failure => {
+                Some(format!("Execution of run for \"{}\" failed. Steps failed: {}.", self.plan.job, list(&failed)))
+            }
+            RunStatus::SuccessWithFailures => Some(format!(
+                "Run for \"{}\" succeeded with {tolerated} failed clone(s) left out by min_success collects.",
+                self.plan.job
+            )),
+            RunStatus::Success => None,
+        };
         let outputs = self.leaf_outputs();
         // Breadth-first by op, as Dagster lists steps: every clone of an op, in the order the
         // clones came into being, before the next op.
@@ -598,6 +727,7 @@ impl<'p> RunState<'p> {
                     },
                     error: i.error,
                     attempts: i.attempts,
+                    previous_attempts: i.previous_attempts,
                     duration_ms: millis(i.duration),
                     records,
                     log: i.log,

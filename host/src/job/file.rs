@@ -56,13 +56,53 @@ impl InputSource {
     }
 }
 
+/// How many clones must succeed for a collect to run without the rest (Flyte's
+/// `min_success_ratio`): `min_success = 45` or `min_success = 0.9`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MinSuccess {
+    /// At least this many clones.
+    Count(u64),
+    /// At least this share of the clones, in (0, 1].
+    Ratio(f64),
+}
+
+impl MinSuccess {
+    /// Whether `succeeded` of `total` clones is enough.
+    pub fn met(self, succeeded: usize, total: usize) -> bool {
+        match self {
+            Self::Count(n) => succeeded as u64 >= n,
+            Self::Ratio(r) => total == 0 || succeeded as f64 >= r * total as f64,
+        }
+    }
+}
+
+impl std::fmt::Display for MinSuccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Count(n) => write!(f, "{n}"),
+            Self::Ratio(r) => write!(f, "{r}"),
+        }
+    }
+}
+
+/// Retry policy of an op: a failed attempt is retried in a fresh sandbox up to `max` times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt.
+    pub max: u32,
+    /// Wait before each retry.
+    pub delay: std::time::Duration,
+}
+
 /// One connected input.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct JobInput {
     /// The input's name.
     pub name: String,
     /// Where its value comes from.
     pub source: InputSource,
+    /// For a collect: run with the successful clones when at least this many succeed.
+    pub min_success: Option<MinSuccess>,
     /// Byte span of the source in the job file.
     pub span: std::ops::Range<usize>,
 }
@@ -100,6 +140,8 @@ pub struct JobOp {
     pub grants: Vec<JobGrant>,
     /// Resource limits (defaults where not given).
     pub limits: Limits,
+    /// Retries of a failed step or clone.
+    pub retries: RetryPolicy,
 }
 
 /// A parsed job file.
@@ -151,6 +193,16 @@ struct RawOp {
     grants: Vec<Spanned<RawGrant>>,
     #[serde(default)]
     limits: Option<Spanned<RawLimits>>,
+    #[serde(default)]
+    retries: Option<RawRetries>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetries {
+    max: u32,
+    #[serde(default)]
+    delay_ms: u64,
 }
 
 #[derive(Deserialize)]
@@ -178,6 +230,7 @@ struct RawLimits {
     max_value_bytes: Option<SizeOrNumber>,
     max_emits: Option<u64>,
     max_log_bytes: Option<SizeOrNumber>,
+    max_fan_out: Option<u64>,
 }
 
 /// Read and parse a job file.
@@ -221,9 +274,9 @@ fn parse_op(name: String, raw: RawOp, text: &str, path: &Path, dir: &Path) -> Re
     for (input, value) in raw.inputs {
         let span = value.span();
         let field = format!("inputs.{input}");
-        let source = parse_source(value.into_inner())
+        let (source, min_success) = parse_source(value.into_inner())
             .map_err(|m| JobError::op(path, &name, Some(&field), m).at(text, span.clone()))?;
-        inputs.push(JobInput { name: input, source, span });
+        inputs.push(JobInput { name: input, source, min_success, span });
     }
     let mut grants = Vec::with_capacity(raw.grants.len());
     for (i, grant) in raw.grants.into_iter().enumerate() {
@@ -267,24 +320,38 @@ fn parse_op(name: String, raw: RawOp, text: &str, path: &Path, dir: &Path) -> Re
         inputs,
         grants,
         limits,
+        retries: raw
+            .retries
+            .map(|r| RetryPolicy { max: r.max, delay: std::time::Duration::from_millis(r.delay_ms) })
+            .unwrap_or_default(),
     })
 }
 
-fn parse_source(value: toml::Value) -> Result<InputSource, String> {
+fn parse_source(value: toml::Value) -> Result<(InputSource, Option<MinSuccess>), String> {
+    const SHAPE: &str = "an input table is { map = \"op.output\" } or { collect = \"op.output\" } \
+                         (a collect may add min_success = N or a ratio in (0, 1])";
     match value {
-        toml::Value::String(text) => Ok(InputSource::Plain(OutputRef::parse(&text)?)),
-        toml::Value::Table(table) => {
-            let mut entries = table.into_iter();
-            match (entries.next(), entries.next()) {
-                (Some((kind, toml::Value::String(text))), None) => {
-                    let output = OutputRef::parse(&text)?;
-                    match kind.as_str() {
-                        "map" => Ok(InputSource::Map(output)),
-                        "collect" => Ok(InputSource::Collect(output)),
-                        other => Err(format!("unknown input kind \"{other}\" (use map or collect)")),
-                    }
+        toml::Value::String(text) => Ok((InputSource::Plain(OutputRef::parse(&text)?), None)),
+        toml::Value::Table(mut table) => {
+            let min_success = match table.remove("min_success") {
+                None => None,
+                Some(toml::Value::Integer(n)) if n >= 1 => Some(MinSuccess::Count(n as u64)),
+                Some(toml::Value::Float(r)) if r > 0.0 && r <= 1.0 => Some(MinSuccess::Ratio(r)),
+                Some(other) => {
+                    return Err(format!("min_success must be a count (>= 1) or a ratio in (0, 1], not {other}"));
                 }
-                _ => Err("an input table must be { map = \"op.output\" } or { collect = \"op.output\" }".into()),
+            };
+            let mut entries = table.into_iter();
+            let (kind, text) = match (entries.next(), entries.next()) {
+                (Some((kind, toml::Value::String(text))), None) => (kind, text),
+                _ => return Err(SHAPE.into()),
+            };
+            let output = OutputRef::parse(&text)?;
+            match kind.as_str() {
+                "map" if min_success.is_some() => Err("min_success belongs to a collect, not a map".into()),
+                "map" => Ok((InputSource::Map(output), None)),
+                "collect" => Ok((InputSource::Collect(output), min_success)),
+                other => Err(format!("unknown input kind \"{other}\" (use map or collect)")),
             }
         }
         other => Err(format!(
@@ -317,6 +384,9 @@ fn parse_limits(raw: RawLimits) -> Result<Limits, (&'static str, String)> {
     }
     if let Some(v) = raw.max_log_bytes {
         limits.max_log_bytes = size("max_log_bytes", v)?;
+    }
+    if let Some(n) = raw.max_fan_out {
+        limits.max_fan_out = n;
     }
     if limits.memory_bytes == 0 || limits.timeout.is_zero() || limits.max_value_bytes == 0 {
         return Err(("memory", "memory, timeout and max_value_bytes must be greater than zero".into()));

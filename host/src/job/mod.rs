@@ -7,5 +7,5 @@ mod file;
 mod plan;
 
 pub use error::JobError;
-pub use file::{InputSource, Job, JobInput, JobOp, OutputRef, parse_file, parse_str};
+pub use file::{InputSource, Job, JobInput, JobOp, MinSuccess, OutputRef, RetryPolicy, parse_file, parse_str};
 pub use plan::{Binding, DynamicRef, Plan, PlannedInput, PlannedOp, plan};

@@ -17,7 +17,7 @@ use std::path::Path;
 
 use super::config;
 use super::error::JobError;
-use super::file::{InputSource, Job, JobGrant, JobOp, OutputRef};
+use super::file::{InputSource, Job, JobGrant, JobOp, MinSuccess, OutputRef, RetryPolicy};
 use crate::definition::{OpDefinition, OutputDefinition};
 use crate::step::{Grant, Limits};
 use crate::value::JsonText;
@@ -32,7 +32,7 @@ pub struct DynamicRef {
 }
 
 /// How one input of a planned op gets its value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Binding {
     /// A plain output of an op whose scope is a prefix of ours: the value of its instance at our
     /// keys (truncated to its depth).
@@ -55,6 +55,8 @@ pub enum Binding {
         op: usize,
         /// Its plain output.
         output: String,
+        /// Run with the successful clones when at least this many succeed.
+        min_success: Option<MinSuccess>,
     },
     /// The list of the records of a dynamic output of an op at our scope.
     CollectRecords {
@@ -78,7 +80,7 @@ impl Binding {
 }
 
 /// One input of a planned op.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PlannedInput {
     /// The input's name.
     pub name: String,
@@ -101,6 +103,8 @@ pub struct PlannedOp {
     pub grants: Vec<Grant>,
     /// Resource limits.
     pub limits: Limits,
+    /// Retries of a failed attempt.
+    pub retries: RetryPolicy,
     /// The op's outputs.
     pub outputs: Vec<OutputDefinition>,
     /// The dynamic outputs it is cloned over, outermost first (empty: one step).
@@ -241,6 +245,11 @@ fn plan_op(
                     source.op
                 )));
             }
+            (InputSource::Collect(_), true) if input.min_success.is_some() => {
+                return Err(at(format!(
+                    "min_success applies to collecting a mapped op's output; the records of {source} cannot fail"
+                )));
+            }
             (InputSource::Collect(_), true) => {
                 collected.push(here.clone());
                 (Binding::CollectRecords { op: upstream_pos, output: source.output.clone() }, upstream.scope.clone())
@@ -250,7 +259,10 @@ fn plan_op(
                 if let Some(level) = scope.pop() {
                     collected.push(level);
                 }
-                (Binding::Collect { op: upstream_pos, output: source.output.clone() }, scope)
+                (
+                    Binding::Collect { op: upstream_pos, output: source.output.clone(), min_success: input.min_success },
+                    scope,
+                )
             }
             (InputSource::Collect(_), false) => {
                 return Err(at(format!(
@@ -288,6 +300,7 @@ fn plan_op(
         inputs,
         grants: check_grants(file, &job.text, op)?,
         limits: op.limits,
+        retries: op.retries,
         outputs: definition.outputs.clone(),
         scope,
         consumed: false,

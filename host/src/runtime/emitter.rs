@@ -47,6 +47,7 @@ pub struct Emitter {
     op: String,
     outputs: Vec<OutputDefinition>,
     produced: Vec<bool>,
+    records: Vec<u64>,
     keys: HashSet<(usize, String)>,
     count: u64,
     limits: Limits,
@@ -62,6 +63,7 @@ impl Emitter {
             op: op.to_owned(),
             outputs: outputs.to_vec(),
             produced: vec![false; outputs.len()],
+            records: vec![0; outputs.len()],
             keys: HashSet::new(),
             count: 0,
             limits,
@@ -82,6 +84,13 @@ impl Emitter {
         validate_mapping_key(&record.mapping_key)
             .map_err(|e| StepFailure::Emission(format!("op \"{}\": {e}", self.op)))?;
         self.count_one()?;
+        self.records[index] += 1;
+        if self.records[index] > self.limits.max_fan_out {
+            return Err(StepFailure::Limit {
+                limit: "max_fan_out",
+                value: format!("{} (records on output \"{}\")", self.limits.max_fan_out, record.output_name),
+            });
+        }
         let value = self.value(&record.output_name, record.value)?;
         let metadata = self.metadata(record.metadata)?;
         if !self.keys.insert((index, record.mapping_key.clone())) {

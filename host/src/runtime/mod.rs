@@ -45,6 +45,7 @@ const DEFINITION_LIMITS: Limits = Limits {
     max_value_bytes: 1 << 20,
     max_emits: 0,
     max_log_bytes: 64 << 10,
+    max_fan_out: 0,
 };
 
 /// A loaded op: compiled, linked and pre-instantiated, with its definition read.
@@ -191,6 +192,15 @@ impl Runtime {
             step_key: step.key.clone(),
             mapping_key: step.mapping_key.clone(),
             attempt: step.attempt,
+            collect_failures: step
+                .collect_failures
+                .iter()
+                .map(|f| types::CollectFailure {
+                    input: f.input.clone(),
+                    step_key: f.step_key.clone(),
+                    error: f.error.clone(),
+                })
+                .collect(),
         };
         let inputs: Vec<types::NamedValue> = step
             .inputs
