@@ -94,7 +94,7 @@ fn map_over_a_plain_output_of_an_unmapped_op() {
 }
 
 #[test]
-fn collect_over_something_not_mapped() {
+fn case_14_collect_of_a_collect_is_rejected() {
     let ws = ws();
     let job = format!(
         "{FAN_OUT}[ops.s]\ncomponent = \"summarize_directory\"\ninputs = {{ results = {{ collect = \"files_in_directory\" }} }}\n[ops.t]\ncomponent = \"summarize_directory\"\ninputs = {{ results = {{ collect = \"s\" }} }}\n"
@@ -106,7 +106,7 @@ fn collect_over_something_not_mapped() {
 }
 
 #[test]
-fn a_dynamic_output_used_directly() {
+fn case_15_a_dynamic_output_used_directly_is_rejected() {
     // Dagster case 15.
     let ws = ws();
     let job = format!("{FAN_OUT}[ops.p]\ncomponent = \"process_file\"\ninputs = {{ path = \"files_in_directory\" }}\n");
@@ -203,7 +203,7 @@ fn toml_errors_point_at_line_and_column() {
 }
 
 #[test]
-fn two_unrelated_dynamic_upstreams() {
+fn case_16_two_unrelated_dynamic_upstreams_are_rejected() {
     // Dagster case 16.
     let ws = ws();
     let job = format!(
@@ -219,7 +219,7 @@ fn two_unrelated_dynamic_upstreams() {
 }
 
 #[test]
-fn map_and_collect_of_one_output_in_one_op() {
+fn case_16_map_and_collect_of_one_output_in_one_op_is_rejected() {
     // Dagster case 16.
     let ws = ws();
     let job = format!(

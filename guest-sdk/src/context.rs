@@ -30,6 +30,8 @@ pub struct Context {
     pub(crate) attempt: u32,
     pub(crate) inputs: Vec<(String, Value)>,
     pub(crate) collect_failures: Vec<CollectFailure>,
+    /// Plain outputs this op has emitted (so the return value does not emit `result` twice).
+    pub(crate) emitted_outputs: Vec<String>,
 }
 
 /// A clone left out of a collected input (a collect with `min_success` runs without the clones
@@ -102,6 +104,7 @@ impl Context {
     /// Emit the value of a plain output.
     pub fn output(&mut self, output: Output) -> Result<(), OpError> {
         let value = output.value.map_err(|e| OpError::new(format!("cannot encode value: {e}")))?;
+        self.emitted_outputs.push(output.output_name.clone());
         host::emit_output(&types::Output {
             value: value.to_string(),
             output_name: output.output_name,

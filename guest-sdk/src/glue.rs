@@ -54,8 +54,7 @@ fn run_op<O: Op>(context: types::RunContext, config: String, inputs: Vec<types::
                 .map_err(|e| OpError::new(format!("input \"{}\" is not JSON: {e}", nv.name)))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let mut ctx =
-        Context {
+    let mut ctx = Context {
         step_key: context.step_key,
         mapping_key: context.mapping_key,
         attempt: context.attempt,
@@ -65,15 +64,23 @@ fn run_op<O: Op>(context: types::RunContext, config: String, inputs: Vec<types::
             .into_iter()
             .map(|f| crate::CollectFailure { input: f.input, step_key: f.step_key, error: f.error })
             .collect(),
+        emitted_outputs: Vec::new(),
     };
     let returned = O::run(&mut ctx, config)?;
     let value =
         serde_json::to_value(returned).map_err(|e| OpError::new(format!("cannot encode the returned value: {e}")))?;
-    let has_plain_result = O::definition().outputs().iter().any(|o| o.name == "result" && !o.dynamic);
-    if has_plain_result {
-        ctx.output(crate::Output::new("result", value))?;
-    } else if !value.is_null() {
-        return Err(OpError::new("run returned a value, but the op has no plain output \"result\" to hold it"));
+    // The return value is the plain output "result": emitted unless the op produced "result"
+    // itself, or returned `()` (null) for an optional "result" it chose not to produce.
+    let result = O::definition().outputs().into_iter().find(|o| o.name == "result" && !o.dynamic);
+    let already = ctx.emitted_outputs.iter().any(|name| name == "result");
+    match result {
+        Some(_) if already && value.is_null() => {}
+        Some(def) if value.is_null() && !def.required => {}
+        Some(_) => ctx.output(crate::Output::new("result", value))?,
+        None if value.is_null() => {}
+        None => {
+            return Err(OpError::new("run returned a value, but the op has no plain output \"result\" to hold it"));
+        }
     }
     Ok(())
 }

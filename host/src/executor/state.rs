@@ -337,7 +337,11 @@ impl<'p> RunState<'p> {
     /// With `min_success`, enough successful clones let the collect run without the rest.
     fn collect_outcome(&self, fan: &Fan, op: usize, min_success: Option<MinSuccess>, producer: &str) -> Outcome {
         if fan.keys.is_empty() {
-            return if fan.required { Outcome::Met } else { Outcome::Skipped(vec![format!("{producer}.{}", fan.output)]) };
+            return if fan.required {
+                Outcome::Met
+            } else {
+                Outcome::Skipped(vec![format!("{producer}.{}", fan.output)])
+            };
         }
         let (mut failed, mut not_executed, mut missing) = (Vec::new(), Vec::new(), Vec::new());
         let (mut skipped, mut succeeded, mut total) = (0usize, 0usize, 0usize);

@@ -260,7 +260,11 @@ fn plan_op(
                     collected.push(level);
                 }
                 (
-                    Binding::Collect { op: upstream_pos, output: source.output.clone(), min_success: input.min_success },
+                    Binding::Collect {
+                        op: upstream_pos,
+                        output: source.output.clone(),
+                        min_success: input.min_success,
+                    },
                     scope,
                 )
             }

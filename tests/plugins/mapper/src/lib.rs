@@ -1,7 +1,8 @@
 //! `mapper`: a per-key test op. Input `x` (required) and `y` (optional); outputs `result` and
 //! `other`, both plain and optional. Returns `x` (or `{x, y}` when `y` is connected), after
 //! obeying directives in `x` when it is an object:
-//! `skip` → produce no output; `fail` → op error; `sleep_ms` → sleep; `wait_for` → spin until
+//! `skip` → produce no output; `fail` → op error; `fail_before_attempt` → op error on earlier
+//! attempts; `sleep_ms` → sleep; `wait_for` → spin until
 //! a path exists; `touch` → create a path; `other` → also emit it to `other`; `key` → return the
 //! mapping key instead; `add` → return `x.value + add`.
 
@@ -28,6 +29,11 @@ impl Op for Mapper {
         let directive = |name: &str| x.as_object().and_then(|o| o.get(name)).cloned();
         if let Some(Value::String(message)) = directive("fail") {
             return Err(OpError::new(message));
+        }
+        if let Some(n) = directive("fail_before_attempt").and_then(|v| v.as_u64())
+            && u64::from(ctx.attempt()) < n
+        {
+            return Err(OpError::new(format!("attempt {} fails on purpose", ctx.attempt())));
         }
         if let Some(ms) = directive("sleep_ms").and_then(|v| v.as_u64()) {
             std::thread::sleep(std::time::Duration::from_millis(ms));
