@@ -8,13 +8,21 @@ use std::sync::{Arc, OnceLock};
 
 use sandmap::executor::{self, ExecOptions, RunReport};
 use sandmap::job::JobError;
-use sandmap::runtime::Runtime;
+use sandmap::runtime::{Runtime, RuntimeConfig};
 use serde_json::Value;
 
 /// One runtime for all in-process tests of a test binary (as one `sandmap run` has one).
 pub fn runtime() -> &'static Runtime {
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| Runtime::new().expect("runtime"))
+    RUNTIME.get_or_init(|| {
+        let settings = RuntimeConfig { cache_dir: Some(test_cache_dir()), ..RuntimeConfig::default() };
+        Runtime::new(&settings).expect("runtime")
+    })
+}
+
+/// The compile cache the tests share (inside the target folder, never the user's).
+pub fn test_cache_dir() -> PathBuf {
+    PathBuf::from(sandmap_test_programs::DIR).join("../../../sandmap-test-cache")
 }
 
 /// A temporary folder holding a job file and its data.
@@ -106,7 +114,7 @@ grants = [{ host = "sample", guest = "/data" }]
 /// The `sandmap` binary with the test plugins on its plugin path.
 pub fn sandmap() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_sandmap"));
-    command.env("SANDMAP_PLUGIN_PATH", sandmap_test_programs::DIR);
+    command.env("SANDMAP_PLUGIN_PATH", sandmap_test_programs::DIR).env("SANDMAP_CACHE_DIR", test_cache_dir());
     command
 }
 

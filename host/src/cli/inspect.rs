@@ -7,7 +7,7 @@ use anyhow::Context;
 use serde_json::json;
 
 use super::EXIT_INVALID;
-use crate::runtime::{MAX_WASM_STACK, Runtime, printable};
+use crate::runtime::{MAX_WASM_STACK, Runtime, RuntimeConfig, printable};
 use crate::step::Limits;
 use crate::units::{format_bytes, format_duration};
 
@@ -22,7 +22,7 @@ pub struct InspectArgs {
 }
 
 pub fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
-    let runtime = Runtime::new()?;
+    let runtime = Runtime::new(&RuntimeConfig::default())?;
     let name = args.component.to_string_lossy().into_owned();
     let found = match crate::plugins::find(&name, std::path::Path::new("."), &[]) {
         Ok(found) => found,

@@ -7,7 +7,7 @@ use anyhow::Context;
 
 use super::{EXIT_INVALID, EXIT_RUN_FAILED, JobArgs, render};
 use crate::executor::{self, ExecOptions, RunStatus};
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, RuntimeConfig};
 
 /// `sandmap run`.
 #[derive(Debug, clap::Args)]
@@ -33,7 +33,11 @@ pub struct ValidateArgs {
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let runtime = Runtime::new()?;
+    let mut settings = RuntimeConfig::default();
+    if let Some(n) = args.max_concurrent {
+        settings.max_concurrent = n as usize;
+    }
+    let runtime = Runtime::new(&settings)?;
     let prepared = match executor::prepare(&args.job.job, &args.job.plugin_path, &runtime) {
         Ok(prepared) => prepared,
         Err(error) => {
@@ -41,10 +45,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_INVALID));
         }
     };
-    let mut options = ExecOptions::default();
-    if let Some(n) = args.max_concurrent {
-        options.max_concurrent = n as usize;
-    }
+    let options = ExecOptions { max_concurrent: settings.max_concurrent };
     let report = executor::execute(&prepared.plan, &prepared.ops, &runtime, &options);
     let mut stdout = std::io::stdout().lock();
     if args.json {
@@ -60,7 +61,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
-    let runtime = Runtime::new()?;
+    let runtime = Runtime::new(&RuntimeConfig::default())?;
     match executor::prepare(&args.job.job, &args.job.plugin_path, &runtime) {
         Ok(prepared) => {
             let mapped = prepared.plan.ops.iter().filter(|o| !o.scope.is_empty()).count();

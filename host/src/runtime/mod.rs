@@ -3,6 +3,7 @@
 //! [`StepSpec`](crate::step::StepSpec) against a [`LoadedOp`].
 
 mod bindings;
+mod cache;
 mod component;
 mod emitter;
 mod error;
@@ -16,8 +17,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, Store, Trap};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
+pub use cache::{CacheError, CompileCache, default_dir as default_cache_dir};
 pub use component::digest;
 pub use emitter::{Emission, StepEvents};
 pub use error::{LoadError, RuntimeError, StepFailure};
@@ -74,10 +76,36 @@ pub struct StepOutcome {
     pub duration: Duration,
 }
 
+/// How to set up the runtime.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Sandboxes alive at once (sizes the pooling allocator).
+    pub max_concurrent: usize,
+    /// Where compiled components are kept; `None` compiles every time.
+    pub cache_dir: Option<std::path::PathBuf>,
+    /// Pre-reserve instance slots (pooling allocator, copy-on-write memory images) instead of
+    /// mapping memory per instance.
+    pub pooling: bool,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            max_concurrent: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cache_dir: cache::default_dir(),
+            pooling: true,
+        }
+    }
+}
+
+/// Largest linear memory any op may be given (a 32-bit memory's whole range).
+const MAX_MEMORY_BYTES: usize = 4 << 30;
+
 /// The engine, the linker, and the epoch ticker that enforces timeouts.
 pub struct Runtime {
     engine: Engine,
     linker: Linker<Sandbox>,
+    cache: Option<CompileCache>,
     ticker_stop: Arc<AtomicBool>,
     ticker: Option<JoinHandle<()>>,
 }
@@ -85,13 +113,26 @@ pub struct Runtime {
 impl Runtime {
     /// Set up the engine (Cranelift, component model, epoch interruption) and the linker (WASI
     /// preview 2 and the `sandmap:op/host` interface).
-    pub fn new() -> Result<Self, RuntimeError> {
+    pub fn new(settings: &RuntimeConfig) -> Result<Self, RuntimeError> {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
         config.max_wasm_stack(MAX_WASM_STACK);
         config.parallel_compilation(true);
+        if settings.pooling {
+            config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling(settings.max_concurrent)));
+        }
         let engine = Engine::new(&config).map_err(|e| RuntimeError(e.to_string()))?;
+        let cache = match &settings.cache_dir {
+            None => None,
+            Some(dir) => match CompileCache::open(dir, &engine) {
+                Ok(cache) => Some(cache),
+                Err(error) => {
+                    tracing::warn!("{error}; compiling without a cache");
+                    None
+                }
+            },
+        };
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| RuntimeError(e.to_string()))?;
@@ -112,15 +153,27 @@ impl Runtime {
                 })
                 .map_err(|e| RuntimeError(format!("cannot start the epoch thread: {e}")))?
         };
-        Ok(Self { engine, linker, ticker_stop, ticker: Some(ticker) })
+        Ok(Self { engine, linker, cache, ticker_stop, ticker: Some(ticker) })
     }
 
     /// Load `bytes` as an op: check, compile, link, and read its definition. `origin` names the
     /// file (or built-in op) in errors.
     pub fn load(&self, bytes: &[u8], origin: &str) -> Result<LoadedOp, LoadError> {
         component::check_header(bytes, origin)?;
-        let component = Component::new(&self.engine, bytes)
-            .map_err(|e| LoadError::Invalid { origin: origin.into(), reason: format!("{e:#}") })?;
+        let digest = component::digest(bytes);
+        let component = match self.cached(&digest) {
+            Some(component) => component,
+            None => {
+                let component = Component::new(&self.engine, bytes)
+                    .map_err(|e| LoadError::Invalid { origin: origin.into(), reason: format!("{e:#}") })?;
+                if let (Some(cache), Ok(serialized)) = (&self.cache, component.serialize())
+                    && let Err(error) = cache.store(&digest, &serialized)
+                {
+                    tracing::warn!("cannot write the compile cache in {}: {error}", cache.dir().display());
+                }
+                component
+            }
+        };
         let instance_pre = self
             .linker
             .instantiate_pre(&component)
@@ -128,7 +181,25 @@ impl Runtime {
         let pre = OpComponentPre::new(instance_pre)
             .map_err(|e| LoadError::WrongWorld { origin: origin.into(), reason: format!("{e:#}") })?;
         let definition = self.read_definition(&pre, origin)?;
-        Ok(LoadedOp { digest: component::digest(bytes), definition, pre })
+        Ok(LoadedOp { digest, definition, pre })
+    }
+
+    /// The compiled component from the cache, if a sound entry for this engine exists.
+    fn cached(&self, digest: &str) -> Option<Component> {
+        let cache = self.cache.as_ref()?;
+        let serialized = cache.load(digest)?;
+        // SAFETY: `deserialize` trusts its bytes to be wasmtime's own output. These were written
+        // by `Component::serialize` into an entry keyed by this engine's compatibility hash, in
+        // a folder only this user can write (checked when the cache was opened), and their
+        // SHA-256 matched just now; wasmtime also checks its own version and config header.
+        match unsafe { Component::deserialize(&self.engine, &serialized) } {
+            Ok(component) => Some(component),
+            Err(error) => {
+                tracing::warn!("compile cache entry for {digest} refused ({error}); recompiling");
+                cache.remove(digest);
+                None
+            }
+        }
     }
 
     fn read_definition(&self, pre: &OpComponentPre<Sandbox>, origin: &str) -> Result<OpDefinition, LoadError> {
@@ -224,6 +295,27 @@ impl Runtime {
             Err(trap) => Err(classify_trap(&trap, state, step.limits, &log)),
         }
     }
+}
+
+/// Pre-reserved slots for `max_concurrent` sandboxes (plus one for reading definitions), each
+/// with sandmap's per-step caps. Memory images are copy-on-write, and a slot's first MiB of
+/// memory and table stays resident between uses instead of being unmapped and faulted again.
+fn pooling(max_concurrent: usize) -> PoolingAllocationConfig {
+    let slots = u32::try_from(max_concurrent.saturating_add(1)).unwrap_or(u32::MAX);
+    let per = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(slots)
+        .total_core_instances(slots.saturating_mul(per(limiter::MAX_INSTANCES)))
+        .total_memories(slots.saturating_mul(per(limiter::MAX_MEMORIES)))
+        .total_tables(slots.saturating_mul(per(limiter::MAX_TABLES)))
+        .max_core_instances_per_component(per(limiter::MAX_INSTANCES))
+        .max_memories_per_component(per(limiter::MAX_MEMORIES))
+        .max_tables_per_component(per(limiter::MAX_TABLES))
+        .table_elements(limiter::MAX_TABLE_ELEMENTS)
+        .max_memory_size(MAX_MEMORY_BYTES)
+        .linear_memory_keep_resident(1 << 20)
+        .table_keep_resident(1 << 20);
+    pool
 }
 
 /// Name the limit or cause behind a trap.
