@@ -236,3 +236,36 @@ fn collecting_records_directly_gives_them_in_emission_order() {
     assert_eq!(report.status, RunStatus::Success);
     assert_eq!(report.output("total", "result"), Some(&json!({"a": [1, 2, {"x": 3}], "b": [1, 2, {"x": 3}]})));
 }
+
+#[test]
+fn runs_sharing_a_runtime_wait_for_pool_slots_instead_of_failing() {
+    // A pool of 2 slots (1 step + 1 for definitions), 4 runs of 10 clones at once.
+    let settings =
+        sandmap::runtime::RuntimeConfig { max_concurrent: 1, cache_dir: Some(common::test_cache_dir()), pooling: true };
+    let runtime = sandmap::runtime::Runtime::new(&settings).unwrap();
+    let ws = Workspace::new();
+    let files: Vec<(String, &[u8])> = (0..10).map(|i| (format!("f{i}.txt"), &b"ok\n"[..])).collect();
+    let files: Vec<(&str, &[u8])> = files.iter().map(|(n, c)| (n.as_str(), *c)).collect();
+    ws.files("cmds", &files);
+    let job = ws.job(&behave_job(""));
+    let dirs = [std::path::PathBuf::from(sandmap_test_programs::DIR)];
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(|| {
+                    let prepared = sandmap::executor::prepare(&job, &dirs, &runtime).unwrap();
+                    let options = sandmap::executor::ExecOptions { max_concurrent: 2 };
+                    sandmap::executor::execute(&prepared.plan, &prepared.ops, &runtime, &options)
+                })
+            })
+            .collect();
+        for run in runs {
+            let report = run.join().unwrap();
+            assert_eq!(report.status, RunStatus::Success, "{:?}", report.error);
+            assert_eq!(
+                report.output("summarize_directory", "result"),
+                Some(&json!({"files": 10, "bytes": 30, "lines": 10}))
+            );
+        }
+    });
+}

@@ -71,17 +71,37 @@ struct Instance {
     fan_parent: Option<FanId>,
     /// Fan-outs it produces (one per dynamic output it emitted to or that is awaited).
     fans: Vec<FanId>,
-    outputs: HashMap<String, (JsonText, Metadata)>,
+    /// Plain outputs produced (a step has few: a Vec beats a map in size and speed).
+    outputs: Vec<(String, JsonText)>,
+    error: Option<String>,
+    attempts: u32,
+    duration: Duration,
+    /// Creation order (the instance's id), kept for ordering the report.
+    seq: u32,
+    /// What most clones never need, out of line to keep the per-clone footprint small.
+    extra: Option<Box<Extra>>,
+}
+
+/// The rarely used part of an instance.
+#[derive(Default)]
+struct Extra {
     /// For an op with retries: this attempt's records, released when it succeeds (a clone must
     /// not start from a record a retry may not emit again).
     held_records: Option<Vec<Emission>>,
     /// Clones its `min_success` collects run without.
     collect_failures: Vec<CollectFailure>,
-    error: Option<String>,
-    attempts: u32,
     previous_attempts: Vec<AttemptReport>,
-    duration: Duration,
     log: StepLog,
+}
+
+impl Instance {
+    fn output(&self, name: &str) -> Option<&JsonText> {
+        self.outputs.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    fn extra(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
+    }
 }
 
 /// The records of one dynamic output of one step, and the clones made from them.
@@ -210,14 +230,13 @@ impl<'p> RunState<'p> {
             record,
             fan_parent,
             fans: Vec::new(),
-            outputs: HashMap::new(),
-            held_records: (self.plan.ops[op].retries.max > 0).then(Vec::new),
-            collect_failures: Vec::new(),
+            outputs: Vec::new(),
             error: None,
             attempts: 0,
-            previous_attempts: Vec::new(),
             duration: Duration::ZERO,
-            log: StepLog::default(),
+            seq: u32::try_from(id).unwrap_or(u32::MAX),
+            extra: (self.plan.ops[op].retries.max > 0)
+                .then(|| Box::new(Extra { held_records: Some(Vec::new()), ..Extra::default() })),
         });
 
         let deps = self.dependencies(id);
@@ -290,7 +309,7 @@ impl<'p> RunState<'p> {
                 let key = upstream.step_key.clone();
                 Some(match status {
                     StepStatus::Success => match need {
-                        Need::Output(output) if !upstream.outputs.contains_key(output) => {
+                        Need::Output(output) if upstream.output(output).is_none() => {
                             Outcome::Skipped(vec![format!("{key}.{output}")])
                         }
                         Need::Records(output) => {
@@ -498,7 +517,7 @@ impl<'p> RunState<'p> {
                         step_key: missing.step_key.clone(),
                         error: missing.error.clone().unwrap_or_default(),
                     };
-                    self.instances[waiter].collect_failures.push(failure);
+                    self.instances[waiter].extra().collect_failures.push(failure);
                 }
                 true
             }
@@ -533,10 +552,9 @@ impl<'p> RunState<'p> {
         let mut inputs = Vec::with_capacity(op.inputs.len());
         for input in &op.inputs {
             let value = match &input.binding {
-                Binding::Plain { op: upstream, output } => self
-                    .instance_at(*upstream, &instance.keys)
-                    .and_then(|u| self.instances[u].outputs.get(output))
-                    .map(|(v, _)| v.clone()),
+                Binding::Plain { op: upstream, output } => {
+                    self.instance_at(*upstream, &instance.keys).and_then(|u| self.instances[u].output(output)).cloned()
+                }
                 Binding::Record { .. } => instance.record.map(|(fan, i)| self.fans[fan].values[i].clone()),
                 Binding::CollectRecords { op: upstream, output } => Some(
                     self.instance_at(*upstream, &instance.keys)
@@ -554,7 +572,7 @@ impl<'p> RunState<'p> {
                         .iter()
                         .map(|&c| &self.instances[c])
                         .filter(|c| c.op == *upstream && c.status == Status::Done(StepStatus::Success))
-                        .filter_map(|c| c.outputs.get(output).map(|(v, _)| v))
+                        .filter_map(|c| c.output(output))
                         .collect();
                     Some(JsonText::array(values))
                 }
@@ -574,13 +592,14 @@ impl<'p> RunState<'p> {
             grants: op.grants.clone(),
             limits: op.limits,
             outputs: op.outputs.clone(),
-            collect_failures: instance.collect_failures.clone(),
+            collect_failures: instance.extra.as_ref().map(|e| e.collect_failures.clone()).unwrap_or_default(),
         })
     }
 
     /// A running step emitted a record or an output.
     pub(crate) fn emitted(&mut self, id: InstanceId, emission: Emission, ready: &mut VecDeque<InstanceId>) {
-        if let (Some(held), Emission::Record { .. }) = (&mut self.instances[id].held_records, &emission) {
+        let held = self.instances[id].extra.as_mut().and_then(|e| e.held_records.as_mut());
+        if let (Some(held), Emission::Record { .. }) = (held, &emission) {
             held.push(emission);
             return;
         }
@@ -591,7 +610,10 @@ impl<'p> RunState<'p> {
     fn release(&mut self, id: InstanceId, emission: Emission, ready: &mut VecDeque<InstanceId>) {
         match emission {
             Emission::Output { output, value, metadata } => {
-                self.instances[id].outputs.insert(output, (value, metadata));
+                let _ = metadata;
+                let outputs = &mut self.instances[id].outputs;
+                outputs.retain(|(name, _)| *name != output);
+                outputs.push((output, value));
             }
             Emission::Record { output, key, value, metadata } => {
                 let fan = self.fan_for(id, &output);
@@ -625,8 +647,13 @@ impl<'p> RunState<'p> {
         let instance = &mut self.instances[id];
         instance.attempts += 1;
         instance.duration = outcome.duration;
-        instance.log = outcome.log;
-        let held = instance.held_records.as_mut().map(std::mem::take).unwrap_or_default();
+        if !outcome.log.entries.is_empty() || outcome.log.truncated_bytes > 0 {
+            instance.extra().log = outcome.log;
+        } else if let Some(extra) = instance.extra.as_mut() {
+            extra.log = outcome.log;
+        }
+        let held =
+            instance.extra.as_mut().and_then(|e| e.held_records.as_mut()).map(std::mem::take).unwrap_or_default();
         match outcome.result {
             Ok(()) => {
                 for record in held {
@@ -636,8 +663,9 @@ impl<'p> RunState<'p> {
             }
             Err(failure) if instance.attempts <= retries.max => {
                 // Retry in a fresh sandbox: this attempt's outputs and records are dropped.
-                instance.previous_attempts.push(AttemptReport {
-                    attempt: instance.attempts,
+                let attempt = instance.attempts;
+                instance.extra().previous_attempts.push(AttemptReport {
+                    attempt,
                     error: failure.to_string(),
                     duration_ms: millis(outcome.duration),
                     records: held.len(),
@@ -705,7 +733,8 @@ impl<'p> RunState<'p> {
         // Breadth-first by op, as Dagster lists steps: every clone of an op, in the order the
         // clones came into being, before the next op.
         let mut instances = self.instances;
-        instances.sort_by_key(|i| i.op);
+        // In place: a stable sort's scratch buffer would cost half the instances again.
+        instances.sort_unstable_by_key(|i| (i.op, i.seq));
         let steps = instances
             .into_iter()
             .map(|i| {
@@ -731,10 +760,10 @@ impl<'p> RunState<'p> {
                     },
                     error: i.error,
                     attempts: i.attempts,
-                    previous_attempts: i.previous_attempts,
+                    previous_attempts: i.extra.as_ref().map(|e| e.previous_attempts.clone()).unwrap_or_default(),
                     duration_ms: millis(i.duration),
                     records,
-                    log: i.log,
+                    log: i.extra.map(|e| e.log).unwrap_or_default(),
                 }
             })
             .collect();
@@ -775,8 +804,8 @@ impl<'p> RunState<'p> {
                             .unwrap_or_default();
                         Value::Object(records)
                     } else {
-                        match instance.outputs.get(&def.name) {
-                            Some((value, _)) => value.to_value(),
+                        match instance.output(&def.name) {
+                            Some(value) => value.to_value(),
                             None => continue,
                         }
                     };

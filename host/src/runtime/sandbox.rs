@@ -27,6 +27,9 @@ impl Sandbox {
     /// A sandbox that sees exactly `grants`, and nothing else of the host.
     pub fn new(grants: &[Grant], limiter: Limiter, emitter: Emitter, log: LogCapture) -> Result<Self, StepFailure> {
         let mut wasi = WasiCtxBuilder::new();
+        // Each step owns its worker thread: file I/O runs on it, not through a hand-off to
+        // wasmtime-wasi's tokio blocking pool (which cost more than the clone itself).
+        wasi.allow_blocking_current_thread(true);
         // Stdin stays closed, env and args empty (the builder's defaults); stdio is captured.
         wasi.stdout(log.stream(LogSource::Stdout)).stderr(log.stream(LogSource::Stderr));
         // Deny-all network: the interfaces stay linked (componentize-py/js guests import them),
