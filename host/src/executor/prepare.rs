@@ -24,29 +24,43 @@ pub struct PreparedJob {
 pub fn prepare(path: &Path, plugin_path: &[PathBuf], runtime: &Runtime) -> Result<PreparedJob, JobError> {
     let job = job::parse_file(path)?;
     let search = plugins::plugin_path(plugin_path, job.dir());
-    // One load per distinct component, however many ops use it.
-    let mut loaded: HashMap<String, Arc<LoadedOp>> = HashMap::new();
-    let mut ops = Vec::with_capacity(job.ops.len());
+    let component_error = |op: &crate::job::JobOp, message: String| {
+        JobError::op(&job.file, &op.name, Some("component"), message).at(&job.text, op.component_span.clone())
+    };
+    // Find every op's component, then load each distinct one once, all in parallel (loading is
+    // reading, checking and deserializing or compiling: independent per component).
+    let mut found = Vec::with_capacity(job.ops.len());
     for op in &job.ops {
-        let component_error = |message: String| {
-            JobError::op(&job.file, &op.name, Some("component"), message).at(&job.text, op.component_span.clone())
-        };
-        let found = plugins::find(&op.component, job.dir(), &search).map_err(|e| component_error(e.to_string()))?;
-        let digest = crate::runtime::digest(&found.bytes);
-        let loaded_op = match loaded.get(&digest) {
-            Some(existing) => existing.clone(),
-            None => {
-                let fresh = Arc::new(
-                    runtime
-                        .load(&found.bytes, &found.origin.to_string())
-                        .map_err(|e| component_error(e.to_string()))?,
-                );
-                loaded.insert(digest, fresh.clone());
-                fresh
-            }
-        };
-        ops.push(loaded_op);
+        let component =
+            plugins::find(&op.component, job.dir(), &search).map_err(|e| component_error(op, e.to_string()))?;
+        let digest = crate::runtime::digest(&component.bytes);
+        found.push((digest, component));
     }
+    let mut distinct: Vec<usize> = Vec::new();
+    for (i, (digest, _)) in found.iter().enumerate() {
+        if !distinct.iter().any(|&d| found[d].0 == *digest) {
+            distinct.push(i);
+        }
+    }
+    let loaded: Vec<(usize, Result<LoadedOp, String>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = distinct
+            .iter()
+            .map(|&i| {
+                let (_, component) = &found[i];
+                scope.spawn(move || {
+                    (i, runtime.load(&component.bytes, &component.origin.to_string()).map_err(|e| e.to_string()))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| (usize::MAX, Err("loading panicked".into())))).collect()
+    });
+    let mut by_digest: HashMap<String, Arc<LoadedOp>> = HashMap::new();
+    for (i, result) in loaded {
+        let op = job.ops.get(i).unwrap_or(&job.ops[0]);
+        let loaded = result.map_err(|message| component_error(op, message))?;
+        by_digest.insert(loaded.digest.clone(), Arc::new(loaded));
+    }
+    let ops: Vec<Arc<LoadedOp>> = found.iter().filter_map(|(digest, _)| by_digest.get(digest).cloned()).collect();
     let definitions: Vec<_> = ops.iter().map(|op| op.definition.clone()).collect();
     let plan = job::plan(&job, &definitions)?;
     Ok(PreparedJob { job, plan, ops })

@@ -10,9 +10,9 @@ use crate::units::format_bytes;
 /// dozen. wasmtime's default (10,000) is far too many for untrusted code.
 pub const MAX_INSTANCES: usize = 100;
 /// Tables one step may create (wasmtime's default: 10,000).
-pub const MAX_TABLES: usize = 100;
+pub const MAX_TABLES: usize = 32;
 /// Linear memories one step may create (wasmtime's default: 10,000).
-pub const MAX_MEMORIES: usize = 20;
+pub const MAX_MEMORIES: usize = 10;
 /// Elements per table (wasmtime's default: unbounded).
 pub const MAX_TABLE_ELEMENTS: usize = 1_000_000;
 

@@ -341,6 +341,9 @@ fn pooling(max_concurrent: usize) -> PoolingAllocationConfig {
         .max_memories_per_component(per(limiter::MAX_MEMORIES))
         .max_tables_per_component(per(limiter::MAX_TABLES))
         .table_elements(limiter::MAX_TABLE_ELEMENTS)
+        // Fiber stacks serve async calls only (sandmap calls are sync), but the pool sets up
+        // 1,000 by default, a guard-page `mprotect` each, at every start.
+        .total_stacks(slots)
         .max_memory_size(MAX_MEMORY_BYTES)
         .linear_memory_keep_resident(KEEP_RESIDENT_MEMORY)
         .table_keep_resident(KEEP_RESIDENT_TABLE);
