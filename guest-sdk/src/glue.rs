@@ -41,7 +41,12 @@ pub fn run<O: Op>(
     inputs: Vec<types::NamedValue>,
 ) -> Result<(), types::OpError> {
     install_panic_hook();
-    run_op::<O>(context, config, inputs).map_err(|e| types::OpError { message: e.to_string() })
+    let result = run_op::<O>(context, config, inputs).map_err(|e| types::OpError { message: e.to_string() });
+    // The instance never exits, so std's line-buffered stdout would keep a last partial line.
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    result
 }
 
 fn run_op<O: Op>(context: types::RunContext, config: String, inputs: Vec<types::NamedValue>) -> Result<(), OpError> {

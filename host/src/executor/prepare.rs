@@ -62,6 +62,6 @@ pub fn prepare(path: &Path, plugin_path: &[PathBuf], runtime: &Runtime) -> Resul
     }
     let ops: Vec<Arc<LoadedOp>> = found.iter().filter_map(|(digest, _)| by_digest.get(digest).cloned()).collect();
     let definitions: Vec<_> = ops.iter().map(|op| op.definition.clone()).collect();
-    let plan = job::plan(&job, &definitions)?;
+    let plan = job::plan(&job, &definitions, &runtime.protected_dirs())?;
     Ok(PreparedJob { job, plan, ops })
 }

@@ -589,7 +589,7 @@ impl<'p> RunState<'p> {
             component: ops[op.job_index].digest.clone(),
             config: op.config.clone(),
             inputs,
-            grants: op.grants.clone(),
+            grants: op.grants.iter().map(|g| g.for_sandbox()).collect(),
             limits: op.limits,
             outputs: op.outputs.clone(),
             collect_failures: instance.extra.as_ref().map(|e| e.collect_failures.clone()).unwrap_or_default(),

@@ -195,6 +195,9 @@ struct RawOp {
     limits: Option<Spanned<RawLimits>>,
     #[serde(default)]
     retries: Option<RawRetries>,
+    /// Only `false` (the default): ops get no network.
+    #[serde(default)]
+    network: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize)]
@@ -270,6 +273,17 @@ fn is_op_name(name: &str) -> bool {
 }
 
 fn parse_op(name: String, raw: RawOp, text: &str, path: &Path, dir: &Path) -> Result<JobOp, JobError> {
+    if let Some(network) = &raw.network
+        && *network.get_ref()
+    {
+        return Err(JobError::op(
+            path,
+            &name,
+            Some("network"),
+            "ops get no network access; only network = false is accepted",
+        )
+        .at(text, network.span()));
+    }
     let mut inputs = Vec::with_capacity(raw.inputs.len());
     for (input, value) in raw.inputs {
         let span = value.span();

@@ -13,7 +13,8 @@
 //! the op would be downstream of two unrelated dynamic outputs.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::config;
 use super::error::JobError;
@@ -99,8 +100,8 @@ pub struct PlannedOp {
     pub config: JsonText,
     /// Inputs, in file order.
     pub inputs: Vec<PlannedInput>,
-    /// Grants, host paths checked and made canonical.
-    pub grants: Vec<Grant>,
+    /// Grants, host paths checked, made canonical and opened.
+    pub grants: Vec<HeldGrant>,
     /// Resource limits.
     pub limits: Limits,
     /// Retries of a failed attempt.
@@ -111,6 +112,32 @@ pub struct PlannedOp {
     pub scope: Vec<DynamicRef>,
     /// Whether any other op reads one of its outputs.
     pub consumed: bool,
+}
+
+/// A grant whose directory was opened when the job was validated. The sandbox is given this
+/// open handle (as `/proc/self/fd/N`), not the path again, so renaming the directory or swapping
+/// in a symlink after validation cannot change what the op sees.
+#[derive(Debug, Clone)]
+pub struct HeldGrant {
+    /// The grant, with the canonical host path.
+    pub grant: Grant,
+    handle: Arc<cap_std::fs::Dir>,
+}
+
+impl HeldGrant {
+    /// The grant as the sandbox should open it: through the held handle where the platform can
+    /// name one by path (`/proc/self/fd`), else by the canonical path.
+    pub fn for_sandbox(&self) -> Grant {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            let by_handle = PathBuf::from(format!("/proc/self/fd/{}", self.handle.as_raw_fd()));
+            if by_handle.exists() {
+                return Grant { host: by_handle, ..self.grant.clone() };
+            }
+        }
+        self.grant.clone()
+    }
 }
 
 /// A validated job, ops in topological order.
@@ -130,7 +157,8 @@ impl Plan {
 }
 
 /// Validate `job` against `definitions` (one per op, in the job's op order) and plan it.
-pub fn plan(job: &Job, definitions: &[OpDefinition]) -> Result<Plan, JobError> {
+/// `protected` are folders no grant may contain (sandmap's own compile cache and run store).
+pub fn plan(job: &Job, definitions: &[OpDefinition], protected: &[PathBuf]) -> Result<Plan, JobError> {
     let order = topological_order(job)?;
     let mut position = vec![usize::MAX; job.ops.len()];
     for (pos, &index) in order.iter().enumerate() {
@@ -140,7 +168,7 @@ pub fn plan(job: &Job, definitions: &[OpDefinition]) -> Result<Plan, JobError> {
     for &index in &order {
         let op = &job.ops[index];
         let definition = &definitions[index];
-        ops.push(plan_op(job, op, index, definition, definitions, &position, &ops)?);
+        ops.push(plan_op(job, op, index, definition, definitions, &position, &ops, protected)?);
     }
     for i in 0..ops.len() {
         let consumers: Vec<usize> = ops[i].inputs.iter().map(|input| input.binding.op()).collect();
@@ -159,6 +187,7 @@ fn plan_op(
     definitions: &[OpDefinition],
     position: &[usize],
     planned: &[PlannedOp],
+    protected: &[PathBuf],
 ) -> Result<PlannedOp, JobError> {
     let file = &job.file;
     let err = |field: &str, message: String, span: Option<std::ops::Range<usize>>| {
@@ -302,7 +331,7 @@ fn plan_op(
         job_index,
         config: JsonText::from_value(&config),
         inputs,
-        grants: check_grants(file, &job.text, op)?,
+        grants: check_grants(file, &job.text, op, protected)?,
         limits: op.limits,
         retries: op.retries,
         outputs: definition.outputs.clone(),
@@ -343,8 +372,8 @@ fn dynamic_name(planned: &[PlannedOp], level: &DynamicRef) -> String {
     format!("{}:{}", planned[level.op].name, level.output)
 }
 
-fn check_grants(file: &Path, text: &str, op: &JobOp) -> Result<Vec<Grant>, JobError> {
-    let mut grants: Vec<Grant> = Vec::with_capacity(op.grants.len());
+fn check_grants(file: &Path, text: &str, op: &JobOp, protected: &[PathBuf]) -> Result<Vec<HeldGrant>, JobError> {
+    let mut grants: Vec<HeldGrant> = Vec::with_capacity(op.grants.len());
     for (i, grant) in op.grants.iter().enumerate() {
         let JobGrant { host, guest, access, span } = grant;
         let err = |field: &str, message: String| {
@@ -355,10 +384,29 @@ fn check_grants(file: &Path, text: &str, op: &JobOp) -> Result<Vec<Grant>, JobEr
         if !canonical.is_dir() {
             return Err(err("host", format!("{} is not a directory", host.display())));
         }
-        if grants.iter().any(|g| &g.guest == guest) {
+        for folder in protected {
+            let folder = folder.canonicalize().unwrap_or_else(|_| folder.clone());
+            if folder.starts_with(&canonical) {
+                return Err(err(
+                    "host",
+                    format!(
+                        "{} contains sandmap's own data ({}); an op must not see it",
+                        host.display(),
+                        folder.display()
+                    ),
+                ));
+            }
+        }
+        if grants.iter().any(|g| &g.grant.guest == guest) {
             return Err(err("guest", format!("\"{guest}\" is granted twice")));
         }
-        grants.push(Grant { host: canonical, guest: guest.clone(), access: *access });
+        // Opened once, now; the sandbox gets this handle, never the path again.
+        let handle = cap_std::fs::Dir::open_ambient_dir(&canonical, cap_std::ambient_authority())
+            .map_err(|e| err("host", format!("{} cannot be opened: {e}", host.display())))?;
+        grants.push(HeldGrant {
+            grant: Grant { host: canonical, guest: guest.clone(), access: *access },
+            handle: Arc::new(handle),
+        });
     }
     Ok(grants)
 }

@@ -197,6 +197,12 @@ impl Runtime {
         Ok(LoadedOp { digest, definition, pre })
     }
 
+    /// Folders of sandmap's own that no op may be granted (the compile cache: an op that could
+    /// write there could plant native code).
+    pub fn protected_dirs(&self) -> Vec<std::path::PathBuf> {
+        self.cache.iter().map(|c| c.dir().to_owned()).collect()
+    }
+
     /// The compiled component from the cache, if a sound entry for this engine exists.
     fn cached(&self, digest: &str) -> Option<Component> {
         let cache = self.cache.as_ref()?;

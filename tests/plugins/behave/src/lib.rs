@@ -6,7 +6,9 @@
 //! `unreachable`; `loop` → spins forever; `oom` → allocates until stopped; `recurse` → recurses
 //! without end; `print:N` → writes N bytes to stdout; `read:PATH` → returns PATH's content;
 //! `write:PATH` → writes PATH; `env` → returns its env vars and args; `big:N` → returns a
-//! string of N bytes.
+//! string of N bytes; `connect:ADDR` → opens a TCP connection; `dns:HOST` → looks a name up;
+//! `raw_output:TEXT` / `raw_metadata:TEXT` → emit TEXT as a value / JSON metadata through the raw
+//! bindings; `log:N` → logs N bytes; `ansi` → writes terminal escape sequences.
 
 use std::io::Write;
 
@@ -84,9 +86,45 @@ impl Op for Behave {
                 let n: usize = arg.parse().map_err(|_| OpError::new("big:N"))?;
                 Ok(json!("y".repeat(n)))
             }
+            "connect" => {
+                std::net::TcpStream::connect(arg).context(format!("connect {arg}"))?;
+                Ok(json!("connected"))
+            }
+            "dns" => {
+                use std::net::ToSocketAddrs;
+                let found: Vec<String> =
+                    (arg, 80).to_socket_addrs().context(format!("look up {arg}"))?.map(|a| a.to_string()).collect();
+                Ok(json!(found))
+            }
+            // Hostile emissions straight through the raw bindings, past the SDK's checks.
+            "raw_output" => raw_output(arg, vec![]),
+            "raw_metadata" => {
+                raw_output("1", vec![MetadataEntry { key: "m".into(), value: MetadataValue::Json(arg.to_owned()) }])
+            }
+            "log" => {
+                let n: usize = arg.parse().map_err(|_| OpError::new("log:N"))?;
+                let line = "z".repeat(1000);
+                for _ in 0..n / 1000 {
+                    ctx.info(&line);
+                }
+                Ok(json!({ "logged": n }))
+            }
+            "ansi" => {
+                print!("\x1b[2J\x1b]0;owned\x07");
+                Err(OpError::new("\x1b[31mred\x1b[0m"))
+            }
             other => Err(OpError::new(format!("unknown command \"{other}\""))),
         }
     }
+}
+
+use sandmap_guest::bindings::sandmap::op::host;
+use sandmap_guest::bindings::sandmap::op::types::{MetadataEntry, MetadataValue, Output as RawOutput};
+
+fn raw_output(value: &str, metadata: Vec<MetadataEntry>) -> Result<Value, OpError> {
+    host::emit_output(&RawOutput { value: value.to_owned(), output_name: "result".into(), metadata })
+        .map_err(|e| OpError::new(e.message))?;
+    Ok(Value::Null)
 }
 
 fn trap() -> ! {
