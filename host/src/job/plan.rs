@@ -168,7 +168,8 @@ pub fn plan(job: &Job, definitions: &[OpDefinition], protected: &[PathBuf]) -> R
     for &index in &order {
         let op = &job.ops[index];
         let definition = &definitions[index];
-        ops.push(plan_op(job, op, index, definition, definitions, &position, &ops, protected)?);
+        let context = PlanContext { job, definitions, position: &position, protected };
+        ops.push(plan_op(&context, op, index, definition, &ops)?);
     }
     for i in 0..ops.len() {
         let consumers: Vec<usize> = ops[i].inputs.iter().map(|input| input.binding.op()).collect();
@@ -179,16 +180,24 @@ pub fn plan(job: &Job, definitions: &[OpDefinition], protected: &[PathBuf]) -> R
     Ok(Plan { job: job.name.clone(), ops })
 }
 
+/// What every op's planning consults.
+struct PlanContext<'a> {
+    job: &'a Job,
+    definitions: &'a [OpDefinition],
+    /// Job-file index → index in the plan.
+    position: &'a [usize],
+    /// Folders no grant may contain.
+    protected: &'a [PathBuf],
+}
+
 fn plan_op(
-    job: &Job,
+    context: &PlanContext<'_>,
     op: &JobOp,
     job_index: usize,
     definition: &OpDefinition,
-    definitions: &[OpDefinition],
-    position: &[usize],
     planned: &[PlannedOp],
-    protected: &[PathBuf],
 ) -> Result<PlannedOp, JobError> {
+    let PlanContext { job, definitions, position, protected } = *context;
     let file = &job.file;
     let err = |field: &str, message: String, span: Option<std::ops::Range<usize>>| {
         let e = JobError::op(file, &op.name, Some(field), message);
