@@ -323,3 +323,20 @@ fn network_true_is_refused() {
     ws.files("d", &[]);
     assert!(ws.prepare("name = \"j\"\n[ops.x]\ncomponent = \"files_in_directory\"\nnetwork = false\ngrants = [{ host = \"d\", guest = \"/data\" }]\n").is_ok());
 }
+
+#[test]
+fn fuel_stops_a_loop_and_needs_a_metering_runtime() {
+    let ws = setup("loop");
+    let job = ws.job(&job("limits = { fuel = 5000000, timeout = \"20 s\" }"));
+    // The in-process test runtime does not meter fuel: the job is refused, naming the field.
+    let error = ws.invalid(&std::fs::read_to_string(&job).unwrap());
+    assert!(error.ends_with("op \"behave\": limits.fuel: this runtime does not meter fuel (RuntimeConfig::fuel)"), "{error}");
+    // The CLI turns metering on for a job that sets fuel.
+    let (code, report) = common::run_json(&job);
+    assert_eq!(code, 1);
+    let steps = report["steps"].as_array().unwrap();
+    let hostile = steps.iter().find(|s| s["key"] == "behave[x_hostile_txt]").unwrap();
+    assert_eq!(hostile["error"], "exceeded fuel limit 5000000");
+    let ok = steps.iter().filter(|s| s["op"] == "behave" && s["status"] == "success").count();
+    assert_eq!(ok, 49);
+}

@@ -221,7 +221,7 @@ fn fan_job(dir: &Path, n: u64) -> PathBuf {
 }
 
 fn run_in_process(job: &Path, workers: usize, pooling: bool, cache: &Path) -> Duration {
-    let settings = RuntimeConfig { max_concurrent: workers, cache_dir: Some(cache.to_owned()), pooling };
+    let settings = RuntimeConfig { max_concurrent: workers, cache_dir: Some(cache.to_owned()), pooling, fuel: false };
     let runtime = Runtime::new(&settings).unwrap();
     let prepared = executor::prepare(job, &[PathBuf::from(plugin_dir())], &runtime).unwrap();
     let start = Instant::now();
@@ -279,7 +279,7 @@ fn wasm_vs_native(work: &Path, table: &mut Vec<Row>) {
         );
         let path = work.join(format!("{op}.toml"));
         std::fs::write(&path, job).unwrap();
-        let settings = RuntimeConfig { max_concurrent: 1, cache_dir: Some(cache.clone()), pooling: true };
+        let settings = RuntimeConfig { max_concurrent: 1, cache_dir: Some(cache.clone()), pooling: true, fuel: false };
         let runtime = Runtime::new(&settings).unwrap();
         let prepared = executor::prepare(&path, &[PathBuf::from(plugin_dir())], &runtime).unwrap();
         let wasm = (0..3)

@@ -48,6 +48,9 @@ pub struct Limits {
     pub max_log_bytes: u64,
     /// Records per dynamic output per step: how wide one fan-out may get.
     pub max_fan_out: u64,
+    /// Wasm fuel (roughly, instructions) per attempt; `None` for no fuel limit. Needs a runtime
+    /// with fuel metering (`RuntimeConfig::fuel`).
+    pub fuel: Option<u64>,
 }
 
 impl Limits {
@@ -74,6 +77,7 @@ impl Default for Limits {
             max_emits: Self::DEFAULT_MAX_EMITS,
             max_log_bytes: Self::DEFAULT_MAX_LOG_BYTES,
             max_fan_out: Self::DEFAULT_MAX_FAN_OUT,
+            fuel: None,
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::runtime::{Runtime, RuntimeConfig};
 
 /// `sandmap run`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = LIMITS_HELP)]
 pub struct RunArgs {
     #[command(flatten)]
     job: JobArgs,
@@ -25,6 +26,21 @@ pub struct RunArgs {
     quiet: bool,
 }
 
+/// The per-op limits and their defaults, for `--help`.
+const LIMITS_HELP: &str = "\
+Limits, per op in the job file (`limits = { ... }`), with their defaults:
+  memory           256 MiB   linear memory per instance
+  timeout          60 s      wall time per attempt
+  max_value_bytes  16 MiB    each input and output value
+  max_emits        100000    records and outputs per step
+  max_fan_out      100000    records per dynamic output per step
+  max_log_bytes    1 MiB     captured stdout, stderr and log lines
+  fuel             none      wasm fuel per attempt (turns on fuel metering)
+Fixed: wasm stack 512 KiB, 100 core instances, 32 tables, 10 memories, 1,000,000 table elements.
+Ops see only their grants: no environment, no arguments, no stdin, no network.
+
+Exit status: 0 success, 1 the run failed, 2 invalid job or usage.";
+
 /// `sandmap validate`.
 #[derive(Debug, clap::Args)]
 pub struct ValidateArgs {
@@ -37,6 +53,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(n) = args.max_concurrent {
         settings.max_concurrent = n as usize;
     }
+    // Fuel metering costs every guest instruction: on only when an op sets a fuel limit. (An
+    // unreadable job file is reported by `prepare`, with the rest of the job's errors.)
+    settings.fuel = crate::job::parse_file(&args.job.job).is_ok_and(|job| job.uses_fuel());
     let runtime = Runtime::new(&settings)?;
     let prepared = match executor::prepare(&args.job.job, &args.job.plugin_path, &runtime) {
         Ok(prepared) => prepared,
@@ -61,7 +80,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
-    let runtime = Runtime::new(&RuntimeConfig::default())?;
+    let fuel = crate::job::parse_file(&args.job.job).is_ok_and(|job| job.uses_fuel());
+    let runtime = Runtime::new(&RuntimeConfig { fuel, ..RuntimeConfig::default() })?;
     match executor::prepare(&args.job.job, &args.job.plugin_path, &runtime) {
         Ok(prepared) => {
             let mapped = prepared.plan.ops.iter().filter(|o| !o.scope.is_empty()).count();

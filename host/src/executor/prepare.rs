@@ -23,6 +23,11 @@ pub struct PreparedJob {
 /// Parse, load and plan the job file at `path`.
 pub fn prepare(path: &Path, plugin_path: &[PathBuf], runtime: &Runtime) -> Result<PreparedJob, JobError> {
     let job = job::parse_file(path)?;
+    if !runtime.meters_fuel()
+        && let Some(op) = job.ops.iter().find(|op| op.limits.fuel.is_some())
+    {
+        return Err(JobError::op(&job.file, &op.name, Some("limits.fuel"), "this runtime does not meter fuel (RuntimeConfig::fuel)"));
+    }
     let search = plugins::plugin_path(plugin_path, job.dir());
     let component_error = |op: &crate::job::JobOp, message: String| {
         JobError::op(&job.file, &op.name, Some("component"), message).at(&job.text, op.component_span.clone())

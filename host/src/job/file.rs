@@ -160,6 +160,11 @@ pub struct Job {
 }
 
 impl Job {
+    /// Whether any op has a `fuel` limit (the runtime must then meter fuel).
+    pub fn uses_fuel(&self) -> bool {
+        self.ops.iter().any(|op| op.limits.fuel.is_some())
+    }
+
     /// The folder relative paths in the job file are resolved against.
     pub fn dir(&self) -> &Path {
         self.file.parent().unwrap_or(Path::new("."))
@@ -234,6 +239,7 @@ struct RawLimits {
     max_emits: Option<u64>,
     max_log_bytes: Option<SizeOrNumber>,
     max_fan_out: Option<u64>,
+    fuel: Option<u64>,
 }
 
 /// Read and parse a job file.
@@ -402,6 +408,7 @@ fn parse_limits(raw: RawLimits) -> Result<Limits, (&'static str, String)> {
     if let Some(n) = raw.max_fan_out {
         limits.max_fan_out = n;
     }
+    limits.fuel = raw.fuel;
     if limits.memory_bytes == 0 || limits.timeout.is_zero() || limits.max_value_bytes == 0 {
         return Err(("memory", "memory, timeout and max_value_bytes must be greater than zero".into()));
     }

@@ -49,6 +49,7 @@ const DEFINITION_LIMITS: Limits = Limits {
     max_emits: 0,
     max_log_bytes: 64 << 10,
     max_fan_out: 0,
+    fuel: None,
 };
 
 /// A loaded op: compiled, linked and pre-instantiated, with its definition read.
@@ -87,6 +88,9 @@ pub struct RuntimeConfig {
     /// Pre-reserve instance slots (pooling allocator, copy-on-write memory images) instead of
     /// mapping memory per instance.
     pub pooling: bool,
+    /// Meter fuel, so that steps can have a `fuel` limit. Engine-wide in wasmtime, and it costs
+    /// every guest instruction something, so it is on only for jobs that ask for it.
+    pub fuel: bool,
 }
 
 impl Default for RuntimeConfig {
@@ -95,6 +99,7 @@ impl Default for RuntimeConfig {
             max_concurrent: std::thread::available_parallelism().map_or(1, |n| n.get()),
             cache_dir: cache::default_dir(),
             pooling: true,
+            fuel: false,
         }
     }
 }
@@ -109,6 +114,7 @@ pub struct Runtime {
     cache: Option<CompileCache>,
     /// One per pool slot: a Store exists only while it holds one.
     slots: slots::Slots,
+    fuel: bool,
     ticker_stop: Arc<AtomicBool>,
     ticker: Option<JoinHandle<()>>,
 }
@@ -122,6 +128,7 @@ impl Runtime {
         config.epoch_interruption(true);
         config.max_wasm_stack(MAX_WASM_STACK);
         config.parallel_compilation(true);
+        config.consume_fuel(settings.fuel);
         let engine = if settings.pooling {
             config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling(settings.max_concurrent)));
             // The pool reserves address space up front; where that is refused (a tight
@@ -166,7 +173,7 @@ impl Runtime {
                 .map_err(|e| RuntimeError(format!("cannot start the epoch thread: {e}")))?
         };
         let slots = slots::Slots::new(pool_slots(settings.max_concurrent) as usize);
-        Ok(Self { engine, linker, cache, slots, ticker_stop, ticker: Some(ticker) })
+        Ok(Self { engine, linker, cache, slots, fuel: settings.fuel, ticker_stop, ticker: Some(ticker) })
     }
 
     /// Load `bytes` as an op: check, compile, link, and read its definition. `origin` names the
@@ -195,6 +202,11 @@ impl Runtime {
             .map_err(|e| LoadError::WrongWorld { origin: origin.into(), reason: format!("{e:#}") })?;
         let definition = self.read_definition(&pre, origin)?;
         Ok(LoadedOp { digest, definition, pre })
+    }
+
+    /// Whether steps can have a `fuel` limit.
+    pub fn meters_fuel(&self) -> bool {
+        self.fuel
     }
 
     /// Folders of sandmap's own that no op may be granted (the compile cache: an op that could
@@ -232,14 +244,18 @@ impl Runtime {
         let sandbox = Sandbox::new(&[], Limiter::new(DEFINITION_LIMITS.memory_bytes), emitter, log)
             .map_err(|e| bad(e.to_string()))?;
         let _slot = self.slots.acquire();
-        let mut store = self.store(sandbox, DEFINITION_LIMITS.timeout);
+        let mut store = self.store(sandbox, DEFINITION_LIMITS.timeout, None);
         let instance = pre.instantiate(&mut store).map_err(|e| bad(format!("{e:#}")))?;
         let def = instance.sandmap_op_op().call_definition(&mut store).map_err(|e| bad(format!("{e:#}")))?;
         component::convert_definition(def, origin)
     }
 
-    fn store(&self, sandbox: Sandbox, timeout: Duration) -> Store<Sandbox> {
+    fn store(&self, sandbox: Sandbox, timeout: Duration, fuel: Option<u64>) -> Store<Sandbox> {
         let mut store = Store::new(&self.engine, sandbox);
+        if self.fuel {
+            // Only fails when the engine does not meter fuel, which `self.fuel` rules out.
+            let _ = store.set_fuel(fuel.unwrap_or(u64::MAX));
+        }
         store.limiter(|s| &mut s.limiter);
         let ticks = (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1);
         store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
@@ -279,7 +295,7 @@ impl Runtime {
         let sandbox = Sandbox::new(&step.grants, Limiter::new(step.limits.memory_bytes), emitter, log.clone())?;
         // Held until the Store (and its pool slot) is dropped at the end of this function.
         let _slot = self.slots.acquire();
-        let mut store = self.store(sandbox, step.limits.timeout);
+        let mut store = self.store(sandbox, step.limits.timeout, step.limits.fuel);
 
         let context = types::RunContext {
             step_key: step.key.clone(),
@@ -366,6 +382,9 @@ fn classify_trap(error: &wasmtime::Error, state: &mut Sandbox, limits: Limits, l
     }
     match error.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => StepFailure::Limit { limit: "time", value: format_duration(limits.timeout) },
+        Some(Trap::OutOfFuel) => {
+            StepFailure::Limit { limit: "fuel", value: limits.fuel.map_or_else(|| "unset".into(), |f| f.to_string()) }
+        }
         Some(Trap::StackOverflow) => StepFailure::Trap(format!(
             "stack overflow (wasm stack limit {})",
             crate::units::format_bytes(MAX_WASM_STACK as u64)
