@@ -350,6 +350,21 @@ fn case_13_nested_maps_are_allowed_and_collect_per_outer_key() {
 }
 
 #[test]
+fn case_13_a_nested_clone_can_also_take_its_outer_record() {
+    // leaf[k][j] maps over the inner records and, one level up, over the outer record.
+    let ws = Workspace::new();
+    let job = emit("emit_script", &records(&[("a", json!([1, 2])), ("b", json!([3]))]))
+        + &op("inner", "split_list", "items = { map = \"emit\" }")
+        + &op("leaf", "join2", "a = { map = \"inner\" }, b = { map = \"emit\" }");
+    let report = ws.run(&job);
+    assert_eq!(report.status, RunStatus::Success);
+    assert_eq!(
+        report.output("leaf", "result"),
+        Some(&json!({"a/i0": {"a": 1, "b": [1, 2]}, "a/i1": {"a": 2, "b": [1, 2]}, "b/i0": {"a": 3, "b": [3]}}))
+    );
+}
+
+#[test]
 fn case_13_an_inner_dynamic_output_nothing_consumes_is_allowed() {
     let ws = Workspace::new();
     let job = emit("emit_script", &records(&[("a", json!([1, 2]))]))

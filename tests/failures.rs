@@ -240,8 +240,12 @@ fn collecting_records_directly_gives_them_in_emission_order() {
 #[test]
 fn runs_sharing_a_runtime_wait_for_pool_slots_instead_of_failing() {
     // A pool of 2 slots (1 step + 1 for definitions), 4 runs of 10 clones at once.
-    let settings =
-        sandmap::runtime::RuntimeConfig { max_concurrent: 1, cache_dir: Some(common::test_cache_dir()), pooling: true, fuel: false };
+    let settings = sandmap::runtime::RuntimeConfig {
+        max_concurrent: 1,
+        cache_dir: Some(common::test_cache_dir()),
+        pooling: true,
+        fuel: false,
+    };
     let runtime = sandmap::runtime::Runtime::new(&settings).unwrap();
     let ws = Workspace::new();
     let files: Vec<(String, &[u8])> = (0..10).map(|i| (format!("f{i}.txt"), &b"ok\n"[..])).collect();

@@ -330,7 +330,10 @@ fn fuel_stops_a_loop_and_needs_a_metering_runtime() {
     let job = ws.job(&job("limits = { fuel = 5000000, timeout = \"20 s\" }"));
     // The in-process test runtime does not meter fuel: the job is refused, naming the field.
     let error = ws.invalid(&std::fs::read_to_string(&job).unwrap());
-    assert!(error.ends_with("op \"behave\": limits.fuel: this runtime does not meter fuel (RuntimeConfig::fuel)"), "{error}");
+    assert!(
+        error.ends_with("op \"behave\": limits.fuel: this runtime does not meter fuel (RuntimeConfig::fuel)"),
+        "{error}"
+    );
     // The CLI turns metering on for a job that sets fuel.
     let (code, report) = common::run_json(&job);
     assert_eq!(code, 1);

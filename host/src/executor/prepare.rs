@@ -26,7 +26,12 @@ pub fn prepare(path: &Path, plugin_path: &[PathBuf], runtime: &Runtime) -> Resul
     if !runtime.meters_fuel()
         && let Some(op) = job.ops.iter().find(|op| op.limits.fuel.is_some())
     {
-        return Err(JobError::op(&job.file, &op.name, Some("limits.fuel"), "this runtime does not meter fuel (RuntimeConfig::fuel)"));
+        return Err(JobError::op(
+            &job.file,
+            &op.name,
+            Some("limits.fuel"),
+            "this runtime does not meter fuel (RuntimeConfig::fuel)",
+        ));
     }
     let search = plugins::plugin_path(plugin_path, job.dir());
     let component_error = |op: &crate::job::JobOp, message: String| {

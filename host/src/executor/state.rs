@@ -540,6 +540,20 @@ impl<'p> RunState<'p> {
         false
     }
 
+    /// The record of `emitter.output` that `id` descends from: its own, or, for an input mapped
+    /// over an outer level of a nested map, an ancestor's.
+    fn record_at(&self, id: InstanceId, emitter: usize, output: &str) -> Option<&JsonText> {
+        let mut current = id;
+        while let Some((fan, index)) = self.instances[current].record {
+            let producer = self.fans[fan].producer;
+            if self.instances[producer].op == emitter && self.fans[fan].output == output {
+                return self.fans[fan].values.get(index);
+            }
+            current = producer;
+        }
+        None
+    }
+
     /// Take a ready instance and build its step; `None` if it was cancelled while it waited.
     pub(crate) fn start(&mut self, id: InstanceId, ops: &[Arc<LoadedOp>]) -> Option<StepSpec> {
         let plan = self.plan;
@@ -555,7 +569,7 @@ impl<'p> RunState<'p> {
                 Binding::Plain { op: upstream, output } => {
                     self.instance_at(*upstream, &instance.keys).and_then(|u| self.instances[u].output(output)).cloned()
                 }
-                Binding::Record { .. } => instance.record.map(|(fan, i)| self.fans[fan].values[i].clone()),
+                Binding::Record { op: emitter, output } => self.record_at(id, *emitter, output).cloned(),
                 Binding::CollectRecords { op: upstream, output } => Some(
                     self.instance_at(*upstream, &instance.keys)
                         .and_then(|u| self.fan_index.get(&(u, output.clone())))
