@@ -38,6 +38,9 @@ impl Default for ExecOptions {
     }
 }
 
+/// Tasks handed to workers per worker: one running and one waiting.
+const QUEUED_PER_WORKER: usize = 2;
+
 /// What workers tell the scheduler.
 enum WorkerEvent {
     Emitted(InstanceId, Emission),
@@ -119,7 +122,10 @@ fn schedule(
             }
             due > now
         });
-        while in_flight < workers {
+        // Keep a next task waiting for each worker, so none idles while the scheduler handles
+        // the event that freed it. A queued task holds no sandbox: a worker creates its Store
+        // (and takes a pool slot) only when it starts the task.
+        while in_flight < workers * QUEUED_PER_WORKER {
             let Some(instance) = ready.pop_front() else { break };
             // A clone cancelled while it waited (its fan-out failed) is dropped here.
             let Some(spec) = state.start(instance, ops) else { continue };
