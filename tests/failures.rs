@@ -273,3 +273,40 @@ fn runs_sharing_a_runtime_wait_for_pool_slots_instead_of_failing() {
         }
     });
 }
+
+#[test]
+fn a_damaged_or_foreign_compile_cache_entry_is_rebuilt_not_trusted() {
+    use sandmap::runtime::{Runtime, RuntimeConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let settings = |fuel| RuntimeConfig { max_concurrent: 1, cache_dir: Some(dir.path().to_owned()), pooling: false, fuel };
+    let bytes = std::fs::read(sandmap_test_programs::NOOP).unwrap();
+    let entries = || {
+        let mut files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
+        files.sort();
+        files
+    };
+    // Two engine configurations, two entries for the same component.
+    Runtime::new(&settings(false)).unwrap().load(&bytes, "noop").unwrap();
+    let plain = entries();
+    assert_eq!(plain.len(), 1);
+    Runtime::new(&settings(true)).unwrap().load(&bytes, "noop").unwrap();
+    let both = entries();
+    assert_eq!(both.len(), 2);
+    let metered = both.iter().find(|p| !plain.contains(p)).unwrap().clone();
+    let metered_bytes = std::fs::read(&metered).unwrap();
+
+    // Damaged: a flipped byte fails the checksum; the entry is rebuilt.
+    let mut damaged = metered_bytes.clone();
+    let last = damaged.len() - 1;
+    damaged[last] ^= 0xff;
+    std::fs::write(&metered, &damaged).unwrap();
+    let op = Runtime::new(&settings(true)).unwrap().load(&bytes, "noop").unwrap();
+    assert_eq!(op.definition.name, "noop");
+    assert_eq!(std::fs::read(&metered).unwrap(), metered_bytes);
+
+    // Foreign: the other configuration's entry, sound checksum and all, under this one's name.
+    std::fs::copy(&plain[0], &metered).unwrap();
+    let op = Runtime::new(&settings(true)).unwrap().load(&bytes, "noop").unwrap();
+    assert_eq!(op.definition.name, "noop");
+    assert_eq!(std::fs::read(&metered).unwrap(), metered_bytes, "wasmtime refused it and it was rebuilt");
+}
