@@ -16,18 +16,15 @@ fn ws_with_work() -> Workspace {
 
 const WORK_GRANT: &str = "grants = [{ host = \"work\", guest = \"/work\", access = \"read-write\" }]";
 
-#[test]
-fn a_clone_finishes_before_its_fan_out_op_returns() {
-    // The fan-out op emits `a`, then waits until `mapper[a]` has written /work/a_done. Without
-    // streaming this would never finish (the 20 s timeout would fail it): its success is the
-    // proof of overlap, with no timing assertion.
-    let ws = ws_with_work();
-    let job = format!(
+/// A fan-out running `script` (granted /work read-write, 20 s), mapped into `mapper` (also
+/// granted /work), collected by `total`.
+fn streaming_job(script: &str) -> String {
+    format!(
         r#"
 name = "streaming"
 [ops.emit]
 component = "emit_script"
-config = {{ script = [{{ emit = "a", value = {{ touch = "/work/a_done", v = 1 }} }}, {{ wait_for = "/work/a_done" }}, {{ emit = "b", value = {{ v = 2 }} }}] }}
+config = {{ script = [{script}] }}
 {WORK_GRANT}
 limits = {{ timeout = "20 s" }}
 [ops.per_key]
@@ -38,8 +35,18 @@ inputs = {{ x = {{ map = "emit" }} }}
 component = "mapper"
 inputs = {{ x = {{ collect = "per_key" }} }}
 "#
-    );
-    let report = ws.run(&job);
+    )
+}
+
+#[test]
+fn a_clone_finishes_before_its_fan_out_op_returns() {
+    // The fan-out op emits `a`, then waits until `mapper[a]` has written /work/a_done. Without
+    // streaming this would never finish (the 20 s timeout would fail it): its success is the
+    // proof of overlap, with no timing assertion.
+    let ws = ws_with_work();
+    let report = ws.run(&streaming_job(
+        r#"{ emit = "a", value = { touch = "/work/a_done", v = 1 } }, { wait_for = "/work/a_done" }, { emit = "b", value = { v = 2 } }"#,
+    ));
     assert_eq!(report.status, RunStatus::Success, "{:?}", report.error);
     assert_eq!(keys_of(&report, "per_key"), ["per_key[a]", "per_key[b]"]);
     assert_eq!(report.output("total", "result").unwrap().as_array().unwrap().len(), 2);
@@ -48,24 +55,9 @@ inputs = {{ x = {{ collect = "per_key" }} }}
 #[test]
 fn a_fan_out_that_fails_after_a_clone_finished_fails_the_run_and_collects_nothing() {
     let ws = ws_with_work();
-    let job = format!(
-        r#"
-name = "streaming"
-[ops.emit]
-component = "emit_script"
-config = {{ script = [{{ emit = "a", value = {{ touch = "/work/a_done" }} }}, {{ wait_for = "/work/a_done" }}, {{ emit = "b", value = 2 }}, {{ fail = "late failure" }}] }}
-{WORK_GRANT}
-limits = {{ timeout = "20 s" }}
-[ops.per_key]
-component = "mapper"
-inputs = {{ x = {{ map = "emit" }} }}
-{WORK_GRANT}
-[ops.total]
-component = "mapper"
-inputs = {{ x = {{ collect = "per_key" }} }}
-"#
-    );
-    let report = ws.run(&job);
+    let report = ws.run(&streaming_job(
+        r#"{ emit = "a", value = { touch = "/work/a_done" } }, { wait_for = "/work/a_done" }, { emit = "b", value = 2 }, { fail = "late failure" }"#,
+    ));
     assert_eq!(report.status, RunStatus::Failure);
     assert_eq!(report.step("per_key[a]").unwrap().status, StepStatus::Success, "it ran before the failure");
     let b = report.step("per_key[b]").unwrap().status;

@@ -10,29 +10,13 @@ use serde_json::json;
 
 /// files_in_directory over `cmds/` → behave per file (with `limits`) → summarize_directory.
 fn behave_job(limits: &str) -> String {
-    format!(
-        r#"
-name = "behave_job"
-[ops.files_in_directory]
-component = "files_in_directory"
-grants = [{{ host = "cmds", guest = "/data" }}]
-[ops.behave]
-component = "{behave}"
-inputs = {{ path = {{ map = "files_in_directory" }} }}
-grants = [{{ host = "cmds", guest = "/data" }}]
-limits = {{ {limits} }}
-[ops.summarize_directory]
-component = "summarize_directory"
-inputs = {{ results = {{ collect = "behave" }} }}
-"#,
-        behave = sandmap_test_programs::BEHAVE
-    )
+    behave_map_job(limits)
+        + "[ops.summarize_directory]\ncomponent = \"summarize_directory\"\ninputs = { results = { collect = \"behave\" } }\n"
 }
 
 /// [`behave_job`] without its collect: behave is a leaf, its per-key results in the outputs.
 fn behave_map_job(limits: &str) -> String {
-    let job = behave_job(limits);
-    job[..job.find("[ops.summarize_directory]").unwrap()].to_owned()
+    common::behave_map_job("{ host = \"cmds\", guest = \"/data\" }", &format!("limits = {{ {limits} }}"))
 }
 
 /// Run behave over a.txt = "ok", b.txt = `command`, c.txt = "ok".
@@ -278,7 +262,8 @@ fn runs_sharing_a_runtime_wait_for_pool_slots_instead_of_failing() {
 fn a_damaged_or_foreign_compile_cache_entry_is_rebuilt_not_trusted() {
     use sandmap::runtime::{Runtime, RuntimeConfig};
     let dir = tempfile::tempdir().unwrap();
-    let settings = |fuel| RuntimeConfig { max_concurrent: 1, cache_dir: Some(dir.path().to_owned()), pooling: false, fuel };
+    let settings =
+        |fuel| RuntimeConfig { max_concurrent: 1, cache_dir: Some(dir.path().to_owned()), pooling: false, fuel };
     let bytes = std::fs::read(sandmap_test_programs::NOOP).unwrap();
     let entries = || {
         let mut files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();

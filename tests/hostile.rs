@@ -53,21 +53,12 @@ fn setup(command: &str) -> Workspace {
     ws
 }
 
-/// files_in_directory → behave per file; `extra` adds to behave's table.
+/// files_in_directory → behave per file, behave also granted `/work` read-write; `extra` adds to
+/// behave's table.
 fn job(extra: &str) -> String {
-    format!(
-        r#"
-name = "hostile"
-[ops.files_in_directory]
-component = "files_in_directory"
-grants = [{{ host = "cmds", guest = "/data" }}]
-[ops.behave]
-component = "{behave}"
-inputs = {{ path = {{ map = "files_in_directory" }} }}
-grants = [{{ host = "cmds", guest = "/data" }}, {{ host = "work", guest = "/work", access = "read-write" }}]
-{extra}
-"#,
-        behave = sandmap_test_programs::BEHAVE
+    common::behave_map_job(
+        "{ host = \"cmds\", guest = \"/data\" }, { host = \"work\", guest = \"/work\", access = \"read-write\" }",
+        extra,
     )
 }
 

@@ -7,7 +7,6 @@
 use std::fmt;
 use std::sync::Arc;
 
-
 /// A valid JSON document, as text.
 #[derive(Clone, PartialEq, Eq)]
 pub struct JsonText(Arc<str>);

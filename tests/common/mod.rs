@@ -111,6 +111,25 @@ inputs = { path = { map = "files_in_directory" } }
 grants = [{ host = "sample", guest = "/data" }]
 "#;
 
+/// files_in_directory over `cmds/` → `behave` per file, with these grants for behave and any
+/// further lines for its table (limits, retries). No collect: behave's results are outputs.
+pub fn behave_map_job(behave_grants: &str, extra: &str) -> String {
+    format!(
+        r#"
+name = "behave_job"
+[ops.files_in_directory]
+component = "files_in_directory"
+grants = [{{ host = "cmds", guest = "/data" }}]
+[ops.behave]
+component = "{behave}"
+inputs = {{ path = {{ map = "files_in_directory" }} }}
+grants = [{behave_grants}]
+{extra}
+"#,
+        behave = sandmap_test_programs::BEHAVE
+    )
+}
+
 /// The `sandmap` binary with the test plugins on its plugin path.
 pub fn sandmap() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_sandmap"));
