@@ -16,5 +16,6 @@ pub mod keys;
 pub mod plugins;
 pub mod runtime;
 pub mod step;
+pub mod store;
 pub mod units;
 pub mod value;

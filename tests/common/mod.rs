@@ -20,6 +20,11 @@ pub fn runtime() -> &'static Runtime {
     })
 }
 
+/// The run store the binary's tests record into (inside the target folder).
+pub fn test_store_dir() -> PathBuf {
+    PathBuf::from(sandmap_test_programs::DIR).join("../../../sandmap-test-store")
+}
+
 /// The compile cache the tests share (inside the target folder, never the user's).
 pub fn test_cache_dir() -> PathBuf {
     PathBuf::from(sandmap_test_programs::DIR).join("../../../sandmap-test-cache")
@@ -134,6 +139,8 @@ grants = [{behave_grants}]
 pub fn sandmap() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_sandmap"));
     command.env("SANDMAP_PLUGIN_PATH", sandmap_test_programs::DIR).env("SANDMAP_CACHE_DIR", test_cache_dir());
+    // Runs are recorded; never into a .sandmap/ of the source tree.
+    command.env("SANDMAP_HOME", test_store_dir());
     command
 }
 

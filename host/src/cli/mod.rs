@@ -5,6 +5,7 @@
 mod inspect;
 mod render;
 mod run;
+mod runs;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,6 +34,12 @@ enum Command {
     Validate(run::ValidateArgs),
     /// Show a component's op definition.
     Inspect(inspect::InspectArgs),
+    /// List recorded runs, newest first.
+    Runs(runs::RunsArgs),
+    /// Show a recorded run: steps, statuses, timings, outputs.
+    Show(runs::ShowArgs),
+    /// Print the captured logs of a recorded run, or of one of its steps.
+    Logs(runs::LogsArgs),
 }
 
 /// Options every job command takes.
@@ -54,6 +61,9 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Validate(args) => run::validate(args),
         Command::Inspect(args) => inspect::inspect(args),
+        Command::Runs(args) => runs::runs(args),
+        Command::Show(args) => runs::show(args),
+        Command::Logs(args) => runs::logs(args),
     };
     match result {
         Ok(code) => code,

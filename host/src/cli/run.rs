@@ -24,6 +24,9 @@ pub struct RunArgs {
     /// Print only the outputs and failures.
     #[arg(long, short)]
     quiet: bool,
+    /// The run store folder [default: $SANDMAP_HOME, else the nearest .sandmap/ up from here].
+    #[arg(long, value_name = "DIR")]
+    store: Option<std::path::PathBuf>,
 }
 
 /// The per-op limits and their defaults, for `--help`.
@@ -57,7 +60,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // unreadable job file is reported by `prepare`, with the rest of the job's errors.)
     settings.fuel = crate::job::parse_file(&args.job.job).is_ok_and(|job| job.uses_fuel());
     let runtime = Runtime::new(&settings)?;
-    let prepared = match executor::prepare(&args.job.job, &args.job.plugin_path, &runtime) {
+    let store_dir = crate::store::locate(args.store.as_deref());
+    let prepared = match executor::prepare_protecting(
+        &args.job.job,
+        &args.job.plugin_path,
+        &runtime,
+        std::slice::from_ref(&store_dir),
+    ) {
         Ok(prepared) => prepared,
         Err(error) => {
             eprintln!("error: {}", crate::runtime::printable(&error.to_string()));
@@ -66,6 +75,19 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let options = ExecOptions { max_concurrent: settings.max_concurrent };
     let report = executor::execute(&prepared.plan, &prepared.ops, &runtime, &options);
+    let components: Vec<(String, String)> = prepared
+        .job
+        .ops
+        .iter()
+        .zip(&prepared.ops)
+        .map(|(op, loaded)| (op.name.clone(), loaded.digest.clone()))
+        .collect();
+    // The run happened whatever the store says: a recording failure is reported, not fatal.
+    if let Err(error) = crate::store::RunStore::open(&store_dir)
+        .and_then(|mut store| store.record(&prepared.job.file, &prepared.job.text, &components, &report))
+    {
+        eprintln!("warning: the run was not recorded: {error}");
+    }
     let mut stdout = std::io::stdout().lock();
     if args.json {
         serde_json::to_writer(&mut stdout, &render::json_report(&report)).context("cannot write the report")?;

@@ -22,6 +22,16 @@ pub struct PreparedJob {
 
 /// Parse, load and plan the job file at `path`.
 pub fn prepare(path: &Path, plugin_path: &[PathBuf], runtime: &Runtime) -> Result<PreparedJob, JobError> {
+    prepare_protecting(path, plugin_path, runtime, &[])
+}
+
+/// [`prepare`], also refusing grants that contain any of `protected` (the run store).
+pub fn prepare_protecting(
+    path: &Path,
+    plugin_path: &[PathBuf],
+    runtime: &Runtime,
+    protected: &[PathBuf],
+) -> Result<PreparedJob, JobError> {
     let job = job::parse_file(path)?;
     if !runtime.meters_fuel()
         && let Some(op) = job.ops.iter().find(|op| op.limits.fuel.is_some())
@@ -72,6 +82,8 @@ pub fn prepare(path: &Path, plugin_path: &[PathBuf], runtime: &Runtime) -> Resul
     }
     let ops: Vec<Arc<LoadedOp>> = found.iter().filter_map(|(digest, _)| by_digest.get(digest).cloned()).collect();
     let definitions: Vec<_> = ops.iter().map(|op| op.definition.clone()).collect();
-    let plan = job::plan(&job, &definitions, &runtime.protected_dirs())?;
+    let mut guarded = runtime.protected_dirs();
+    guarded.extend_from_slice(protected);
+    let plan = job::plan(&job, &definitions, &guarded)?;
     Ok(PreparedJob { job, plan, ops })
 }

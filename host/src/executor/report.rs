@@ -70,7 +70,7 @@ fn metadata_map<S: serde::Serializer>(metadata: &Metadata, s: S) -> Result<S::Ok
 }
 
 /// An attempt of a step that was retried.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct AttemptReport {
     /// 1 for the first attempt.
     pub attempt: u32,

@@ -746,9 +746,12 @@ impl<'p> RunState<'p> {
         let outputs = self.leaf_outputs();
         // Breadth-first by op, as Dagster lists steps: every clone of an op, in the order the
         // clones came into being, before the next op.
+        // Each op's steps in emission order, outermost level first: `b[k0][j1]` before `b[k1][j0]`
+        // whichever inner fan-out ran first (creation order would depend on timing).
+        let paths: Vec<Vec<u32>> = (0..self.instances.len()).map(|id| self.emission_path(id)).collect();
         let mut instances = self.instances;
         // In place: a stable sort's scratch buffer would cost half the instances again.
-        instances.sort_unstable_by_key(|i| (i.op, i.seq));
+        instances.sort_unstable_by(|a, b| (a.op, &paths[a.seq as usize]).cmp(&(b.op, &paths[b.seq as usize])));
         let steps = instances
             .into_iter()
             .map(|i| {
@@ -792,6 +795,18 @@ impl<'p> RunState<'p> {
         }
     }
 
+    /// The indices, in emission order, of the records `id` descends from, outermost first.
+    fn emission_path(&self, id: InstanceId) -> Vec<u32> {
+        let mut path = Vec::new();
+        let mut current = id;
+        while let Some((fan, index)) = self.instances[current].record {
+            path.push(u32::try_from(index).unwrap_or(u32::MAX));
+            current = self.fans[fan].producer;
+        }
+        path.reverse();
+        path
+    }
+
     /// `{op: {output: value}}` for every op nothing consumes; mapped ops and dynamic outputs
     /// give objects keyed by mapping key (nested keys joined with `/`), in emission order.
     fn leaf_outputs(&self) -> serde_json::Map<String, serde_json::Value> {
@@ -802,7 +817,12 @@ impl<'p> RunState<'p> {
                 continue;
             }
             let mut outputs = Map::new();
-            for instance in self.instances.iter().filter(|i| i.op == op_index) {
+            let mut ids: Vec<InstanceId> =
+                (0..self.instances.len()).filter(|&i| self.instances[i].op == op_index).collect();
+            if !op.scope.is_empty() {
+                ids.sort_by_cached_key(|&id| self.emission_path(id));
+            }
+            for instance in ids.iter().map(|&id| &self.instances[id]) {
                 if instance.status != Status::Done(StepStatus::Success) {
                     continue;
                 }

@@ -1,0 +1,139 @@
+//! `sandmap runs`, `sandmap show RUN`, `sandmap logs RUN [STEP]`: reading the run store.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use super::render;
+use crate::runtime::{LogSource, printable};
+use crate::store::{self, RunFilter, RunStore};
+
+/// Where the store is.
+#[derive(Debug, clap::Args)]
+pub struct StoreArgs {
+    /// The run store folder [default: $SANDMAP_HOME, else the nearest .sandmap/ up from here].
+    #[arg(long, value_name = "DIR")]
+    store: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    fn open(&self) -> Result<RunStore, store::StoreError> {
+        RunStore::open_existing(&store::locate(self.store.as_deref()))
+    }
+}
+
+/// `sandmap runs`.
+#[derive(Debug, clap::Args)]
+pub struct RunsArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Only runs of this job.
+    #[arg(long)]
+    job: Option<String>,
+    /// Only runs with this status (success, success_with_failures, failure).
+    #[arg(long)]
+    status: Option<String>,
+    /// At most this many runs.
+    #[arg(long, short = 'n', default_value_t = 20)]
+    limit: usize,
+    /// Print JSON (one array).
+    #[arg(long)]
+    json: bool,
+}
+
+/// `sandmap show`.
+#[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// The run id (a unique prefix is enough).
+    run: String,
+    /// Print the run as `sandmap run --json` did.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `sandmap logs`.
+#[derive(Debug, clap::Args)]
+pub struct LogsArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// The run id (a unique prefix is enough).
+    run: String,
+    /// Only this step, e.g. `process_file[a_txt]`.
+    step: Option<String>,
+}
+
+pub fn runs(args: RunsArgs) -> anyhow::Result<ExitCode> {
+    let store = args.store.open()?;
+    let filter = RunFilter { job: args.job, status: args.status, limit: args.limit };
+    let runs = store.runs(&filter)?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer(&mut out, &runs).context("cannot write the list")?;
+        writeln!(out).context("cannot write the list")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    for run in runs {
+        writeln!(
+            out,
+            "{}  {:<22} {:<24} {:>6} steps {:>5} failed {:>9.1} ms",
+            run.run_id,
+            run.status,
+            printable(&run.job),
+            run.steps,
+            run.failed,
+            run.duration_ms
+        )
+        .context("cannot write the list")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
+    let store = args.store.open()?;
+    let report = store.report(&args.run)?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer(&mut out, &render::json_report(&report)).context("cannot write the run")?;
+        writeln!(out).context("cannot write the run")?;
+    } else {
+        render::human_report(&mut out, &report, false).context("cannot write the run")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn logs(args: LogsArgs) -> anyhow::Result<ExitCode> {
+    let store = args.store.open()?;
+    let report = store.report(&args.run)?;
+    if let Some(step) = &args.step
+        && report.step(step).is_none()
+    {
+        anyhow::bail!("run {} has no step {}", report.run_id, printable(step));
+    }
+    let mut out = std::io::stdout().lock();
+    for step in report.steps.iter().filter(|s| args.step.as_ref().is_none_or(|k| &s.key == k)) {
+        for entry in &step.log.entries {
+            let source = match entry.source {
+                LogSource::Stdout => "stdout",
+                LogSource::Stderr => "stderr",
+                LogSource::Trace => "trace",
+                LogSource::Debug => "debug",
+                LogSource::Info => "info",
+                LogSource::Warn => "warn",
+                LogSource::Error => "error",
+            };
+            for line in entry.text.lines() {
+                writeln!(out, "{} {source}: {}", printable(&step.key), printable(line))
+                    .context("cannot write the log")?;
+            }
+        }
+        if step.log.truncated_bytes > 0 {
+            writeln!(out, "{} [… {} more bytes cut at max_log_bytes]", printable(&step.key), step.log.truncated_bytes)
+                .context("cannot write the log")?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

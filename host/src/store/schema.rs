@@ -1,0 +1,87 @@
+//! The store's schema, as numbered migrations applied in order, each in its own transaction.
+
+use rusqlite::{Connection, params};
+
+/// Migration `i` takes the schema from version `i` to `i + 1`. Never edit one that has shipped:
+/// add the next.
+const MIGRATIONS: &[&str] = &[
+    // 1: runs, their components, steps and emitted records.
+    "CREATE TABLE runs (
+         id TEXT PRIMARY KEY,
+         job TEXT NOT NULL,
+         job_file TEXT NOT NULL,
+         job_digest TEXT NOT NULL,
+         status TEXT NOT NULL,
+         error TEXT,
+         recorded_at_ms INTEGER NOT NULL,
+         duration_ms REAL NOT NULL,
+         outputs TEXT NOT NULL,
+         parent_run_id TEXT REFERENCES runs(id)
+     );
+     CREATE INDEX runs_by_time ON runs (recorded_at_ms DESC);
+     CREATE TABLE run_components (
+         run_id TEXT NOT NULL REFERENCES runs(id),
+         op TEXT NOT NULL,
+         digest TEXT NOT NULL,
+         PRIMARY KEY (run_id, op)
+     );
+     CREATE TABLE steps (
+         run_id TEXT NOT NULL REFERENCES runs(id),
+         seq INTEGER NOT NULL,
+         key TEXT NOT NULL,
+         op TEXT NOT NULL,
+         mapping_key TEXT,
+         status TEXT NOT NULL,
+         error TEXT,
+         attempts INTEGER NOT NULL,
+         duration_ms REAL NOT NULL,
+         previous_attempts TEXT NOT NULL,
+         log TEXT NOT NULL,
+         PRIMARY KEY (run_id, key)
+     );
+     CREATE TABLE records (
+         run_id TEXT NOT NULL REFERENCES runs(id),
+         step_key TEXT NOT NULL,
+         seq INTEGER NOT NULL,
+         output TEXT NOT NULL,
+         mapping_key TEXT NOT NULL,
+         metadata TEXT NOT NULL,
+         PRIMARY KEY (run_id, step_key, output, seq)
+     );",
+];
+
+/// Bring the schema up to date.
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
+    let current: i64 = conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_version", [], |row| row.get(0))?;
+    for (i, migration) in MIGRATIONS.iter().enumerate().skip(usize::try_from(current).unwrap_or(usize::MAX)) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(migration)?;
+        tx.execute("INSERT INTO schema_version (version) VALUES (?1)", params![i as i64 + 1])?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// The schema version a store is at once migrated.
+pub const VERSION: usize = MIGRATIONS.len();
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrating_twice_is_a_no_op_and_records_the_version() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        migrate(&mut conn).unwrap();
+        let versions: Vec<i64> = conn
+            .prepare("SELECT version FROM schema_version ORDER BY version")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(versions, (1..=VERSION as i64).collect::<Vec<_>>());
+    }
+}

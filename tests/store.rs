@@ -1,0 +1,102 @@
+//! The run store through the binary: every run recorded, `runs`, `show`, `logs`.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use common::{Workspace, sandmap};
+use serde_json::Value;
+
+/// Run the binary with its own store in `store`; (exit code, stdout, stderr).
+fn with_store(store: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let output = sandmap().env("SANDMAP_HOME", store).args(args).output().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn behave_job(ws: &Workspace, files: &[(&str, &[u8])]) -> String {
+    ws.files("cmds", files);
+    let job =
+        common::behave_map_job("{ host = \"cmds\", guest = \"/data\" }", "limits = { max_log_bytes = \"1 KiB\" }");
+    ws.job(&job).display().to_string()
+}
+
+#[test]
+fn every_run_is_recorded_and_shown_as_it_was_printed() {
+    let ws = Workspace::new();
+    let store = ws.path().join("store");
+    let job = behave_job(&ws, &[("a.txt", b"ok\n"), ("b.txt", b"fail:no good")]);
+    let (code, printed, _) = with_store(&store, &["run", &job, "--json"]);
+    assert_eq!(code, 1);
+    let printed: Value = serde_json::from_str(&printed).unwrap();
+    let run_id = printed["run_id"].as_str().unwrap().to_owned();
+
+    let (code, shown, stderr) = with_store(&store, &["show", &run_id[..13], "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let shown: Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(shown, printed, "show --json reads back exactly what run --json printed");
+
+    let (code, _, _) = with_store(&store, &["run", &job, "--json"]);
+    assert_eq!(code, 1);
+    let (code, list, _) = with_store(&store, &["runs", "--json"]);
+    assert_eq!(code, 0);
+    let list: Value = serde_json::from_str(&list).unwrap();
+    let runs = list.as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[1]["run_id"], Value::String(run_id.clone()), "newest first");
+    assert_eq!(runs[0]["status"], "failure");
+    assert_eq!(runs[0]["failed"], 1);
+    assert_eq!(runs[0]["steps"], 3);
+    let (_, filtered, _) = with_store(&store, &["runs", "--status", "success", "--json"]);
+    assert_eq!(filtered.trim(), "[]");
+}
+
+#[test]
+fn logs_show_each_step_escaped_with_the_cut_marked() {
+    let ws = Workspace::new();
+    let store = ws.path().join("store");
+    let job = behave_job(&ws, &[("a.txt", b"print:3000"), ("b.txt", b"ansi")]);
+    let (_, printed, _) = with_store(&store, &["run", &job, "--json"]);
+    let run: Value = serde_json::from_str(&printed).unwrap();
+    let id = run["run_id"].as_str().unwrap();
+    let (code, logs, stderr) = with_store(&store, &["logs", id, "behave[a_txt]"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        logs,
+        format!("behave[a_txt] stdout: {}\nbehave[a_txt] [… 1976 more bytes cut at max_log_bytes]\n", "x".repeat(1024))
+    );
+    let (_, logs, _) = with_store(&store, &["logs", id]);
+    assert!(logs.contains("behave[b_txt] stdout: \\u{1b}[2J\\u{1b}]0;owned\\u{7}"), "{logs}");
+    assert!(!logs.contains('\u{1b}'));
+    let (code, _, stderr) = with_store(&store, &["logs", id, "behave[zzz]"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("has no step behave[zzz]"), "{stderr}");
+}
+
+#[test]
+fn unknown_runs_and_missing_stores_are_clear_errors() {
+    let ws = Workspace::new();
+    let store = ws.path().join("store");
+    let (code, _, stderr) = with_store(&store, &["runs"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("no run store found"), "{stderr}");
+    let job = behave_job(&ws, &[("a.txt", b"ok")]);
+    with_store(&store, &["run", &job]);
+    let (code, _, stderr) = with_store(&store, &["show", "ffffffff"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("no run ffffffff in the store"), "{stderr}");
+}
+
+#[test]
+fn a_grant_containing_the_run_store_is_refused() {
+    let ws = Workspace::new();
+    ws.files("cmds", &[("a.txt", b"ok")]);
+    // The store inside the granted folder.
+    let store = ws.path().join("cmds/.sandmap");
+    let job = ws.job(&common::behave_map_job("{ host = \"cmds\", guest = \"/data\" }", "")).display().to_string();
+    let (code, _, stderr) = with_store(&store, &["run", &job]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("grants[0].host: ") && stderr.contains("contains sandmap's own data"), "{stderr}");
+}
