@@ -116,8 +116,9 @@ pub struct StepSpec {
     pub grants: Vec<Grant>,
     /// Resource limits.
     pub limits: Limits,
-    /// The op's outputs, against which every emission is checked.
-    pub outputs: Vec<OutputDefinition>,
+    /// The op's outputs, against which every emission is checked (shared by all of the op's
+    /// steps: no copy per clone).
+    pub outputs: std::sync::Arc<[OutputDefinition]>,
     /// Clones left out of its collected inputs (only with `min_success`).
     pub collect_failures: Vec<CollectFailure>,
 }
@@ -175,7 +176,7 @@ mod tests {
             inputs: vec![("path".into(), JsonText::parse("\"/data/a.txt\"").unwrap())],
             grants: vec![Grant { host: "/tmp".into(), guest: "/data".into(), access: Access::Read }],
             limits: Limits::default(),
-            outputs: vec![],
+            outputs: std::sync::Arc::from(vec![]),
             collect_failures: vec![],
         };
         let text = serde_json::to_string(&step).unwrap();

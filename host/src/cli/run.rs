@@ -52,27 +52,23 @@ pub struct ValidateArgs {
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let mut settings = RuntimeConfig::default();
+    // Parsed once, before the runtime exists: fuel metering costs every guest instruction, so
+    // it is on only when an op sets a fuel limit.
+    let job = match crate::job::parse_file(&args.job.job) {
+        Ok(job) => job,
+        Err(error) => return Ok(invalid(&error)),
+    };
+    let mut settings = RuntimeConfig { fuel: job.uses_fuel(), ..RuntimeConfig::default() };
     if let Some(n) = args.max_concurrent {
         settings.max_concurrent = n as usize;
     }
-    // Fuel metering costs every guest instruction: on only when an op sets a fuel limit. (An
-    // unreadable job file is reported by `prepare`, with the rest of the job's errors.)
-    settings.fuel = crate::job::parse_file(&args.job.job).is_ok_and(|job| job.uses_fuel());
     let runtime = Runtime::new(&settings)?;
     let store_dir = crate::store::locate(args.store.as_deref());
-    let prepared = match executor::prepare_protecting(
-        &args.job.job,
-        &args.job.plugin_path,
-        &runtime,
-        std::slice::from_ref(&store_dir),
-    ) {
-        Ok(prepared) => prepared,
-        Err(error) => {
-            eprintln!("error: {}", crate::runtime::printable(&error.to_string()));
-            return Ok(ExitCode::from(EXIT_INVALID));
-        }
-    };
+    let prepared =
+        match executor::prepare_parsed(job, &args.job.plugin_path, &runtime, std::slice::from_ref(&store_dir)) {
+            Ok(prepared) => prepared,
+            Err(error) => return Ok(invalid(&error)),
+        };
     let options = ExecOptions { max_concurrent: settings.max_concurrent };
     let report = executor::execute(&prepared.plan, &prepared.ops, &runtime, &options);
     let components: Vec<(String, String)> = prepared
@@ -102,9 +98,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
-    let fuel = crate::job::parse_file(&args.job.job).is_ok_and(|job| job.uses_fuel());
-    let runtime = Runtime::new(&RuntimeConfig { fuel, ..RuntimeConfig::default() })?;
-    match executor::prepare(&args.job.job, &args.job.plugin_path, &runtime) {
+    let job = match crate::job::parse_file(&args.job.job) {
+        Ok(job) => job,
+        Err(error) => return Ok(invalid(&error)),
+    };
+    let runtime = Runtime::new(&RuntimeConfig { fuel: job.uses_fuel(), ..RuntimeConfig::default() })?;
+    let store_dir = crate::store::locate(None);
+    match executor::prepare_parsed(job, &args.job.plugin_path, &runtime, std::slice::from_ref(&store_dir)) {
         Ok(prepared) => {
             let mapped = prepared.plan.ops.iter().filter(|o| !o.scope.is_empty()).count();
             println!(
@@ -116,9 +116,12 @@ pub fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Err(error) => {
-            eprintln!("error: {}", crate::runtime::printable(&error.to_string()));
-            Ok(ExitCode::from(EXIT_INVALID))
-        }
+        Err(error) => Ok(invalid(&error)),
     }
+}
+
+/// Report an invalid job on stderr; exit status 2.
+fn invalid(error: &crate::job::JobError) -> ExitCode {
+    eprintln!("error: {}", crate::runtime::printable(&error.to_string()));
+    ExitCode::from(EXIT_INVALID)
 }

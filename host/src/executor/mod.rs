@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
 
-pub use prepare::{PreparedJob, prepare, prepare_protecting};
+pub use prepare::{PreparedJob, prepare, prepare_parsed, prepare_protecting};
 pub use report::{AttemptReport, RecordReport, RunReport, RunStatus, StepReport, StepStatus};
 
 use crate::job::Plan;

@@ -32,7 +32,16 @@ pub fn prepare_protecting(
     runtime: &Runtime,
     protected: &[PathBuf],
 ) -> Result<PreparedJob, JobError> {
-    let job = job::parse_file(path)?;
+    prepare_parsed(job::parse_file(path)?, plugin_path, runtime, protected)
+}
+
+/// [`prepare_protecting`] for a job file already parsed.
+pub fn prepare_parsed(
+    job: Job,
+    plugin_path: &[PathBuf],
+    runtime: &Runtime,
+    protected: &[PathBuf],
+) -> Result<PreparedJob, JobError> {
     if !runtime.meters_fuel()
         && let Some(op) = job.ops.iter().find(|op| op.limits.fuel.is_some())
     {
@@ -66,9 +75,10 @@ pub fn prepare_protecting(
         let handles: Vec<_> = distinct
             .iter()
             .map(|&i| {
-                let (_, component) = &found[i];
+                let (digest, component) = &found[i];
                 scope.spawn(move || {
-                    (i, runtime.load(&component.bytes, &component.origin.to_string()).map_err(|e| e.to_string()))
+                    let loaded = runtime.load_digested(&component.bytes, digest.clone(), &component.origin.to_string());
+                    (i, loaded.map_err(|e| e.to_string()))
                 })
             })
             .collect();

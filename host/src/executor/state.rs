@@ -826,7 +826,7 @@ impl<'p> RunState<'p> {
                 if instance.status != Status::Done(StepStatus::Success) {
                     continue;
                 }
-                for def in &op.outputs {
+                for def in op.outputs.iter() {
                     let value = if def.dynamic {
                         let records: Map<String, Value> = self
                             .fan_index

@@ -107,7 +107,7 @@ pub struct PlannedOp {
     /// Retries of a failed attempt.
     pub retries: RetryPolicy,
     /// The op's outputs.
-    pub outputs: Vec<OutputDefinition>,
+    pub outputs: Arc<[OutputDefinition]>,
     /// The dynamic outputs it is cloned over, outermost first (empty: one step).
     pub scope: Vec<DynamicRef>,
     /// Whether any other op reads one of its outputs.
@@ -343,7 +343,7 @@ fn plan_op(
         grants: check_grants(file, &job.text, op, protected)?,
         limits: op.limits,
         retries: op.retries,
-        outputs: definition.outputs.clone(),
+        outputs: Arc::from(definition.outputs.as_slice()),
         scope,
         consumed: false,
     })

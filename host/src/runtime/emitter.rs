@@ -2,6 +2,7 @@
 //! (`_core/execution/plan/execute_step.py`), and streams accepted ones to the executor.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use super::bindings::sandmap::op::types;
 use super::error::StepFailure;
@@ -45,7 +46,7 @@ pub trait StepEvents: Send + 'static {
 /// Emission state of one step.
 pub struct Emitter {
     op: String,
-    outputs: Vec<OutputDefinition>,
+    outputs: Arc<[OutputDefinition]>,
     produced: Vec<bool>,
     records: Vec<u64>,
     keys: HashSet<(usize, String)>,
@@ -58,12 +59,13 @@ pub struct Emitter {
 
 impl Emitter {
     /// Emission state for a step of `op` with these outputs and limits.
-    pub fn new(op: &str, outputs: &[OutputDefinition], limits: Limits, events: Box<dyn StepEvents>) -> Self {
+    pub fn new(op: &str, outputs: Arc<[OutputDefinition]>, limits: Limits, events: Box<dyn StepEvents>) -> Self {
+        let count = outputs.len();
         Self {
             op: op.to_owned(),
-            outputs: outputs.to_vec(),
-            produced: vec![false; outputs.len()],
-            records: vec![0; outputs.len()],
+            outputs,
+            produced: vec![false; count],
+            records: vec![0; count],
             keys: HashSet::new(),
             count: 0,
             limits,

@@ -179,8 +179,12 @@ impl Runtime {
     /// Load `bytes` as an op: check, compile, link, and read its definition. `origin` names the
     /// file (or built-in op) in errors.
     pub fn load(&self, bytes: &[u8], origin: &str) -> Result<LoadedOp, LoadError> {
+        self.load_digested(bytes, component::digest(bytes), origin)
+    }
+
+    /// [`Runtime::load`] for bytes whose SHA-256 (`digest`, hex) the caller already has.
+    pub fn load_digested(&self, bytes: &[u8], digest: String, origin: &str) -> Result<LoadedOp, LoadError> {
         component::check_header(bytes, origin)?;
-        let digest = component::digest(bytes);
         let component = match self.cached(&digest) {
             Some(component) => component,
             None => {
@@ -240,7 +244,7 @@ impl Runtime {
             fn emitted(&mut self, _: Emission) {}
         }
         let log = LogCapture::new(DEFINITION_LIMITS.max_log_bytes);
-        let emitter = Emitter::new("definition", &[], DEFINITION_LIMITS, Box::new(Discard));
+        let emitter = Emitter::new("definition", Arc::from(Vec::new()), DEFINITION_LIMITS, Box::new(Discard));
         let sandbox = Sandbox::new(&[], Limiter::new(DEFINITION_LIMITS.memory_bytes), emitter, log)
             .map_err(|e| bad(e.to_string()))?;
         let _slot = self.slots.acquire();
@@ -291,7 +295,7 @@ impl Runtime {
                 });
             }
         }
-        let emitter = Emitter::new(&step.op, &step.outputs, step.limits, events);
+        let emitter = Emitter::new(&step.op, step.outputs.clone(), step.limits, events);
         let sandbox = Sandbox::new(&step.grants, Limiter::new(step.limits.memory_bytes), emitter, log.clone())?;
         // Held until the Store (and its pool slot) is dropped at the end of this function.
         let _slot = self.slots.acquire();
