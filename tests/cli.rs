@@ -131,3 +131,45 @@ fn guest_text_cannot_drive_the_terminal() {
     assert!(!stdout.contains('\u{1b}') && !stdout.contains('\u{7}'), "{stdout:?}");
     assert!(stdout.contains("\\u{1b}[2J"), "{stdout}");
 }
+
+#[test]
+fn graph_draws_map_collect_and_broadcast_edges() {
+    let (code, mermaid, stderr) = run_binary(&["graph", &example_job()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        mermaid,
+        "flowchart LR\n    files_in_directory[\"files_in_directory\"]\n    process_file[\"process_file[?]\"]\n    \
+         summarize_directory[\"summarize_directory\"]\n    files_in_directory ==>|\"map result → path\"| process_file\n    \
+         process_file ==>|\"collect result → results\"| summarize_directory\n"
+    );
+    let ws = Workspace::new();
+    let job = ws.job(
+        "name = \"g\"\n[ops.emit]\ncomponent = \"emit_script\"\n[ops.cfg]\ncomponent = \"emit_script\"\n\
+         [ops.add]\ncomponent = \"join2\"\ninputs = { a = { map = \"emit\" }, b = \"cfg.extra\" }\n\
+         [ops.inner]\ncomponent = \"split_list\"\ninputs = { items = { map = \"add\" } }\n",
+    );
+    let (code, dot, stderr) = run_binary(&["graph", job.to_str().unwrap(), "--format", "dot"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(dot.contains("\"add\" [label=\"add[?]\", shape=box3d];"), "{dot}");
+    assert!(dot.contains("\"inner\" [label=\"inner[?]\", shape=box3d];"), "{dot}");
+    assert!(dot.contains("\"cfg\" -> \"add\" [label=\"extra → b\", style=solid];"), "broadcast: {dot}");
+    assert!(dot.contains("\"emit\" -> \"add\" [label=\"map result → a\", style=bold];"), "{dot}");
+    assert!(dot.contains("\"add\" -> \"inner\" [label=\"map result → items\", style=bold];"), "chained: {dot}");
+    let (code, _, stderr) = run_binary(&["graph", ws.path().join("nope.toml").to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("cannot read the job file"), "{stderr}");
+}
+
+#[test]
+fn completions_for_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let (code, script, _) = run_binary(&["completions", shell]);
+        assert_eq!(code, 0);
+        assert!(
+            script.contains("sandmap") && script.contains("inspect") && script.contains("max-concurrent"),
+            "{shell}"
+        );
+    }
+    let (code, _, _) = run_binary(&["completions", "tcsh"]);
+    assert_eq!(code, 2);
+}

@@ -2,6 +2,7 @@
 //!
 //! Exit status: 0 success, 1 the run failed, 2 invalid job, component or usage.
 
+mod graph;
 mod inspect;
 mod render;
 mod run;
@@ -34,6 +35,10 @@ enum Command {
     Validate(run::ValidateArgs),
     /// Show a component's op definition.
     Inspect(inspect::InspectArgs),
+    /// Draw a job's op graph (map and collect edges marked) as Mermaid or Graphviz DOT.
+    Graph(graph::GraphArgs),
+    /// Print a shell completion script: `sandmap completions bash > /etc/bash_completion.d/sandmap`.
+    Completions(graph::CompletionsArgs),
     /// List recorded runs, newest first.
     Runs(runs::RunsArgs),
     /// Show a recorded run: steps, statuses, timings, outputs.
@@ -61,6 +66,8 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Validate(args) => run::validate(args),
         Command::Inspect(args) => inspect::inspect(args),
+        Command::Graph(args) => graph::graph(args),
+        Command::Completions(args) => Ok(graph::completions(args)),
         Command::Runs(args) => runs::runs(args),
         Command::Show(args) => runs::show(args),
         Command::Logs(args) => runs::logs(args),

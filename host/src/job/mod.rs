@@ -4,6 +4,7 @@
 mod config;
 mod error;
 mod file;
+pub mod graph;
 mod plan;
 
 pub use error::JobError;

@@ -1,0 +1,76 @@
+//! `sandmap graph JOB` and `sandmap completions SHELL`.
+
+use std::process::ExitCode;
+
+use clap::CommandFactory;
+
+use super::{Cli, EXIT_INVALID, JobArgs};
+use crate::executor;
+use crate::runtime::{Runtime, RuntimeConfig, printable};
+
+/// The drawing format.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Format {
+    /// A Mermaid flowchart (GitHub renders it in Markdown).
+    Mermaid,
+    /// Graphviz DOT (`| dot -Tsvg`).
+    Dot,
+}
+
+/// `sandmap graph`.
+#[derive(Debug, clap::Args)]
+pub struct GraphArgs {
+    #[command(flatten)]
+    job: JobArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Mermaid)]
+    format: Format,
+}
+
+/// `sandmap completions`.
+#[derive(Debug, clap::Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    shell: clap_complete::Shell,
+}
+
+pub fn graph(args: GraphArgs) -> anyhow::Result<ExitCode> {
+    let job = match crate::job::parse_file(&args.job.job) {
+        Ok(job) => job,
+        Err(error) => {
+            eprintln!("error: {}", printable(&error.to_string()));
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+    };
+    let runtime = Runtime::new(&RuntimeConfig { fuel: job.uses_fuel(), ..RuntimeConfig::default() })?;
+    match executor::prepare_parsed(job, &args.job.plugin_path, &runtime, &[]) {
+        Ok(prepared) => {
+            let text = match args.format {
+                Format::Mermaid => crate::job::graph::mermaid(&prepared.plan),
+                Format::Dot => crate::job::graph::dot(&prepared.plan),
+            };
+            print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            eprintln!("error: {}", printable(&error.to_string()));
+            Ok(ExitCode::from(EXIT_INVALID))
+        }
+    }
+}
+
+pub fn completions(args: CompletionsArgs) -> ExitCode {
+    use std::io::Write;
+    let mut command = Cli::command();
+    // Into a buffer first: clap_complete panics on a failed write (a closed pipe, say).
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut command, "sandmap", &mut script);
+    match std::io::stdout().lock().write_all(&script) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: cannot write the completion script: {error}");
+            ExitCode::from(EXIT_INVALID)
+        }
+    }
+}
