@@ -173,3 +173,39 @@ fn completions_for_each_shell() {
     let (code, _, _) = run_binary(&["completions", "tcsh"]);
     assert_eq!(code, 2);
 }
+
+#[test]
+fn set_overrides_config_and_is_validated_like_the_file() {
+    let ws = Workspace::new();
+    ws.files("sample", &[("a.txt", b"1\n")]);
+    ws.files("other", &[("x.txt", b"1\n2\n"), ("y.txt", b"")]);
+    let job = ws.job(
+        &SEED_JOB
+            .replace(
+                "grants = [{ host = \"sample\", guest = \"/data\", access = \"read\" }]",
+                "grants = [{ host = \"sample\", guest = \"/data\" }, { host = \"other\", guest = \"/other\" }]",
+            )
+            .replace(
+                "grants = [{ host = \"sample\", guest = \"/data\" }]\n\n[ops.summarize_directory]",
+                "grants = [{ host = \"other\", guest = \"/other\" }]\n\n[ops.summarize_directory]",
+            ),
+    );
+    let job = job.to_str().unwrap();
+    let (code, out, stderr) = run_binary(&["run", job, "--json", "--set", "files_in_directory.config.path=\"/other\""]);
+    assert_eq!(code, 0, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["outputs"]["summarize_directory"]["result"], json!({"files": 2, "bytes": 4, "lines": 2}));
+    // Text without quotes is taken as text.
+    let (code, _, _) = run_binary(&["run", job, "--set", "files_in_directory.config.path=/other"]);
+    assert_eq!(code, 0);
+    // Checked against the op's schema, named like the file's own config.
+    let (code, _, stderr) = run_binary(&["run", job, "--set", "files_in_directory.config.path=5"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("op \"files_in_directory\": config: /path: 5 is not of type \"string\""), "{stderr}");
+    let (code, _, stderr) = run_binary(&["validate", job, "--set", "nope.config.path=1"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--set nope.config.path=1: no op \"nope\" in the job"), "{stderr}");
+    let (code, _, stderr) = run_binary(&["run", job, "--set", "files_in_directory.limits.memory=1"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("the key must be op.config.KEY"), "{stderr}");
+}

@@ -35,7 +35,7 @@ pub struct CompletionsArgs {
 }
 
 pub fn graph(args: GraphArgs) -> anyhow::Result<ExitCode> {
-    let job = match crate::job::parse_file(&args.job.job) {
+    let job = match args.job.load() {
         Ok(job) => job,
         Err(error) => {
             eprintln!("error: {}", printable(&error.to_string()));

@@ -56,6 +56,21 @@ pub struct JobArgs {
     /// folder and the built-in ops. Repeatable.
     #[arg(long = "plugin-path", value_name = "DIR")]
     pub plugin_path: Vec<PathBuf>,
+    /// Override a config value: `--set files_in_directory.config.path=/other` (nested keys with
+    /// more dots; the value is read as TOML, else taken as text). Repeatable.
+    #[arg(long = "set", value_name = "OP.config.KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+impl JobArgs {
+    /// Parse the job file and apply the `--set` overrides.
+    pub fn load(&self) -> Result<crate::job::Job, crate::job::JobError> {
+        let mut job = crate::job::parse_file(&self.job)?;
+        for assignment in &self.set {
+            job.set(assignment)?;
+        }
+        Ok(job)
+    }
 }
 
 /// Run the command line; the process's exit status.

@@ -54,7 +54,7 @@ pub struct ValidateArgs {
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // Parsed once, before the runtime exists: fuel metering costs every guest instruction, so
     // it is on only when an op sets a fuel limit.
-    let job = match crate::job::parse_file(&args.job.job) {
+    let job = match args.job.load() {
         Ok(job) => job,
         Err(error) => return Ok(invalid(&error)),
     };
@@ -98,7 +98,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
-    let job = match crate::job::parse_file(&args.job.job) {
+    let job = match args.job.load() {
         Ok(job) => job,
         Err(error) => return Ok(invalid(&error)),
     };

@@ -160,6 +160,43 @@ pub struct Job {
 }
 
 impl Job {
+    /// Apply a `--set op.config.key=value` override (nested keys with more dots). The value is
+    /// read as a TOML value (`5`, `true`, `"text"`, `[1, 2]`), or taken as text if it is not one.
+    /// The config is validated against the op's schema afterwards, as the file's own is.
+    pub fn set(&mut self, assignment: &str) -> Result<(), JobError> {
+        let bad = |message: String| JobError::job(&self.file, format!("--set {assignment}: {message}"));
+        let (key, value) = assignment.split_once('=').ok_or_else(|| bad("expected op.config.key=value".into()))?;
+        let mut parts = key.trim().split('.');
+        let (Some(op), Some("config"), Some(first)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(bad("the key must be op.config.KEY (nested keys with more dots)".into()));
+        };
+        let path: Vec<&str> = std::iter::once(first).chain(parts).collect();
+        if path.iter().any(|p| p.is_empty()) {
+            return Err(bad("a key part is empty".into()));
+        }
+        let parsed = toml::from_str::<toml::Table>(&format!("v = {}", value.trim()))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .and_then(|v| serde_json::to_value(v).ok())
+            .unwrap_or_else(|| serde_json::Value::String(value.to_owned()));
+        let names: Vec<String> = self.ops.iter().map(|o| o.name.clone()).collect();
+        let target = self
+            .ops
+            .iter_mut()
+            .find(|o| o.name == op)
+            .ok_or_else(|| bad(format!("no op \"{op}\" in the job (its ops are: {})", names.join(", "))))?;
+        let mut node = &mut target.config;
+        for part in &path[..path.len() - 1] {
+            let object = node
+                .as_object_mut()
+                .ok_or_else(|| bad(format!("config.{part} is inside a value that is not a table")))?;
+            node = object.entry((*part).to_owned()).or_insert_with(|| serde_json::Value::Object(Default::default()));
+        }
+        let object = node.as_object_mut().ok_or_else(|| bad("the key is inside a value that is not a table".into()))?;
+        object.insert(path[path.len() - 1].to_owned(), parsed);
+        Ok(())
+    }
+
     /// Whether any op has a `fuel` limit (the runtime must then meter fuel).
     pub fn uses_fuel(&self) -> bool {
         self.ops.iter().any(|op| op.limits.fuel.is_some())
