@@ -100,3 +100,23 @@ fn a_grant_containing_the_run_store_is_refused() {
     assert_eq!(code, 2);
     assert!(stderr.contains("grants[0].host: ") && stderr.contains("contains sandmap's own data"), "{stderr}");
 }
+
+#[test]
+fn step_outputs_and_record_values_are_stored() {
+    let ws = Workspace::new();
+    let store = ws.path().join("store");
+    ws.files("sample", &[("a.txt", b"one\n")]);
+    let job = ws.job(common::SEED_JOB).display().to_string();
+    let (code, printed, _) = with_store(&store, &["run", &job, "--json"]);
+    assert_eq!(code, 0);
+    let id = serde_json::from_str::<Value>(&printed).unwrap()["run_id"].as_str().unwrap().to_owned();
+    let report = sandmap::store::RunStore::open_existing(&store).unwrap().report(&id).unwrap();
+    let fan_out = report.step("files_in_directory").unwrap();
+    assert_eq!(fan_out.records[0].value.as_ref().map(|v| v.as_str()), Some("\"/data/a.txt\""));
+    let clone = report.step("process_file[a_txt]").unwrap();
+    assert_eq!(clone.values.len(), 1);
+    assert_eq!(clone.values[0].0, "result");
+    assert_eq!(clone.values[0].1.to_value()["lines"], 1);
+    let summary = report.step("summarize_directory").unwrap();
+    assert_eq!(summary.values[0].1.to_value(), serde_json::json!({"files": 1, "bytes": 4, "lines": 1}));
+}

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::runtime::StepLog;
-use crate::value::Metadata;
+use crate::value::{JsonText, Metadata};
 
 /// A step's final status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -58,6 +58,9 @@ pub struct RecordReport {
     /// Metadata attached to it.
     #[serde(serialize_with = "metadata_map")]
     pub metadata: Metadata,
+    /// Its value (kept in the run store; not part of `--json`, which would repeat every value).
+    #[serde(skip)]
+    pub value: Option<JsonText>,
 }
 
 fn metadata_map<S: serde::Serializer>(metadata: &Metadata, s: S) -> Result<S::Ok, S::Error> {
@@ -108,6 +111,9 @@ pub struct StepReport {
     /// Its captured log.
     #[serde(skip_serializing_if = "log_is_empty")]
     pub log: StepLog,
+    /// The values of the plain outputs it produced (kept in the run store; not part of `--json`).
+    #[serde(skip)]
+    pub values: Vec<(String, JsonText)>,
 }
 
 fn log_is_empty(log: &StepLog) -> bool {

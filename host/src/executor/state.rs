@@ -760,10 +760,13 @@ impl<'p> RunState<'p> {
                     .iter()
                     .flat_map(|&f| {
                         let fan = &self.fans[f];
-                        fan.keys.iter().zip(&fan.metadata).map(|(key, metadata)| RecordReport {
-                            output: fan.output.clone(),
-                            mapping_key: key.clone(),
-                            metadata: metadata.clone(),
+                        fan.keys.iter().zip(&fan.metadata).zip(&fan.values).map(|((key, metadata), value)| {
+                            RecordReport {
+                                output: fan.output.clone(),
+                                mapping_key: key.clone(),
+                                metadata: metadata.clone(),
+                                value: Some(value.clone()),
+                            }
                         })
                     })
                     .collect();
@@ -781,6 +784,7 @@ impl<'p> RunState<'p> {
                     duration_ms: millis(i.duration),
                     records,
                     log: i.extra.map(|e| e.log).unwrap_or_default(),
+                    values: i.outputs,
                 }
             })
             .collect();

@@ -15,6 +15,7 @@ use thiserror::Error;
 
 use crate::executor::{RunReport, RunStatus, StepReport, StepStatus};
 use crate::runtime::StepLog;
+use crate::value::JsonText;
 
 /// Why the run store could not be used.
 #[derive(Debug, Error)]
@@ -198,19 +199,26 @@ impl RunStore {
             let mut step = tx
                 .prepare(
                     "INSERT INTO steps (run_id, seq, key, op, mapping_key, status, error, attempts, duration_ms,
-                                        previous_attempts, log)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                                        previous_attempts, log, outputs)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 )
                 .map_err(sqlite)?;
             let mut record = tx
                 .prepare(
-                    "INSERT INTO records (run_id, step_key, seq, output, mapping_key, metadata)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    "INSERT INTO records (run_id, step_key, seq, output, mapping_key, metadata, value)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )
                 .map_err(sqlite)?;
             for (seq, s) in report.steps.iter().enumerate() {
                 let attempts = serde_json::to_string(&s.previous_attempts).unwrap_or_else(|_| "[]".into());
                 let log = serde_json::to_string(&s.log).unwrap_or_else(|_| "{}".into());
+                // Values are valid JSON text already: joined, never re-parsed.
+                let values: Vec<String> = s
+                    .values
+                    .iter()
+                    .map(|(name, value)| format!("{}:{}", serde_json::Value::from(name.as_str()), value))
+                    .collect();
+                let values = format!("{{{}}}", values.join(","));
                 step.execute(params![
                     report.run_id,
                     seq as i64,
@@ -223,13 +231,15 @@ impl RunStore {
                     s.duration_ms,
                     attempts,
                     log,
+                    values,
                 ])
                 .map_err(sqlite)?;
                 for (i, r) in s.records.iter().enumerate() {
                     let metadata =
                         serde_json::to_value(r).map(|v| v["metadata"].to_string()).unwrap_or_else(|_| "{}".into());
+                    let value = r.value.as_ref().map(|v| v.as_str().to_owned());
                     record
-                        .execute(params![report.run_id, s.key, i as i64, r.output, r.mapping_key, metadata])
+                        .execute(params![report.run_id, s.key, i as i64, r.output, r.mapping_key, metadata, value])
                         .map_err(sqlite)?;
                 }
             }
@@ -317,7 +327,7 @@ impl RunStore {
         let mut query = self
             .conn
             .prepare(
-                "SELECT key, op, mapping_key, status, error, attempts, duration_ms, previous_attempts, log
+                "SELECT key, op, mapping_key, status, error, attempts, duration_ms, previous_attempts, log, outputs
                  FROM steps WHERE run_id = ?1 ORDER BY seq",
             )
             .map_err(|e| self.sqlite(e))?;
@@ -333,14 +343,18 @@ impl RunStore {
                     row.get::<_, f64>(6)?,
                     row.get::<_, String>(7)?,
                     row.get::<_, String>(8)?,
+                    row.get::<_, String>(9)?,
                 ))
             })
             .map_err(|e| self.sqlite(e))?;
         let mut steps = Vec::new();
         for row in rows {
-            let (key, op, mapping_key, status, error, attempts, duration_ms, previous, log) =
+            let (key, op, mapping_key, status, error, attempts, duration_ms, previous, log, values) =
                 row.map_err(|e| self.sqlite(e))?;
+            let values: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&values).map_err(|e| self.corrupt("step outputs", e))?;
             steps.push(StepReport {
+                values: values.into_iter().map(|(name, value)| (name, JsonText::from_value(&value))).collect(),
                 records: self.records(&id, &key)?,
                 previous_attempts: serde_json::from_str(&previous).map_err(|e| self.corrupt("attempt list", e))?,
                 log: serde_json::from_str::<StepLog>(&log).map_err(|e| self.corrupt("step log", e))?,
@@ -368,24 +382,30 @@ impl RunStore {
         let mut query = self
             .conn
             .prepare_cached(
-                "SELECT output, mapping_key, metadata FROM records WHERE run_id = ?1 AND step_key = ?2 ORDER BY seq",
+                "SELECT output, mapping_key, metadata, value FROM records WHERE run_id = ?1 AND step_key = ?2 ORDER BY seq",
             )
             .map_err(|e| self.sqlite(e))?;
         let rows = query
             .query_map(params![run, step], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?))
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, Option<String>>(3)?,
+                ))
             })
             .map_err(|e| self.sqlite(e))?;
         let mut out = Vec::new();
         for row in rows {
-            let (output, mapping_key, metadata) = row.map_err(|e| self.sqlite(e))?;
+            let (output, mapping_key, metadata, value) = row.map_err(|e| self.sqlite(e))?;
+            let value = value.map(JsonText::parse).transpose().map_err(|e| self.corrupt("record value", e))?;
             let map: serde_json::Map<String, serde_json::Value> =
                 serde_json::from_str(&metadata).map_err(|e| self.corrupt("record metadata", e))?;
             let metadata = map
                 .into_iter()
                 .map(|(k, v)| Ok((k, serde_json::from_value(v).map_err(|e| self.corrupt("metadata value", e))?)))
                 .collect::<Result<_, StoreError>>()?;
-            out.push(crate::executor::RecordReport { output, mapping_key, metadata });
+            out.push(crate::executor::RecordReport { output, mapping_key, metadata, value });
         }
         Ok(out)
     }

@@ -48,6 +48,9 @@ const MIGRATIONS: &[&str] = &[
          metadata TEXT NOT NULL,
          PRIMARY KEY (run_id, step_key, output, seq)
      );",
+    // 2: values — each step's plain outputs and each record's value, as JSON text.
+    "ALTER TABLE steps ADD COLUMN outputs TEXT NOT NULL DEFAULT '{}';
+     ALTER TABLE records ADD COLUMN value TEXT;",
 ];
 
 /// Bring the schema up to date.
@@ -83,5 +86,25 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(versions, (1..=VERSION as i64).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_version_1_store_keeps_its_rows_through_later_migrations() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (1);",
+        )
+        .unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.execute_batch(
+            "INSERT INTO runs VALUES ('r1', 'j', 'j.toml', 'd', 'success', NULL, 1, 2.0, '{}', NULL);
+             INSERT INTO steps VALUES ('r1', 0, 'a', 'a', NULL, 'success', NULL, 1, 1.0, '[]', '{}');",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let outputs: String = conn.query_row("SELECT outputs FROM steps WHERE key = 'a'", [], |r| r.get(0)).unwrap();
+        assert_eq!(outputs, "{}");
+        let version: i64 = conn.query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(version, VERSION as i64);
     }
 }
