@@ -242,7 +242,7 @@ fn runs_sharing_a_runtime_wait_for_pool_slots_instead_of_failing() {
             .map(|_| {
                 scope.spawn(|| {
                     let prepared = sandmap::executor::prepare(&job, &dirs, &runtime).unwrap();
-                    let options = sandmap::executor::ExecOptions { max_concurrent: 2 };
+                    let options = sandmap::executor::ExecOptions { max_concurrent: 2, ..Default::default() };
                     sandmap::executor::execute(&prepared.plan, &prepared.ops, &runtime, &options)
                 })
             })

@@ -225,7 +225,12 @@ fn run_in_process(job: &Path, workers: usize, pooling: bool, cache: &Path) -> Du
     let runtime = Runtime::new(&settings).unwrap();
     let prepared = executor::prepare(job, &[PathBuf::from(plugin_dir())], &runtime).unwrap();
     let start = Instant::now();
-    let report = executor::execute(&prepared.plan, &prepared.ops, &runtime, &ExecOptions { max_concurrent: workers });
+    let report = executor::execute(
+        &prepared.plan,
+        &prepared.ops,
+        &runtime,
+        &ExecOptions { max_concurrent: workers, ..Default::default() },
+    );
     let took = start.elapsed();
     assert_eq!(report.status, RunStatus::Success);
     took
@@ -284,8 +289,12 @@ fn wasm_vs_native(work: &Path, table: &mut Vec<Row>) {
         let prepared = executor::prepare(&path, &[PathBuf::from(plugin_dir())], &runtime).unwrap();
         let wasm = (0..3)
             .map(|_| {
-                let report =
-                    executor::execute(&prepared.plan, &prepared.ops, &runtime, &ExecOptions { max_concurrent: 1 });
+                let report = executor::execute(
+                    &prepared.plan,
+                    &prepared.ops,
+                    &runtime,
+                    &ExecOptions { max_concurrent: 1, ..Default::default() },
+                );
                 let ms: f64 = report.steps.iter().filter(|s| s.op == "work").map(|s| s.duration_ms).sum();
                 Duration::from_secs_f64(ms / 1000.0)
             })

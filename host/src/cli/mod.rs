@@ -4,6 +4,7 @@
 
 mod graph;
 mod inspect;
+mod reexecute;
 mod render;
 mod run;
 mod runs;
@@ -39,6 +40,8 @@ enum Command {
     Graph(graph::GraphArgs),
     /// Print a shell completion script: `sandmap completions bash > /etc/bash_completion.d/sandmap`.
     Completions(graph::CompletionsArgs),
+    /// Re-execute a recorded run: only what failed, or the steps selected, reusing the rest.
+    Reexecute(reexecute::ReexecuteArgs),
     /// List recorded runs, newest first.
     Runs(runs::RunsArgs),
     /// Show a recorded run: steps, statuses, timings, outputs.
@@ -83,6 +86,7 @@ pub fn main() -> ExitCode {
         Command::Inspect(args) => inspect::inspect(args),
         Command::Graph(args) => graph::graph(args),
         Command::Completions(args) => Ok(graph::completions(args)),
+        Command::Reexecute(args) => reexecute::reexecute(args),
         Command::Runs(args) => runs::runs(args),
         Command::Show(args) => runs::show(args),
         Command::Logs(args) => runs::logs(args),

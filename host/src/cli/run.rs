@@ -69,32 +69,44 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             Ok(prepared) => prepared,
             Err(error) => return Ok(invalid(&error)),
         };
-    let options = ExecOptions { max_concurrent: settings.max_concurrent };
+    let options = ExecOptions { max_concurrent: settings.max_concurrent, ..ExecOptions::default() };
     let report = executor::execute(&prepared.plan, &prepared.ops, &runtime, &options);
-    let components: Vec<(String, String)> = prepared
-        .job
-        .ops
-        .iter()
-        .zip(&prepared.ops)
-        .map(|(op, loaded)| (op.name.clone(), loaded.digest.clone()))
-        .collect();
+    finish(&prepared, &report, &store_dir, args.json, args.quiet)
+}
+
+/// After a run (or re-execution): record it, print it, and the exit status it calls for.
+pub(super) fn finish(
+    prepared: &executor::PreparedJob,
+    report: &executor::RunReport,
+    store_dir: &std::path::Path,
+    json: bool,
+    quiet: bool,
+) -> anyhow::Result<ExitCode> {
+    let components = component_digests(prepared);
+    // Recorded by its canonical path, so that a re-execution finds it from any folder.
+    let job_file = prepared.job.file.canonicalize().unwrap_or_else(|_| prepared.job.file.clone());
     // The run happened whatever the store says: a recording failure is reported, not fatal.
-    if let Err(error) = crate::store::RunStore::open(&store_dir)
-        .and_then(|mut store| store.record(&prepared.job.file, &prepared.job.text, &components, &report))
+    if let Err(error) = crate::store::RunStore::open(store_dir)
+        .and_then(|mut store| store.record(&job_file, &prepared.job.text, &components, report))
     {
         eprintln!("warning: the run was not recorded: {error}");
     }
     let mut stdout = std::io::stdout().lock();
-    if args.json {
-        serde_json::to_writer(&mut stdout, &render::json_report(&report)).context("cannot write the report")?;
+    if json {
+        serde_json::to_writer(&mut stdout, &render::json_report(report)).context("cannot write the report")?;
         writeln!(stdout).context("cannot write the report")?;
     } else {
-        render::human_report(&mut stdout, &report, args.quiet).context("cannot write the report")?;
+        render::human_report(&mut stdout, report, quiet).context("cannot write the report")?;
     }
     Ok(match report.status {
         RunStatus::Success | RunStatus::SuccessWithFailures => ExitCode::SUCCESS,
         RunStatus::Failure => ExitCode::from(EXIT_RUN_FAILED),
     })
+}
+
+/// Each op's component digest.
+pub(super) fn component_digests(prepared: &executor::PreparedJob) -> Vec<(String, String)> {
+    prepared.job.ops.iter().zip(&prepared.ops).map(|(op, loaded)| (op.name.clone(), loaded.digest.clone())).collect()
 }
 
 pub fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
@@ -121,7 +133,7 @@ pub fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Report an invalid job on stderr; exit status 2.
-fn invalid(error: &crate::job::JobError) -> ExitCode {
+pub(super) fn invalid(error: &crate::job::JobError) -> ExitCode {
     eprintln!("error: {}", crate::runtime::printable(&error.to_string()));
     ExitCode::from(EXIT_INVALID)
 }

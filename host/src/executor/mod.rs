@@ -9,6 +9,7 @@
 
 mod prepare;
 mod report;
+mod reuse;
 mod state;
 
 use std::collections::VecDeque;
@@ -19,6 +20,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 pub use prepare::{PreparedJob, prepare, prepare_parsed, prepare_protecting};
 pub use report::{AttemptReport, RecordReport, RunReport, RunStatus, StepReport, StepStatus};
+pub use reuse::{Reuse, ReuseError, ReusedStep};
 
 use crate::job::Plan;
 use crate::runtime::{Emission, LoadedOp, Runtime, StepEvents, StepOutcome};
@@ -30,11 +32,13 @@ use state::{InstanceId, RunState};
 pub struct ExecOptions {
     /// Steps running at once (and so sandboxes alive at once).
     pub max_concurrent: usize,
+    /// For a re-execution: the parent's results to take instead of running those steps.
+    pub reuse: Option<std::sync::Arc<Reuse>>,
 }
 
 impl Default for ExecOptions {
     fn default() -> Self {
-        Self { max_concurrent: std::thread::available_parallelism().map_or(1, |n| n.get()) }
+        Self { max_concurrent: std::thread::available_parallelism().map_or(1, |n| n.get()), reuse: None }
     }
 }
 
@@ -74,7 +78,7 @@ pub fn execute(plan: &Plan, ops: &[Arc<LoadedOp>], runtime: &Runtime, options: &
     let workers = options.max_concurrent.max(1);
     let (task_tx, task_rx) = crossbeam_channel::unbounded::<Task>();
     let (event_tx, event_rx) = crossbeam_channel::unbounded::<WorkerEvent>();
-    let mut state = RunState::new(plan);
+    let mut state = RunState::new(plan, options.reuse.as_deref());
 
     std::thread::scope(|scope| {
         for _ in 0..workers {

@@ -140,6 +140,12 @@ pub struct RunReport {
     pub outputs: serde_json::Map<String, serde_json::Value>,
     /// Wall time of the run, in milliseconds.
     pub duration_ms: f64,
+    /// For a re-execution: the run it re-executes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_run_id: Option<String>,
+    /// For a re-execution: the parent's steps whose results it reused instead of running them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reused: Vec<String>,
 }
 
 impl RunReport {

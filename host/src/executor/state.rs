@@ -92,6 +92,8 @@ struct Extra {
     collect_failures: Vec<CollectFailure>,
     previous_attempts: Vec<AttemptReport>,
     log: StepLog,
+    /// Taken from the parent run of a re-execution instead of run.
+    reused: bool,
 }
 
 impl Instance {
@@ -135,10 +137,12 @@ pub(crate) struct RunState<'p> {
     terminated: VecDeque<InstanceId>,
     /// Records whose clones' failures a `min_success` collect accepted.
     tolerated: HashSet<(FanId, usize)>,
+    /// For a re-execution: the parent's results.
+    reuse: Option<&'p super::Reuse>,
 }
 
 impl<'p> RunState<'p> {
-    pub(crate) fn new(plan: &'p Plan) -> Self {
+    pub(crate) fn new(plan: &'p Plan, reuse: Option<&'p super::Reuse>) -> Self {
         let mut clones_of: HashMap<(usize, String), Vec<usize>> = HashMap::new();
         for (i, op) in plan.ops.iter().enumerate() {
             if let Some(level) = op.scope.last() {
@@ -155,6 +159,7 @@ impl<'p> RunState<'p> {
             clones_of,
             terminated: VecDeque::new(),
             tolerated: HashSet::new(),
+            reuse,
         }
     }
 
@@ -214,6 +219,7 @@ impl<'p> RunState<'p> {
     ) -> InstanceId {
         let id = self.instances.len();
         let key = step_key(&self.plan.ops[op].name, &keys);
+        let reused = self.reuse.and_then(|r| r.steps.get(&key));
         let fan_parent = record.map(|(fan, _)| fan);
         if let Some(fan) = fan_parent {
             self.fans[fan].children.push(id);
@@ -239,6 +245,20 @@ impl<'p> RunState<'p> {
                 .then(|| Box::new(Extra { held_records: Some(Vec::new()), ..Extra::default() })),
         });
 
+        if let Some(reused) = reused {
+            // The parent's result stands: its outputs, and its records replayed in the parent's
+            // emission order, which re-creates the clones (each reused or run in turn) and keeps
+            // every collect in the original order.
+            let instance = &mut self.instances[id];
+            instance.outputs = reused.values.clone();
+            instance.status = Status::Running;
+            instance.extra().reused = true;
+            for (output, key, value, metadata) in reused.records.clone() {
+                self.release(id, Emission::Record { output, key, value, metadata }, ready);
+            }
+            self.terminate(id, StepStatus::Success, None);
+            return id;
+        }
         let deps = self.dependencies(id);
         self.instances[id].deps = deps.clone();
         for (index, dep) in deps.iter().enumerate() {
@@ -749,11 +769,19 @@ impl<'p> RunState<'p> {
         // Each op's steps in emission order, outermost level first: `b[k0][j1]` before `b[k1][j0]`
         // whichever inner fan-out ran first (creation order would depend on timing).
         let paths: Vec<Vec<u32>> = (0..self.instances.len()).map(|id| self.emission_path(id)).collect();
+        let mut reused = Vec::new();
         let mut instances = self.instances;
         // In place: a stable sort's scratch buffer would cost half the instances again.
         instances.sort_unstable_by(|a, b| (a.op, &paths[a.seq as usize]).cmp(&(b.op, &paths[b.seq as usize])));
         let steps = instances
             .into_iter()
+            .filter(|i| {
+                let was_reused = i.extra.as_ref().is_some_and(|e| e.reused);
+                if was_reused {
+                    reused.push(i.step_key.clone());
+                }
+                !was_reused
+            })
             .map(|i| {
                 let records = i
                     .fans
@@ -796,6 +824,8 @@ impl<'p> RunState<'p> {
             steps,
             outputs,
             duration_ms: millis(duration),
+            parent_run_id: self.reuse.map(|r| r.parent.clone()),
+            reused,
         }
     }
 

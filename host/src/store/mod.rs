@@ -175,8 +175,9 @@ impl RunStore {
             reason: e.to_string(),
         })?;
         tx.execute(
-            "INSERT INTO runs (id, job, job_file, job_digest, status, error, recorded_at_ms, duration_ms, outputs)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            "INSERT INTO runs (id, job, job_file, job_digest, status, error, recorded_at_ms, duration_ms, outputs,
+                               parent_run_id, reused)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![
                 report.run_id,
                 report.job,
@@ -187,6 +188,8 @@ impl RunStore {
                 recorded_at,
                 report.duration_ms,
                 outputs,
+                report.parent_run_id,
+                serde_json::to_string(&report.reused).unwrap_or_else(|_| "[]".into()),
             ],
         )
         .map_err(sqlite)?;
@@ -304,24 +307,49 @@ impl RunStore {
         }
     }
 
+    /// The job file and the component digest of each op, as recorded for run `id`.
+    pub fn provenance(&self, id: &str) -> Result<(PathBuf, Vec<(String, String)>), StoreError> {
+        let job_file: String = self
+            .conn
+            .query_row("SELECT job_file FROM runs WHERE id = ?1", params![id], |row| row.get(0))
+            .map_err(|e| self.sqlite(e))?;
+        let mut query = self
+            .conn
+            .prepare("SELECT op, digest FROM run_components WHERE run_id = ?1 ORDER BY op")
+            .map_err(|e| self.sqlite(e))?;
+        let components = query
+            .query_map(params![id], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))
+            .map_err(|e| self.sqlite(e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.sqlite(e))?;
+        Ok((PathBuf::from(job_file), components))
+    }
+
     /// A stored run, read back as the report `sandmap run` printed.
     pub fn report(&self, id_or_prefix: &str) -> Result<RunReport, StoreError> {
         let id = self.resolve(id_or_prefix)?;
         let head = self
             .conn
-            .query_row("SELECT job, status, error, duration_ms, outputs FROM runs WHERE id = ?1", params![id], |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, Option<String>>(2)?,
-                    row.get::<_, f64>(3)?,
-                    row.get::<_, String>(4)?,
-                ))
-            })
+            .query_row(
+                "SELECT job, status, error, duration_ms, outputs, parent_run_id, reused FROM runs WHERE id = ?1",
+                params![id],
+                |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, Option<String>>(2)?,
+                        row.get::<_, f64>(3)?,
+                        row.get::<_, String>(4)?,
+                        row.get::<_, Option<String>>(5)?,
+                        row.get::<_, String>(6)?,
+                    ))
+                },
+            )
             .optional()
             .map_err(|e| self.sqlite(e))?
             .ok_or_else(|| StoreError::NoSuchRun(id.clone()))?;
-        let (job, status, error, duration_ms, outputs) = head;
+        let (job, status, error, duration_ms, outputs, parent_run_id, reused) = head;
+        let reused: Vec<String> = serde_json::from_str(&reused).map_err(|e| self.corrupt("reused list", e))?;
         let outputs: serde_json::Map<String, serde_json::Value> =
             serde_json::from_str(&outputs).map_err(|e| self.corrupt("outputs", e))?;
         let mut query = self
@@ -375,6 +403,8 @@ impl RunStore {
             steps,
             outputs,
             duration_ms,
+            parent_run_id,
+            reused,
         })
     }
 

@@ -51,6 +51,8 @@ const MIGRATIONS: &[&str] = &[
     // 2: values — each step's plain outputs and each record's value, as JSON text.
     "ALTER TABLE steps ADD COLUMN outputs TEXT NOT NULL DEFAULT '{}';
      ALTER TABLE records ADD COLUMN value TEXT;",
+    // 3: re-executions — the parent's steps a run reused.
+    "ALTER TABLE runs ADD COLUMN reused TEXT NOT NULL DEFAULT '[]';",
 ];
 
 /// Bring the schema up to date.

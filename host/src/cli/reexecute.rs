@@ -1,0 +1,102 @@
+//! `sandmap reexecute RUN --from-failure | --step SELECTION…`: run again what failed (or what
+//! is selected), reusing the parent run's other results, its fan-out keys and their order.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use super::run::{component_digests, finish, invalid};
+use super::{EXIT_INVALID, JobArgs};
+use crate::executor::{self, ExecOptions, Reuse};
+use crate::job::Plan;
+use crate::runtime::{Runtime, RuntimeConfig, printable};
+use crate::store::{self, RunStore};
+
+/// `sandmap reexecute`.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["from_failure", "step"])))]
+pub struct ReexecuteArgs {
+    /// The run to re-execute (a unique prefix of its id is enough).
+    run: String,
+    /// Run again only the failed, abandoned, cancelled and skipped steps.
+    #[arg(long)]
+    from_failure: bool,
+    /// Run again these steps: `op[key]`, `op[?]` (every key), `op` (an unmapped op); a trailing
+    /// `*` adds everything downstream. Repeatable.
+    #[arg(long, value_name = "SELECTION")]
+    step: Vec<String>,
+    /// Print one JSON object, as `run --json` (plus `parent_run_id` and `reused`).
+    #[arg(long)]
+    json: bool,
+    /// Print only the outputs and failures.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Steps running at once [default: the number of cores].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_concurrent: Option<u32>,
+    /// Search these folders for components first. Repeatable.
+    #[arg(long = "plugin-path", value_name = "DIR")]
+    plugin_path: Vec<std::path::PathBuf>,
+    /// The run store folder [default: $SANDMAP_HOME, else the nearest .sandmap/ up from here].
+    #[arg(long, value_name = "DIR")]
+    store: Option<std::path::PathBuf>,
+}
+
+/// Whether `to` is `from` or downstream of it in the plan.
+fn downstream(plan: &Plan, from: &str, to: &str) -> bool {
+    let Some(start) = plan.ops.iter().position(|o| o.name == from) else { return false };
+    let mut reached = vec![false; plan.ops.len()];
+    reached[start] = true;
+    // Plan order is topological: one pass reaches everything downstream.
+    for (i, op) in plan.ops.iter().enumerate() {
+        if op.inputs.iter().any(|input| reached[input.binding.op()]) {
+            reached[i] = true;
+        }
+    }
+    plan.ops.iter().position(|o| o.name == to).is_some_and(|i| reached[i])
+}
+
+pub fn reexecute(args: ReexecuteArgs) -> anyhow::Result<ExitCode> {
+    let store_dir = store::locate(args.store.as_deref());
+    let store = RunStore::open_existing(&store_dir)?;
+    let id = store.resolve(&args.run)?;
+    let parent = store.report(&id)?;
+    let (job_file, recorded) = store.provenance(&id)?;
+    drop(store);
+    let job_args = JobArgs { job: job_file, plugin_path: args.plugin_path.clone(), set: Vec::new() };
+    let job = match job_args.load() {
+        Ok(job) => job,
+        Err(error) => return Ok(invalid(&error)),
+    };
+    let mut settings = RuntimeConfig { fuel: job.uses_fuel(), ..RuntimeConfig::default() };
+    if let Some(n) = args.max_concurrent {
+        settings.max_concurrent = n as usize;
+    }
+    let runtime = Runtime::new(&settings)?;
+    let prepared =
+        match executor::prepare_parsed(job, &job_args.plugin_path, &runtime, std::slice::from_ref(&store_dir)) {
+            Ok(prepared) => prepared,
+            Err(error) => return Ok(invalid(&error)),
+        };
+    let reuse = if args.from_failure {
+        Reuse::from_failure(&parent)
+    } else {
+        Reuse::selecting(&parent, &args.step, |from, to| downstream(&prepared.plan, from, to))
+    };
+    let reuse = match reuse {
+        Ok(reuse) => reuse,
+        Err(error) => {
+            eprintln!("error: {}", printable(&error.to_string()));
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+    };
+    for (op, digest) in component_digests(&prepared) {
+        if let Some((_, old)) = recorded.iter().find(|(name, _)| *name == op)
+            && *old != digest
+        {
+            eprintln!("note: op \"{op}\"'s component changed since run {id}: sha256 {:.12} → {:.12}", old, digest);
+        }
+    }
+    let options = ExecOptions { max_concurrent: settings.max_concurrent, reuse: Some(Arc::new(reuse)) };
+    let report = executor::execute(&prepared.plan, &prepared.ops, &runtime, &options);
+    finish(&prepared, &report, &store_dir, args.json, args.quiet)
+}
