@@ -46,6 +46,7 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
             "digest": op.digest,
             "definition": def,
             "network": false,
+            "imports": op.imports,
             "default_limits": {
                 "memory": format_bytes(limits.memory_bytes),
                 "timeout": format_duration(limits.timeout),
@@ -78,6 +79,10 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
     let schema = serde_json::to_string_pretty(&def.config_schema).context("cannot encode the schema")?;
     for line in schema.lines() {
         println!("  {}", printable(line));
+    }
+    println!("imports:");
+    for import in &op.imports {
+        println!("  {}", printable(import));
     }
     println!("network  false (no sockets, no name lookup)");
     println!(

@@ -58,6 +58,8 @@ pub struct LoadedOp {
     pub digest: String,
     /// What the op declares.
     pub definition: OpDefinition,
+    /// The interfaces the component imports (`sandmap:op/host@0.1.0`, `wasi:…`), sorted.
+    pub imports: Vec<String>,
     pre: OpComponentPre<Sandbox>,
 }
 
@@ -205,7 +207,10 @@ impl Runtime {
         let pre = OpComponentPre::new(instance_pre)
             .map_err(|e| LoadError::WrongWorld { origin: origin.into(), reason: format!("{e:#}") })?;
         let definition = self.read_definition(&pre, origin)?;
-        Ok(LoadedOp { digest, definition, pre })
+        let mut imports: Vec<String> =
+            component.component_type().imports(&self.engine).map(|(name, _)| name.to_owned()).collect();
+        imports.sort();
+        Ok(LoadedOp { digest, definition, imports, pre })
     }
 
     /// Whether steps can have a `fuel` limit.
