@@ -4,11 +4,11 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use super::run::{component_digests, finish, invalid};
+use super::run::{component_digests, finish, setup};
 use super::{EXIT_INVALID, JobArgs};
 use crate::executor::{self, ExecOptions, Reuse};
 use crate::job::Plan;
-use crate::runtime::{Runtime, RuntimeConfig, printable};
+use crate::runtime::printable;
 use crate::store::{self, RunStore};
 
 /// `sandmap reexecute`.
@@ -63,20 +63,10 @@ pub fn reexecute(args: ReexecuteArgs) -> anyhow::Result<ExitCode> {
     let (job_file, recorded) = store.provenance(&id)?;
     drop(store);
     let job_args = JobArgs { job: job_file, plugin_path: args.plugin_path.clone(), set: Vec::new() };
-    let job = match job_args.load() {
-        Ok(job) => job,
-        Err(error) => return Ok(invalid(&error)),
+    let (runtime, prepared, max_concurrent) = match setup(&job_args, args.max_concurrent, &store_dir)? {
+        Ok(ready) => ready,
+        Err(code) => return Ok(code),
     };
-    let mut settings = RuntimeConfig { fuel: job.uses_fuel(), ..RuntimeConfig::default() };
-    if let Some(n) = args.max_concurrent {
-        settings.max_concurrent = n as usize;
-    }
-    let runtime = Runtime::new(&settings)?;
-    let prepared =
-        match executor::prepare_parsed(job, &job_args.plugin_path, &runtime, std::slice::from_ref(&store_dir)) {
-            Ok(prepared) => prepared,
-            Err(error) => return Ok(invalid(&error)),
-        };
     let reuse = if args.from_failure {
         Reuse::from_failure(&parent)
     } else {
@@ -96,7 +86,7 @@ pub fn reexecute(args: ReexecuteArgs) -> anyhow::Result<ExitCode> {
             eprintln!("note: op \"{op}\"'s component changed since run {id}: sha256 {:.12} → {:.12}", old, digest);
         }
     }
-    let options = ExecOptions { max_concurrent: settings.max_concurrent, reuse: Some(Arc::new(reuse)) };
+    let options = ExecOptions { max_concurrent, reuse: Some(Arc::new(reuse)) };
     let report = executor::execute(&prepared.plan, &prepared.ops, &runtime, &options);
     finish(&prepared, &report, &store_dir, args.json, args.quiet)
 }

@@ -52,26 +52,39 @@ pub struct ValidateArgs {
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    // Parsed once, before the runtime exists: fuel metering costs every guest instruction, so
-    // it is on only when an op sets a fuel limit.
-    let job = match args.job.load() {
+    let store_dir = crate::store::locate(args.store.as_deref());
+    let (runtime, prepared, max_concurrent) = match setup(&args.job, args.max_concurrent, &store_dir)? {
+        Ok(ready) => ready,
+        Err(code) => return Ok(code),
+    };
+    let options = ExecOptions { max_concurrent, ..ExecOptions::default() };
+    let report = executor::execute(&prepared.plan, &prepared.ops, &runtime, &options);
+    finish(&prepared, &report, &store_dir, args.json, args.quiet)
+}
+
+/// What a run needs before it executes: the job parsed once (with its `--set`s), a runtime that
+/// meters fuel only when an op sets a fuel limit (it costs every guest instruction), and the job
+/// prepared with the run store protected from grants. `Err(code)`: the job was invalid, and
+/// was reported.
+pub(super) fn setup(
+    job_args: &JobArgs,
+    max_concurrent: Option<u32>,
+    store_dir: &std::path::Path,
+) -> anyhow::Result<Result<(Runtime, executor::PreparedJob, usize), ExitCode>> {
+    let job = match job_args.load() {
         Ok(job) => job,
-        Err(error) => return Ok(invalid(&error)),
+        Err(error) => return Ok(Err(invalid(&error))),
     };
     let mut settings = RuntimeConfig { fuel: job.uses_fuel(), ..RuntimeConfig::default() };
-    if let Some(n) = args.max_concurrent {
+    if let Some(n) = max_concurrent {
         settings.max_concurrent = n as usize;
     }
     let runtime = Runtime::new(&settings)?;
-    let store_dir = crate::store::locate(args.store.as_deref());
-    let prepared =
-        match executor::prepare_parsed(job, &args.job.plugin_path, &runtime, std::slice::from_ref(&store_dir)) {
-            Ok(prepared) => prepared,
-            Err(error) => return Ok(invalid(&error)),
-        };
-    let options = ExecOptions { max_concurrent: settings.max_concurrent, ..ExecOptions::default() };
-    let report = executor::execute(&prepared.plan, &prepared.ops, &runtime, &options);
-    finish(&prepared, &report, &store_dir, args.json, args.quiet)
+    let protected = [store_dir.to_owned()];
+    match executor::prepare_parsed(job, &job_args.plugin_path, &runtime, &protected) {
+        Ok(prepared) => Ok(Ok((runtime, prepared, settings.max_concurrent))),
+        Err(error) => Ok(Err(invalid(&error))),
+    }
 }
 
 /// After a run (or re-execution): record it, print it, and the exit status it calls for.
