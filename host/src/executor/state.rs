@@ -643,18 +643,13 @@ impl<'p> RunState<'p> {
     /// Record an emission and, for a record, create its clones.
     fn release(&mut self, id: InstanceId, emission: Emission, ready: &mut VecDeque<InstanceId>) {
         match emission {
-            Emission::Output { output, value, metadata } => {
-                let _ = metadata;
+            Emission::Output { output, value, .. } => {
                 let outputs = &mut self.instances[id].outputs;
                 outputs.retain(|(name, _)| *name != output);
                 outputs.push((output, value));
             }
             Emission::Record { output, key, value, metadata } => {
-                let fan = self.fan_for(id, &output);
-                let index = self.fans[fan].keys.len();
-                self.fans[fan].keys.push(key.clone());
-                self.fans[fan].values.push(value);
-                self.fans[fan].metadata.push(metadata);
+                let (fan, index) = self.append_record(id, &output, key.clone(), value, metadata);
                 let op = self.instances[id].op;
                 let clones = self.clones_of.get(&(op, output)).cloned().unwrap_or_default();
                 for clone_op in clones {
@@ -665,6 +660,23 @@ impl<'p> RunState<'p> {
                 self.drain(ready);
             }
         }
+    }
+
+    /// Add a record to `id`'s fan-out for `output`; its (fan, index).
+    fn append_record(
+        &mut self,
+        id: InstanceId,
+        output: &str,
+        key: String,
+        value: JsonText,
+        metadata: Metadata,
+    ) -> (FanId, usize) {
+        let fan = self.fan_for(id, output);
+        let records = &mut self.fans[fan];
+        records.keys.push(key);
+        records.values.push(value);
+        records.metadata.push(metadata);
+        (fan, records.keys.len() - 1)
     }
 
     /// A step attempt finished.
@@ -712,11 +724,7 @@ impl<'p> RunState<'p> {
                 // Records emitted before the failure stay in the run record, with no clone.
                 for record in held {
                     if let Emission::Record { output, key, value, metadata } = record {
-                        let fan = self.fan_for(id, &output);
-                        let fan = &mut self.fans[fan];
-                        fan.keys.push(key);
-                        fan.values.push(value);
-                        fan.metadata.push(metadata);
+                        self.append_record(id, &output, key, value, metadata);
                     }
                 }
                 self.terminate(id, StepStatus::Failure, Some(failure.to_string()));
@@ -783,6 +791,7 @@ impl<'p> RunState<'p> {
                 !was_reused
             })
             .map(|i| {
+                let extra = i.extra.map(|e| *e).unwrap_or_default();
                 let records = i
                     .fans
                     .iter()
@@ -808,10 +817,10 @@ impl<'p> RunState<'p> {
                     },
                     error: i.error,
                     attempts: i.attempts,
-                    previous_attempts: i.extra.as_ref().map(|e| e.previous_attempts.clone()).unwrap_or_default(),
+                    previous_attempts: extra.previous_attempts,
                     duration_ms: millis(i.duration),
                     records,
-                    log: i.extra.map(|e| e.log).unwrap_or_default(),
+                    log: extra.log,
                     values: i.outputs,
                 }
             })
