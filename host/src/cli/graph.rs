@@ -4,9 +4,10 @@ use std::process::ExitCode;
 
 use clap::CommandFactory;
 
+use super::run::invalid;
 use super::{Cli, EXIT_INVALID, JobArgs};
 use crate::executor;
-use crate::runtime::{Runtime, RuntimeConfig, printable};
+use crate::runtime::{Runtime, RuntimeConfig};
 
 /// The drawing format.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -37,10 +38,7 @@ pub struct CompletionsArgs {
 pub fn graph(args: GraphArgs) -> anyhow::Result<ExitCode> {
     let job = match args.job.load() {
         Ok(job) => job,
-        Err(error) => {
-            eprintln!("error: {}", printable(&error.to_string()));
-            return Ok(ExitCode::from(EXIT_INVALID));
-        }
+        Err(error) => return Ok(invalid(&error)),
     };
     let runtime = Runtime::new(&RuntimeConfig { fuel: job.uses_fuel(), ..RuntimeConfig::default() })?;
     match executor::prepare_parsed(job, &args.job.plugin_path, &runtime, &[]) {
@@ -52,10 +50,7 @@ pub fn graph(args: GraphArgs) -> anyhow::Result<ExitCode> {
             print!("{text}");
             Ok(ExitCode::SUCCESS)
         }
-        Err(error) => {
-            eprintln!("error: {}", printable(&error.to_string()));
-            Ok(ExitCode::from(EXIT_INVALID))
-        }
+        Err(error) => Ok(invalid(&error)),
     }
 }
 

@@ -9,7 +9,7 @@ use super::{EXIT_INVALID, JobArgs};
 use crate::executor::{self, ExecOptions, Reuse};
 use crate::job::Plan;
 use crate::runtime::printable;
-use crate::store::{self, RunStore};
+use crate::store::RunStore;
 
 /// `sandmap reexecute`.
 #[derive(Debug, clap::Args)]
@@ -36,9 +36,8 @@ pub struct ReexecuteArgs {
     /// Search these folders for components first. Repeatable.
     #[arg(long = "plugin-path", value_name = "DIR")]
     plugin_path: Vec<std::path::PathBuf>,
-    /// The run store folder [default: $SANDMAP_HOME, else the nearest .sandmap/ up from here].
-    #[arg(long, value_name = "DIR")]
-    store: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    store: super::runs::StoreArgs,
 }
 
 /// Whether `to` is `from` or downstream of it in the plan.
@@ -56,7 +55,7 @@ fn downstream(plan: &Plan, from: &str, to: &str) -> bool {
 }
 
 pub fn reexecute(args: ReexecuteArgs) -> anyhow::Result<ExitCode> {
-    let store_dir = store::locate(args.store.as_deref());
+    let store_dir = args.store.dir();
     let store = RunStore::open_existing(&store_dir)?;
     let id = store.resolve(&args.run)?;
     let parent = store.report(&id)?;

@@ -24,9 +24,8 @@ pub struct RunArgs {
     /// Print only the outputs and failures.
     #[arg(long, short)]
     quiet: bool,
-    /// The run store folder [default: $SANDMAP_HOME, else the nearest .sandmap/ up from here].
-    #[arg(long, value_name = "DIR")]
-    store: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    store: super::runs::StoreArgs,
 }
 
 /// The per-op limits and their defaults, for `--help`.
@@ -52,7 +51,7 @@ pub struct ValidateArgs {
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let store_dir = crate::store::locate(args.store.as_deref());
+    let store_dir = args.store.dir();
     let (runtime, prepared, max_concurrent) = match setup(&args.job, args.max_concurrent, &store_dir)? {
         Ok(ready) => ready,
         Err(code) => return Ok(code),

@@ -19,8 +19,13 @@ pub struct StoreArgs {
 }
 
 impl StoreArgs {
+    /// The store folder these arguments name.
+    pub(super) fn dir(&self) -> PathBuf {
+        store::locate(self.store.as_deref())
+    }
+
     fn open(&self) -> Result<RunStore, store::StoreError> {
-        RunStore::open_existing(&store::locate(self.store.as_deref()))
+        RunStore::open_existing(&self.dir())
     }
 }
 
