@@ -5,25 +5,41 @@ use std::fmt::Write as _;
 
 use super::plan::{Binding, Plan, PlannedOp};
 
-/// How an edge reads: `map result → path`.
-fn edge_label(op: &PlannedOp, plan: &Plan) -> Vec<(usize, String, &'static str)> {
+/// How an input reaches its op.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Edge {
+    /// A plain output, or a broadcast from an unmapped op.
+    Plain,
+    /// One clone per record or key.
+    Map,
+    /// A list of every clone's value.
+    Collect,
+}
+
+impl Edge {
+    fn prefix(self) -> &'static str {
+        match self {
+            Self::Plain => "",
+            Self::Map => "map ",
+            Self::Collect => "collect ",
+        }
+    }
+}
+
+/// Each input's edge: (upstream op, label like `map result → path`, kind).
+fn edges(op: &PlannedOp, plan: &Plan) -> Vec<(usize, String, Edge)> {
     op.inputs
         .iter()
         .map(|input| {
-            let (kind, output) = match &input.binding {
+            let (edge, output) = match &input.binding {
                 // From a mapped op, a plain binding continues per key; from an unmapped one it is
                 // a broadcast.
-                Binding::Plain { op: upstream, output } if !plan.ops[*upstream].scope.is_empty() => ("map ", output),
-                Binding::Plain { output, .. } => ("", output),
-                Binding::Record { output, .. } => ("map ", output),
-                Binding::Collect { output, .. } | Binding::CollectRecords { output, .. } => ("collect ", output),
+                Binding::Plain { op: upstream, output } if !plan.ops[*upstream].scope.is_empty() => (Edge::Map, output),
+                Binding::Plain { output, .. } => (Edge::Plain, output),
+                Binding::Record { output, .. } => (Edge::Map, output),
+                Binding::Collect { output, .. } | Binding::CollectRecords { output, .. } => (Edge::Collect, output),
             };
-            let style = match kind {
-                "map " => "map",
-                "collect " => "collect",
-                _ => "plain",
-            };
-            (input.binding.op(), format!("{kind}{output} → {}", input.name), style)
+            (input.binding.op(), format!("{}{output} → {}", edge.prefix(), input.name), edge)
         })
         .collect()
 }
@@ -39,8 +55,8 @@ pub fn mermaid(plan: &Plan) -> String {
         let _ = writeln!(out, "    {}[\"{}\"]", op.name, node_label(op));
     }
     for op in &plan.ops {
-        for (from, label, style) in edge_label(op, plan) {
-            let arrow = if style == "plain" { "-->" } else { "==>" };
+        for (from, label, edge) in edges(op, plan) {
+            let arrow = if edge == Edge::Plain { "-->" } else { "==>" };
             let _ = writeln!(out, "    {} {arrow}|\"{label}\"| {}", plan.ops[from].name, op.name);
         }
     }
@@ -55,11 +71,11 @@ pub fn dot(plan: &Plan) -> String {
         let _ = writeln!(out, "    \"{}\" [label=\"{}\", shape={shape}];", op.name, node_label(op));
     }
     for op in &plan.ops {
-        for (from, label, style) in edge_label(op, plan) {
-            let line = match style {
-                "map" => "style=bold",
-                "collect" => "style=dashed",
-                _ => "style=solid",
+        for (from, label, edge) in edges(op, plan) {
+            let line = match edge {
+                Edge::Map => "style=bold",
+                Edge::Collect => "style=dashed",
+                Edge::Plain => "style=solid",
             };
             let _ = writeln!(out, "    \"{}\" -> \"{}\" [label=\"{label}\", {line}];", plan.ops[from].name, op.name);
         }
