@@ -4,8 +4,10 @@
 
 mod graph;
 mod inspect;
+mod progress;
 mod reexecute;
 mod render;
+mod resume;
 mod run;
 mod runs;
 
@@ -42,6 +44,8 @@ enum Command {
     Completions(graph::CompletionsArgs),
     /// Re-execute a recorded run: only what failed, or the steps selected, reusing the rest.
     Reexecute(reexecute::ReexecuteArgs),
+    /// Finish a run whose process died (killed, crashed): what ended stands, the rest runs.
+    Resume(resume::ResumeArgs),
     /// List recorded runs, newest first.
     Runs(runs::RunsArgs),
     /// Show a recorded run: steps, statuses, timings, outputs.
@@ -87,6 +91,7 @@ pub fn main() -> ExitCode {
         Command::Graph(args) => graph::graph(args),
         Command::Completions(args) => Ok(graph::completions(args)),
         Command::Reexecute(args) => reexecute::reexecute(args),
+        Command::Resume(args) => resume::resume(args),
         Command::Runs(args) => runs::runs(args),
         Command::Show(args) => runs::show(args),
         Command::Logs(args) => runs::logs(args),

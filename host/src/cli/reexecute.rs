@@ -4,9 +4,9 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use super::run::{component_digests, finish, setup};
+use super::run::{Recording, ReportArgs, component_digests, execute, setup};
 use super::{EXIT_INVALID, JobArgs};
-use crate::executor::{self, ExecOptions, Reuse};
+use crate::executor::{self, ExecOptions, Reuse, RunStatus};
 use crate::job::Plan;
 use crate::runtime::printable;
 use crate::store::RunStore;
@@ -24,12 +24,8 @@ pub struct ReexecuteArgs {
     /// `*` adds everything downstream. Repeatable.
     #[arg(long, value_name = "SELECTION")]
     step: Vec<String>,
-    /// Print one JSON object, as `run --json` (plus `parent_run_id` and `reused`).
-    #[arg(long)]
-    json: bool,
-    /// Print only the outputs and failures.
-    #[arg(long, short)]
-    quiet: bool,
+    #[command(flatten)]
+    report: ReportArgs,
     /// Steps running at once [default: the number of cores].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     max_concurrent: Option<u32>,
@@ -59,9 +55,16 @@ pub fn reexecute(args: ReexecuteArgs) -> anyhow::Result<ExitCode> {
     let store = RunStore::open_existing(&store_dir)?;
     let id = store.resolve(&args.run)?;
     let parent = store.report(&id)?;
-    let (job_file, recorded) = store.provenance(&id)?;
+    if matches!(parent.status, RunStatus::Running | RunStatus::Interrupted) {
+        let what = if parent.status == RunStatus::Running { "is still running" } else { "was interrupted" };
+        eprintln!("error: run {id} {what}; `sandmap resume {id}` finishes it before it can be re-executed");
+        return Ok(ExitCode::from(EXIT_INVALID));
+    }
+    let provenance = store.provenance(&id)?;
     drop(store);
-    let job_args = JobArgs { job: job_file, plugin_path: args.plugin_path.clone(), set: Vec::new() };
+    // The parent's `--set` overrides hold for its re-execution.
+    let job_args =
+        JobArgs { job: provenance.job_file, plugin_path: args.plugin_path.clone(), set: provenance.overrides.clone() };
     let (runtime, prepared, max_concurrent) = match setup(&job_args, args.max_concurrent, &store_dir)? {
         Ok(ready) => ready,
         Err(code) => return Ok(code),
@@ -78,14 +81,19 @@ pub fn reexecute(args: ReexecuteArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_INVALID));
         }
     };
-    for (op, digest) in component_digests(&prepared) {
+    note_changed_components(&prepared, &provenance.components, &id);
+    let options = ExecOptions { max_concurrent, reuse: Some(Arc::new(reuse)), ..ExecOptions::default() };
+    let recording = Recording::New { parent: Some(&id), overrides: &provenance.overrides };
+    execute(&runtime, &prepared, options, recording, &store_dir, &args.report)
+}
+
+/// Say which ops' components changed since run `id` recorded theirs.
+pub(super) fn note_changed_components(prepared: &executor::PreparedJob, recorded: &[(String, String)], id: &str) {
+    for (op, digest) in component_digests(prepared) {
         if let Some((_, old)) = recorded.iter().find(|(name, _)| *name == op)
             && *old != digest
         {
             eprintln!("note: op \"{op}\"'s component changed since run {id}: sha256 {:.12} → {:.12}", old, digest);
         }
     }
-    let options = ExecOptions { max_concurrent, reuse: Some(Arc::new(reuse)) };
-    let report = executor::execute(&prepared.plan, &prepared.ops, &runtime, &options);
-    finish(&prepared, &report, &store_dir, args.json, args.quiet)
 }

@@ -87,6 +87,13 @@ pub fn human_report(out: &mut impl Write, report: &RunReport, quiet: bool) -> io
         RunStatus::Failure => {
             writeln!(out, "failure: {}", printable(report.error.as_deref().unwrap_or("the run failed")))?
         }
+        RunStatus::Running => writeln!(out, "running: {} steps ended so far", report.steps.len())?,
+        RunStatus::Interrupted => writeln!(
+            out,
+            "interrupted: its process died after {} steps ended; `sandmap resume {}` finishes it",
+            report.steps.len(),
+            report.run_id
+        )?,
     }
     Ok(())
 }

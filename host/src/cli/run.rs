@@ -5,9 +5,13 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
+use std::sync::Arc;
+
+use super::progress::{Progress, ProgressMode};
 use super::{EXIT_INVALID, EXIT_RUN_FAILED, JobArgs, render};
-use crate::executor::{self, ExecOptions, RunStatus};
+use crate::executor::{self, ExecOptions, RunObserver, RunStatus};
 use crate::runtime::{Runtime, RuntimeConfig};
+use crate::store::{Recorder, RunLock, RunStart, RunStore};
 
 /// `sandmap run`.
 #[derive(Debug, clap::Args)]
@@ -15,17 +19,35 @@ use crate::runtime::{Runtime, RuntimeConfig};
 pub struct RunArgs {
     #[command(flatten)]
     job: JobArgs,
-    /// Print one JSON object on stdout: {run_id, status, steps, outputs}.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    report: ReportArgs,
     /// Steps running at once [default: the number of cores].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     max_concurrent: Option<u32>,
-    /// Print only the outputs and failures.
-    #[arg(long, short)]
-    quiet: bool,
     #[command(flatten)]
     store: super::runs::StoreArgs,
+}
+
+/// How a run shows itself: progress while it runs, the report when it ends.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReportArgs {
+    /// Print one JSON object on stdout: {run_id, status, steps, outputs}.
+    #[arg(long)]
+    pub json: bool,
+    /// Print only the outputs and failures, and no progress.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Progress on stderr: bars on a terminal, else a status line every 2 s.
+    #[arg(long, value_name = "MODE", value_enum, default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+}
+
+/// How a run is recorded in the store.
+pub(super) enum Recording<'a> {
+    /// A new run; a re-execution names its parent.
+    New { parent: Option<&'a str>, overrides: &'a [String] },
+    /// An interrupted run going on: its lock, held by this process, and its store.
+    Resumed { store: RunStore, lock: RunLock, parent: Option<String> },
 }
 
 /// The per-op limits and their defaults, for `--help`.
@@ -57,8 +79,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Err(code) => return Ok(code),
     };
     let options = ExecOptions { max_concurrent, ..ExecOptions::default() };
-    let report = executor::execute(&prepared.plan, &prepared.ops, &runtime, &options);
-    finish(&prepared, &report, &store_dir, args.json, args.quiet)
+    let recording = Recording::New { parent: None, overrides: &args.job.set };
+    execute(&runtime, &prepared, options, recording, &store_dir, &args.report)
 }
 
 /// What a run needs before it executes: the job parsed once (with its `--set`s), a runtime that
@@ -86,33 +108,77 @@ pub(super) fn setup(
     }
 }
 
-/// After a run (or re-execution): record it, print it, and the exit status it calls for.
-pub(super) fn finish(
+/// Execute a prepared job (a run, re-execution or resumed run) with its steps recorded as they
+/// end and its progress shown; print the report; the exit status it calls for.
+pub(super) fn execute(
+    runtime: &Runtime,
     prepared: &executor::PreparedJob,
-    report: &executor::RunReport,
+    mut options: ExecOptions,
+    recording: Recording<'_>,
     store_dir: &std::path::Path,
-    json: bool,
-    quiet: bool,
+    output: &ReportArgs,
 ) -> anyhow::Result<ExitCode> {
     let components = component_digests(prepared);
     // Recorded by its canonical path, so that a re-execution finds it from any folder.
     let job_file = prepared.job.file.canonicalize().unwrap_or_else(|_| prepared.job.file.clone());
-    // The run happened whatever the store says: a recording failure is reported, not fatal.
-    if let Err(error) = crate::store::RunStore::open(store_dir)
-        .and_then(|mut store| store.record(&job_file, &prepared.job.text, &components, report))
+    let (recorder, resumed_parent) = match recording {
+        Recording::New { parent, overrides } => {
+            let start = RunStart {
+                run_id: &options.run_id,
+                job: &prepared.plan.job,
+                job_file: &job_file,
+                job_text: &prepared.job.text,
+                components: &components,
+                parent_run_id: parent,
+                overrides,
+            };
+            // The run happens whatever the store says: a store that cannot record is reported,
+            // not fatal.
+            match RunStore::open(store_dir).and_then(|store| Recorder::start(store, &start)) {
+                Ok(recorder) => (Some(Arc::new(recorder)), None),
+                Err(error) => {
+                    eprintln!("warning: the run is not recorded: {error}");
+                    (None, None)
+                }
+            }
+        }
+        Recording::Resumed { store, lock, parent } => {
+            (Some(Arc::new(Recorder::resume(store, &options.run_id, lock)?)), Some(parent))
+        }
+    };
+    let progress = Progress::start(&prepared.plan, output.progress, output.quiet);
+    let mut observers: Vec<Arc<dyn RunObserver>> = Vec::new();
+    if let Some(recorder) = &recorder {
+        observers.push(recorder.clone());
+    }
+    if let Some(progress) = &progress {
+        observers.push(progress.clone());
+    }
+    if !observers.is_empty() {
+        options.observer = Some(Arc::new(observers));
+    }
+    let mut report = executor::execute(&prepared.plan, &prepared.ops, runtime, &options);
+    if let Some(progress) = progress {
+        progress.finish();
+    }
+    if let Some(parent) = resumed_parent {
+        report.parent_run_id = parent;
+    }
+    if let Some(recorder) = recorder
+        && let Err(error) = recorder.finish(&report)
     {
-        eprintln!("warning: the run was not recorded: {error}");
+        eprintln!("warning: the run was not fully recorded: {error}");
     }
     let mut stdout = std::io::stdout().lock();
-    if json {
-        serde_json::to_writer(&mut stdout, &render::json_report(report)).context("cannot write the report")?;
+    if output.json {
+        serde_json::to_writer(&mut stdout, &render::json_report(&report)).context("cannot write the report")?;
         writeln!(stdout).context("cannot write the report")?;
     } else {
-        render::human_report(&mut stdout, report, quiet).context("cannot write the report")?;
+        render::human_report(&mut stdout, &report, output.quiet).context("cannot write the report")?;
     }
     Ok(match report.status {
         RunStatus::Success | RunStatus::SuccessWithFailures => ExitCode::SUCCESS,
-        RunStatus::Failure => ExitCode::from(EXIT_RUN_FAILED),
+        RunStatus::Failure | RunStatus::Running | RunStatus::Interrupted => ExitCode::from(EXIT_RUN_FAILED),
     })
 }
 

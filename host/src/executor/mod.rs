@@ -7,6 +7,7 @@
 //! so a run of N clones costs O(N) bookkeeping, never a rescan. A clone becomes runnable the
 //! moment its record is emitted, while its fan-out step is still running (streaming fan-out).
 
+mod observer;
 mod prepare;
 mod report;
 mod reuse;
@@ -18,6 +19,7 @@ use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
 
+pub use observer::RunObserver;
 pub use prepare::{PreparedJob, prepare, prepare_parsed, prepare_protecting};
 pub use report::{AttemptReport, RecordReport, RunReport, RunStatus, StepReport, StepStatus};
 pub use reuse::{Reuse, ReuseError, ReusedStep};
@@ -28,18 +30,43 @@ use crate::step::StepSpec;
 use state::{InstanceId, RunState};
 
 /// How to execute.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ExecOptions {
+    /// The run's id (a fresh, time-ordered UUID by default; a resumed run keeps its own).
+    pub run_id: String,
     /// Steps running at once (and so sandboxes alive at once).
     pub max_concurrent: usize,
-    /// For a re-execution: the parent's results to take instead of running those steps.
-    pub reuse: Option<std::sync::Arc<Reuse>>,
+    /// For a re-execution or a resumed run: the results to take instead of running those steps.
+    pub reuse: Option<Arc<Reuse>>,
+    /// Told about each step as it comes, starts and ends.
+    pub observer: Option<Arc<dyn RunObserver>>,
 }
 
 impl Default for ExecOptions {
     fn default() -> Self {
-        Self { max_concurrent: std::thread::available_parallelism().map_or(1, |n| n.get()), reuse: None }
+        Self {
+            run_id: new_run_id(),
+            max_concurrent: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            reuse: None,
+            observer: None,
+        }
     }
+}
+
+impl std::fmt::Debug for ExecOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecOptions")
+            .field("run_id", &self.run_id)
+            .field("max_concurrent", &self.max_concurrent)
+            .field("reuse", &self.reuse.as_ref().map(|r| r.steps.len()))
+            .field("observer", &self.observer.is_some())
+            .finish()
+    }
+}
+
+/// A unique, time-ordered run id (UUID v7), so that ids sort by start time.
+pub fn new_run_id() -> String {
+    uuid::Uuid::now_v7().to_string()
 }
 
 /// Tasks handed to workers per worker: one running and one waiting.
@@ -78,7 +105,7 @@ pub fn execute(plan: &Plan, ops: &[Arc<LoadedOp>], runtime: &Runtime, options: &
     let workers = options.max_concurrent.max(1);
     let (task_tx, task_rx) = crossbeam_channel::unbounded::<Task>();
     let (event_tx, event_rx) = crossbeam_channel::unbounded::<WorkerEvent>();
-    let mut state = RunState::new(plan, options.reuse.as_deref());
+    let mut state = RunState::new(plan, options.reuse.as_deref(), options.observer.as_deref());
 
     std::thread::scope(|scope| {
         for _ in 0..workers {
@@ -92,7 +119,7 @@ pub fn execute(plan: &Plan, ops: &[Arc<LoadedOp>], runtime: &Runtime, options: &
         drop(task_tx);
     });
 
-    state.into_report(started.elapsed())
+    state.into_report(options.run_id.clone(), started.elapsed())
 }
 
 fn worker(runtime: &Runtime, tasks: Receiver<Task>, events: Sender<WorkerEvent>) {

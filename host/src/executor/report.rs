@@ -46,6 +46,23 @@ pub enum RunStatus {
     SuccessWithFailures,
     /// At least one step failed.
     Failure,
+    /// Still running (only a run read back from the store while its process runs).
+    Running,
+    /// Its process died before the run ended; `sandmap resume` finishes it.
+    Interrupted,
+}
+
+impl RunStatus {
+    /// The word for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::SuccessWithFailures => "success_with_failures",
+            Self::Failure => "failure",
+            Self::Running => "running",
+            Self::Interrupted => "interrupted",
+        }
+    }
 }
 
 /// One record a step emitted (values are in the outputs or the consumers' inputs).
@@ -114,6 +131,15 @@ pub struct StepReport {
     /// The values of the plain outputs it produced (kept in the run store; not part of `--json`).
     #[serde(skip)]
     pub values: Vec<(String, JsonText)>,
+    /// For a clone: the sha256 of the record value it was made from (kept in the run store, so
+    /// that a resumed run reuses the clone only for the same value).
+    #[serde(skip)]
+    pub record_digest: Option<String>,
+    /// Where the step stands in the report: its op's place in the plan, then the emission index
+    /// of each record it descends from. Filled for steps told to a [`super::RunObserver`], so
+    /// that a store can keep report order without waiting for the run to end.
+    #[serde(skip)]
+    pub sort_key: Vec<u32>,
 }
 
 fn log_is_empty(log: &StepLog) -> bool {
@@ -127,7 +153,7 @@ pub struct RunReport {
     pub run_id: String,
     /// The job's name.
     pub job: String,
-    /// Success or failure.
+    /// Success or failure (or, read back from the store, still running or interrupted).
     pub status: RunStatus,
     /// For a failed run: which steps failed.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -3,22 +3,29 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::report::{RunReport, StepStatus};
+use super::report::{RunReport, StepReport, StepStatus};
 use crate::value::{JsonText, Metadata};
 
-/// What a reused step produced in the parent run.
+/// What a reused step produced in the earlier run.
 #[derive(Debug, Clone)]
 pub struct ReusedStep {
     /// Its plain outputs.
     pub values: Vec<(String, JsonText)>,
-    /// Its records, in the parent's emission order: (output, key, value, metadata).
+    /// Its records, in the earlier run's emission order: (output, key, value, metadata).
     pub records: Vec<(String, String, JsonText, Metadata)>,
+    /// `Some(error)`: the step failed, and the failure stands (a resumed run does not retry what
+    /// already ended; `reexecute --from-failure` does).
+    pub error: Option<String>,
+    /// For a clone: the sha256 of the record value it was made from. A clone is reused only from
+    /// the same value: a fan-out that runs again (it was killed before it ended) may emit the
+    /// same key with another value.
+    pub record_digest: Option<String>,
 }
 
 /// The parent results a re-execution reuses, by step key.
 #[derive(Debug, Clone, Default)]
 pub struct Reuse {
-    /// The parent run.
+    /// The run the results come from.
     pub parent: String,
     /// Step key → its parent results.
     pub steps: HashMap<String, ReusedStep>,
@@ -104,19 +111,40 @@ impl Reuse {
         Self::keeping(parent, |key| !rerun.contains(key))
     }
 
+    /// Resume an interrupted run: every step that ended before the host died (succeeded or
+    /// failed) stands; `ended` are those steps as recorded, reused ones included.
+    pub fn resuming(run_id: &str, ended: &[StepReport]) -> Result<Self, ReuseError> {
+        let mut steps = HashMap::new();
+        for step in ended.iter().filter(|s| matches!(s.status, StepStatus::Success | StepStatus::Failure)) {
+            steps.insert(step.key.clone(), reused_step(run_id, step)?);
+        }
+        Ok(Self { parent: run_id.to_owned(), steps })
+    }
+
     fn keeping(parent: &RunReport, keep: impl Fn(&str) -> bool) -> Result<Self, ReuseError> {
         let mut steps = HashMap::new();
         for step in parent.steps.iter().filter(|s| s.status == StepStatus::Success && keep(&s.key)) {
-            let mut records = Vec::with_capacity(step.records.len());
-            for record in &step.records {
-                let value = record.value.clone().ok_or_else(|| ReuseError::NoValues(parent.run_id.clone()))?;
-                records.push((record.output.clone(), record.mapping_key.clone(), value, record.metadata.clone()));
-            }
-            steps.insert(step.key.clone(), ReusedStep { values: step.values.clone(), records });
+            steps.insert(step.key.clone(), reused_step(&parent.run_id, step)?);
         }
         Ok(Self { parent: parent.run_id.clone(), steps })
     }
 }
+
+fn reused_step(run_id: &str, step: &StepReport) -> Result<ReusedStep, ReuseError> {
+    let mut records = Vec::with_capacity(step.records.len());
+    for record in &step.records {
+        let value = record.value.clone().ok_or_else(|| ReuseError::NoValues(run_id.to_owned()))?;
+        records.push((record.output.clone(), record.mapping_key.clone(), value, record.metadata.clone()));
+    }
+    Ok(ReusedStep {
+        values: step.values.clone(),
+        records,
+        error: (step.status == StepStatus::Failure).then(|| step.error.clone().unwrap_or_default()),
+        record_digest: step.record_digest.clone(),
+    })
+}
+
+impl Reuse {}
 
 #[cfg(test)]
 mod tests {

@@ -137,12 +137,17 @@ pub(crate) struct RunState<'p> {
     terminated: VecDeque<InstanceId>,
     /// Records whose clones' failures a `min_success` collect accepted.
     tolerated: HashSet<(FanId, usize)>,
-    /// For a re-execution: the parent's results.
+    /// For a re-execution or a resumed run: the earlier results.
     reuse: Option<&'p super::Reuse>,
+    observer: Option<&'p dyn super::RunObserver>,
 }
 
 impl<'p> RunState<'p> {
-    pub(crate) fn new(plan: &'p Plan, reuse: Option<&'p super::Reuse>) -> Self {
+    pub(crate) fn new(
+        plan: &'p Plan,
+        reuse: Option<&'p super::Reuse>,
+        observer: Option<&'p dyn super::RunObserver>,
+    ) -> Self {
         let mut clones_of: HashMap<(usize, String), Vec<usize>> = HashMap::new();
         for (i, op) in plan.ops.iter().enumerate() {
             if let Some(level) = op.scope.last() {
@@ -160,6 +165,7 @@ impl<'p> RunState<'p> {
             terminated: VecDeque::new(),
             tolerated: HashSet::new(),
             reuse,
+            observer,
         }
     }
 
@@ -219,7 +225,17 @@ impl<'p> RunState<'p> {
     ) -> InstanceId {
         let id = self.instances.len();
         let key = step_key(&self.plan.ops[op].name, &keys);
-        let reused = self.reuse.and_then(|r| r.steps.get(&key));
+        let reused =
+            self.reuse.and_then(|r| r.steps.get(&key)).filter(|reused| match (&reused.record_digest, record) {
+                (Some(digest), Some((fan, index))) => self.fans[fan]
+                    .values
+                    .get(index)
+                    .is_some_and(|v| crate::runtime::digest(v.as_str().as_bytes()) == *digest),
+                _ => true,
+            });
+        if let Some(observer) = self.observer {
+            observer.step_created(op);
+        }
         let fan_parent = record.map(|(fan, _)| fan);
         if let Some(fan) = fan_parent {
             self.fans[fan].children.push(id);
@@ -246,17 +262,28 @@ impl<'p> RunState<'p> {
         });
 
         if let Some(reused) = reused {
-            // The parent's result stands: its outputs, and its records replayed in the parent's
+            // The earlier result stands: its outputs, and its records replayed in the earlier
             // emission order, which re-creates the clones (each reused or run in turn) and keeps
-            // every collect in the original order.
+            // every collect in the original order. A failure stands too, with its records and no
+            // clones, as when it happened.
             let instance = &mut self.instances[id];
             instance.outputs = reused.values.clone();
             instance.status = Status::Running;
             instance.extra().reused = true;
-            for (output, key, value, metadata) in reused.records.clone() {
-                self.release(id, Emission::Record { output, key, value, metadata }, ready);
+            match &reused.error {
+                None => {
+                    for (output, key, value, metadata) in reused.records.clone() {
+                        self.release(id, Emission::Record { output, key, value, metadata }, ready);
+                    }
+                    self.terminate(id, StepStatus::Success, None);
+                }
+                Some(error) => {
+                    for (output, key, value, metadata) in reused.records.clone() {
+                        self.append_record(id, &output, key, value, metadata);
+                    }
+                    self.terminate(id, StepStatus::Failure, Some(error.clone()));
+                }
             }
-            self.terminate(id, StepStatus::Success, None);
             return id;
         }
         let deps = self.dependencies(id);
@@ -450,6 +477,7 @@ impl<'p> RunState<'p> {
     fn drain(&mut self, ready: &mut VecDeque<InstanceId>) {
         while let Some(id) = self.terminated.pop_front() {
             let Status::Done(status) = self.instances[id].status else { continue };
+            self.tell_finished(id);
             for fan in self.instances[id].fans.clone() {
                 self.close_fan(fan, status, ready);
             }
@@ -581,6 +609,9 @@ impl<'p> RunState<'p> {
             return None;
         }
         self.instances[id].status = Status::Running;
+        if let Some(observer) = self.observer {
+            observer.step_started(self.instances[id].op, self.instances[id].attempts + 1);
+        }
         let instance = &self.instances[id];
         let op = &plan.ops[instance.op];
         let mut inputs = Vec::with_capacity(op.inputs.len());
@@ -742,10 +773,60 @@ impl<'p> RunState<'p> {
                 self.terminate(id, StepStatus::Abandoned, Some("never became runnable".into()));
             }
         }
-        self.terminated.clear();
+        while let Some(id) = self.terminated.pop_front() {
+            self.tell_finished(id);
+        }
     }
 
-    pub(crate) fn into_report(self, duration: Duration) -> RunReport {
+    /// Hand the observer a finished step's report (a copy: the run keeps its own for the end).
+    fn tell_finished(&self, id: InstanceId) {
+        let Some(observer) = self.observer else { return };
+        let instance = &self.instances[id];
+        let extra = instance.extra.as_deref();
+        let report = StepReport {
+            key: instance.step_key.clone(),
+            op: self.plan.ops[instance.op].name.clone(),
+            mapping_key: instance.keys.last().cloned(),
+            status: match instance.status {
+                Status::Done(s) => s,
+                _ => StepStatus::Abandoned,
+            },
+            error: instance.error.clone(),
+            attempts: instance.attempts,
+            previous_attempts: extra.map(|e| e.previous_attempts.clone()).unwrap_or_default(),
+            duration_ms: millis(instance.duration),
+            records: self.records_of(instance),
+            log: extra.map(|e| e.log.clone()).unwrap_or_default(),
+            values: instance.outputs.clone(),
+            record_digest: instance
+                .record
+                .and_then(|(fan, index)| self.fans[fan].values.get(index))
+                .map(|v| crate::runtime::digest(v.as_str().as_bytes())),
+            sort_key: std::iter::once(u32::try_from(instance.op).unwrap_or(u32::MAX))
+                .chain(self.emission_path(id))
+                .collect(),
+        };
+        observer.step_finished(instance.op, &report, extra.is_some_and(|e| e.reused));
+    }
+
+    /// Every record `instance` emitted, in emission order per output.
+    fn records_of(&self, instance: &Instance) -> Vec<RecordReport> {
+        instance
+            .fans
+            .iter()
+            .flat_map(|&f| {
+                let fan = &self.fans[f];
+                fan.keys.iter().zip(&fan.metadata).zip(&fan.values).map(|((key, metadata), value)| RecordReport {
+                    output: fan.output.clone(),
+                    mapping_key: key.clone(),
+                    metadata: metadata.clone(),
+                    value: Some(value.clone()),
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) fn into_report(mut self, run_id: String, duration: Duration) -> RunReport {
         let (mut failed, mut tolerated) = (Vec::new(), 0usize);
         for (id, instance) in self.instances.iter().enumerate() {
             if instance.status == Status::Done(StepStatus::Failure) {
@@ -769,7 +850,7 @@ impl<'p> RunState<'p> {
                 "Run for \"{}\" succeeded with {tolerated} failed clone(s) left out by min_success collects.",
                 self.plan.job
             )),
-            RunStatus::Success => None,
+            RunStatus::Success | RunStatus::Running | RunStatus::Interrupted => None,
         };
         let outputs = self.leaf_outputs();
         // Breadth-first by op, as Dagster lists steps: every clone of an op, in the order the
@@ -778,7 +859,7 @@ impl<'p> RunState<'p> {
         // whichever inner fan-out ran first (creation order would depend on timing).
         let paths: Vec<Vec<u32>> = (0..self.instances.len()).map(|id| self.emission_path(id)).collect();
         let mut reused = Vec::new();
-        let mut instances = self.instances;
+        let mut instances = std::mem::take(&mut self.instances);
         // In place: a stable sort's scratch buffer would cost half the instances again.
         instances.sort_unstable_by(|a, b| (a.op, &paths[a.seq as usize]).cmp(&(b.op, &paths[b.seq as usize])));
         let steps = instances
@@ -791,22 +872,8 @@ impl<'p> RunState<'p> {
                 !was_reused
             })
             .map(|i| {
+                let records = self.records_of(&i);
                 let extra = i.extra.map(|e| *e).unwrap_or_default();
-                let records = i
-                    .fans
-                    .iter()
-                    .flat_map(|&f| {
-                        let fan = &self.fans[f];
-                        fan.keys.iter().zip(&fan.metadata).zip(&fan.values).map(|((key, metadata), value)| {
-                            RecordReport {
-                                output: fan.output.clone(),
-                                mapping_key: key.clone(),
-                                metadata: metadata.clone(),
-                                value: Some(value.clone()),
-                            }
-                        })
-                    })
-                    .collect();
                 StepReport {
                     key: i.step_key,
                     op: self.plan.ops[i.op].name.clone(),
@@ -822,11 +889,13 @@ impl<'p> RunState<'p> {
                     records,
                     log: extra.log,
                     values: i.outputs,
+                    record_digest: None,
+                    sort_key: Vec::new(),
                 }
             })
             .collect();
         RunReport {
-            run_id: uuid::Uuid::now_v7().to_string(),
+            run_id,
             job: self.plan.job.clone(),
             status,
             error,

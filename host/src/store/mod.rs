@@ -4,7 +4,10 @@
 //! leaves the store as it was before that transaction. The schema is versioned from the start:
 //! `schema_version` holds the migrations applied, and opening a store applies the missing ones.
 
+mod recorder;
 mod schema;
+
+pub use recorder::Recorder;
 
 pub use schema::VERSION as SCHEMA_VERSION;
 
@@ -57,6 +60,9 @@ pub enum StoreError {
         /// How many runs match.
         count: usize,
     },
+    /// Another process holds the run's lock.
+    #[error("run {0} is still running (its process holds the run lock)")]
+    StillRunning(String),
     /// A store was expected and none was found.
     #[error(
         "no run store found (looked for .sandmap/ here and in every parent folder); run a job first or pass --store"
@@ -155,64 +161,69 @@ impl RunStore {
         StoreError::Corrupt { path: self.path.clone(), what, reason: reason.to_string() }
     }
 
-    /// Record a finished run, all of it or nothing, in one transaction.
-    pub fn record(
-        &mut self,
-        job_file: &Path,
-        job_text: &str,
-        components: &[(String, String)],
-        report: &RunReport,
-    ) -> Result<(), StoreError> {
+    /// Start recording a run: its row, `running` until [`RunStore::finish`], and the digest of
+    /// each op's component.
+    pub fn begin(&mut self, run: &RunStart<'_>) -> Result<(), StoreError> {
         let path = self.path.clone();
         let sqlite = |source| StoreError::Sqlite { path: path.clone(), source };
         let tx = self.conn.transaction().map_err(sqlite)?;
-        let recorded_at = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        let outputs = serde_json::to_string(&report.outputs).map_err(|e| StoreError::Corrupt {
-            path: path.clone(),
-            what: "outputs",
-            reason: e.to_string(),
-        })?;
         tx.execute(
             "INSERT INTO runs (id, job, job_file, job_digest, status, error, recorded_at_ms, duration_ms, outputs,
-                               parent_run_id, reused)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                               parent_run_id, reused, overrides)
+             VALUES (?1, ?2, ?3, ?4, 'running', NULL, ?5, 0, '{}', ?6, '[]', ?7)",
             params![
-                report.run_id,
-                report.job,
-                job_file.display().to_string(),
-                crate::runtime::digest(job_text.as_bytes()),
-                status_str(report.status),
-                report.error,
-                recorded_at,
-                report.duration_ms,
-                outputs,
-                report.parent_run_id,
-                serde_json::to_string(&report.reused).unwrap_or_else(|_| "[]".into()),
+                run.run_id,
+                run.job,
+                run.job_file.display().to_string(),
+                crate::runtime::digest(run.job_text.as_bytes()),
+                now_ms(),
+                run.parent_run_id,
+                serde_json::to_string(run.overrides).unwrap_or_else(|_| "[]".into()),
             ],
         )
         .map_err(sqlite)?;
         {
             let mut component =
                 tx.prepare("INSERT INTO run_components (run_id, op, digest) VALUES (?1, ?2, ?3)").map_err(sqlite)?;
-            for (op, digest) in components {
-                component.execute(params![report.run_id, op, digest]).map_err(sqlite)?;
+            for (op, digest) in run.components {
+                component.execute(params![run.run_id, op, digest]).map_err(sqlite)?;
             }
+        }
+        tx.commit().map_err(sqlite)
+    }
+
+    /// Record ended steps of a running run, all of them or none, in one transaction. `first_seq`
+    /// numbers them in the order they ended; they are read back in report order (each step's
+    /// `sort_key`), then that. `replacing`: a step may be recorded already (a resumed run
+    /// settles again what the dead one had abandoned), and its row and records are replaced.
+    pub fn append_steps(
+        &mut self,
+        run_id: &str,
+        first_seq: i64,
+        steps: &[(StepReport, bool)],
+        replacing: bool,
+    ) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let sqlite = |source| StoreError::Sqlite { path: path.clone(), source };
+        let tx = self.conn.transaction().map_err(sqlite)?;
+        {
             let mut step = tx
-                .prepare(
-                    "INSERT INTO steps (run_id, seq, key, op, mapping_key, status, error, attempts, duration_ms,
-                                        previous_attempts, log, outputs)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO steps (run_id, seq, key, op, mapping_key, status, error, attempts,
+                                                   duration_ms, previous_attempts, log, outputs, reused, record_digest,
+                                                   sort_key)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                 )
                 .map_err(sqlite)?;
+            let mut forget =
+                tx.prepare_cached("DELETE FROM records WHERE run_id = ?1 AND step_key = ?2").map_err(sqlite)?;
             let mut record = tx
-                .prepare(
+                .prepare_cached(
                     "INSERT INTO records (run_id, step_key, seq, output, mapping_key, metadata, value)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )
                 .map_err(sqlite)?;
-            for (seq, s) in report.steps.iter().enumerate() {
+            for (offset, (s, reused)) in steps.iter().enumerate() {
                 let attempts = serde_json::to_string(&s.previous_attempts).unwrap_or_else(|_| "[]".into());
                 let log = serde_json::to_string(&s.log).unwrap_or_else(|_| "{}".into());
                 // Values are valid JSON text already: joined, never re-parsed.
@@ -223,8 +234,8 @@ impl RunStore {
                     .collect();
                 let values = format!("{{{}}}", values.join(","));
                 step.execute(params![
-                    report.run_id,
-                    seq as i64,
+                    run_id,
+                    first_seq + offset as i64,
                     s.key,
                     s.op,
                     s.mapping_key,
@@ -235,19 +246,93 @@ impl RunStore {
                     attempts,
                     log,
                     values,
+                    reused,
+                    s.record_digest,
+                    sort_key(&s.sort_key),
                 ])
                 .map_err(sqlite)?;
+                if replacing {
+                    forget.execute(params![run_id, s.key]).map_err(sqlite)?;
+                }
                 for (i, r) in s.records.iter().enumerate() {
                     let metadata =
                         serde_json::to_value(r).map(|v| v["metadata"].to_string()).unwrap_or_else(|_| "{}".into());
                     let value = r.value.as_ref().map(|v| v.as_str().to_owned());
                     record
-                        .execute(params![report.run_id, s.key, i as i64, r.output, r.mapping_key, metadata, value])
+                        .execute(params![run_id, s.key, i as i64, r.output, r.mapping_key, metadata, value])
                         .map_err(sqlite)?;
                 }
             }
         }
         tx.commit().map_err(sqlite)
+    }
+
+    /// End a run whose steps are recorded: its status, outputs and time. `resumed`: the run was resumed, and keeps the list of steps it reused from
+    /// its parent (the steps it took from before it was interrupted are its own).
+    pub fn finish(&mut self, report: &RunReport, resumed: bool) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let sqlite = |source| StoreError::Sqlite { path: path.clone(), source };
+        let outputs = serde_json::to_string(&report.outputs).map_err(|e| StoreError::Corrupt {
+            path: path.clone(),
+            what: "outputs",
+            reason: e.to_string(),
+        })?;
+        let tx = self.conn.transaction().map_err(sqlite)?;
+        let reused = if resumed {
+            tx.query_row("SELECT reused FROM runs WHERE id = ?1", params![report.run_id], |row| row.get(0))
+                .map_err(sqlite)?
+        } else {
+            serde_json::to_string(&report.reused).unwrap_or_else(|_| "[]".into())
+        };
+        tx.execute(
+            "UPDATE runs SET status = ?2, error = ?3, duration_ms = ?4, outputs = ?5, reused = ?6 WHERE id = ?1",
+            params![report.run_id, report.status.as_str(), report.error, report.duration_ms, outputs, reused],
+        )
+        .map_err(sqlite)?;
+        tx.commit().map_err(sqlite)
+    }
+
+    /// Record a finished run at once (what a [`Recorder`] does step by step).
+    pub fn record(&mut self, run: &RunStart<'_>, report: &RunReport) -> Result<(), StoreError> {
+        self.begin(run)?;
+        let steps: Vec<(StepReport, bool)> = report.steps.iter().map(|s| (s.clone(), false)).collect();
+        self.append_steps(&report.run_id, 0, &steps, false)?;
+        self.finish(report, false)
+    }
+
+    /// Hold the lock that says run `run_id` is running, for as long as the lock lives; an error
+    /// if another process holds it. The operating system releases it when the process dies,
+    /// however it dies: that is how `resume` tells an interrupted run from a running one.
+    pub fn lock_run(&self, run_id: &str) -> Result<RunLock, StoreError> {
+        let dir = self.lock_dir();
+        std::fs::create_dir_all(&dir).map_err(|source| StoreError::Io { path: dir.clone(), source })?;
+        let path = dir.join(format!("{run_id}.lock"));
+        let file = std::fs::File::create(&path).map_err(|source| StoreError::Io { path: path.clone(), source })?;
+        match file.try_lock() {
+            Ok(()) => Ok(RunLock { file, path }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::StillRunning(run_id.to_owned())),
+            Err(std::fs::TryLockError::Error(source)) => Err(StoreError::Io { path, source }),
+        }
+    }
+
+    /// Whether a live process is running run `run_id` (holds its lock).
+    pub fn is_running(&self, run_id: &str) -> bool {
+        let Ok(file) = std::fs::File::open(self.lock_dir().join(format!("{run_id}.lock"))) else { return false };
+        matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock))
+    }
+
+    fn lock_dir(&self) -> PathBuf {
+        self.path.parent().unwrap_or(Path::new(".")).join("running")
+    }
+
+    /// The status of a stored run: a `running` run whose process died is `interrupted`.
+    fn live_status(&self, id: &str, stored: &str) -> String {
+        if stored == "running" && !self.is_running(id) { "interrupted".into() } else { stored.to_owned() }
+    }
+
+    /// Every step run `id` recorded as ended, the ones it reused from its parent included.
+    pub fn ended_steps(&self, id: &str) -> Result<Vec<StepReport>, StoreError> {
+        self.steps(id, true)
     }
 
     /// Stored runs, newest first.
@@ -257,15 +342,18 @@ impl RunStore {
             .conn
             .prepare(
                 "SELECT r.id, r.job, r.job_file, r.status, r.recorded_at_ms, r.duration_ms,
-                        (SELECT COUNT(*) FROM steps s WHERE s.run_id = r.id),
-                        (SELECT COUNT(*) FROM steps s WHERE s.run_id = r.id AND s.status = 'failure')
+                        (SELECT COUNT(*) FROM steps s WHERE s.run_id = r.id AND s.reused = 0),
+                        (SELECT COUNT(*) FROM steps s WHERE s.run_id = r.id AND s.reused = 0 AND s.status = 'failure')
                  FROM runs r
                  WHERE (?1 IS NULL OR r.job = ?1) AND (?2 IS NULL OR r.status = ?2)
-                 ORDER BY r.recorded_at_ms DESC, r.id DESC LIMIT ?3",
+                 ORDER BY r.recorded_at_ms DESC, r.id DESC",
             )
             .map_err(|e| self.sqlite(e))?;
+        // Running and interrupted runs are both stored as `running`: which is which, only the
+        // run lock tells.
+        let stored_status = filter.status.as_deref().map(|s| if s == "interrupted" { "running" } else { s });
         let rows = query
-            .query_map(params![filter.job, filter.status, limit], |row| {
+            .query_map(params![filter.job, stored_status], |row| {
                 Ok(RunSummary {
                     run_id: row.get(0)?,
                     job: row.get(1)?,
@@ -278,7 +366,18 @@ impl RunStore {
                 })
             })
             .map_err(|e| self.sqlite(e))?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.sqlite(e))
+        let mut runs = Vec::new();
+        for row in rows {
+            let mut run = row.map_err(|e| self.sqlite(e))?;
+            run.status = self.live_status(&run.run_id, &run.status);
+            if filter.status.as_ref().is_none_or(|wanted| *wanted == run.status) {
+                runs.push(run);
+            }
+            if runs.len() as i64 >= limit {
+                break;
+            }
+        }
+        Ok(runs)
     }
 
     /// The full id of the run `id_or_prefix` names (a unique prefix is enough).
@@ -307,11 +406,13 @@ impl RunStore {
         }
     }
 
-    /// The job file and the component digest of each op, as recorded for run `id`.
-    pub fn provenance(&self, id: &str) -> Result<(PathBuf, Vec<(String, String)>), StoreError> {
-        let job_file: String = self
+    /// Where run `id` came from: its job file (and digest), overrides and component digests.
+    pub fn provenance(&self, id: &str) -> Result<Provenance, StoreError> {
+        let (job_file, job_digest, overrides): (String, String, String) = self
             .conn
-            .query_row("SELECT job_file FROM runs WHERE id = ?1", params![id], |row| row.get(0))
+            .query_row("SELECT job_file, job_digest, overrides FROM runs WHERE id = ?1", params![id], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })
             .map_err(|e| self.sqlite(e))?;
         let mut query = self
             .conn
@@ -322,7 +423,12 @@ impl RunStore {
             .map_err(|e| self.sqlite(e))?
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| self.sqlite(e))?;
-        Ok((PathBuf::from(job_file), components))
+        Ok(Provenance {
+            job_file: PathBuf::from(job_file),
+            job_digest,
+            overrides: serde_json::from_str(&overrides).map_err(|e| self.corrupt("override list", e))?,
+            components,
+        })
     }
 
     /// A stored run, read back as the report `sandmap run` printed.
@@ -352,38 +458,62 @@ impl RunStore {
         let reused: Vec<String> = serde_json::from_str(&reused).map_err(|e| self.corrupt("reused list", e))?;
         let outputs: serde_json::Map<String, serde_json::Value> =
             serde_json::from_str(&outputs).map_err(|e| self.corrupt("outputs", e))?;
+        let steps = self.steps(&id, false)?;
+        let status = self.live_status(&id, &status);
+        Ok(RunReport {
+            status: parse_run_status(&status).ok_or_else(|| self.corrupt("run status", &status))?,
+            run_id: id,
+            job,
+            error,
+            steps,
+            outputs,
+            duration_ms,
+            parent_run_id,
+            reused,
+        })
+    }
+
+    /// The steps recorded for run `id`, in their recorded order; those reused from a parent run
+    /// only if `with_reused`.
+    fn steps(&self, id: &str, with_reused: bool) -> Result<Vec<StepReport>, StoreError> {
         let mut query = self
             .conn
             .prepare(
-                "SELECT key, op, mapping_key, status, error, attempts, duration_ms, previous_attempts, log, outputs
-                 FROM steps WHERE run_id = ?1 ORDER BY seq",
+                "SELECT key, op, mapping_key, status, error, attempts, duration_ms, previous_attempts, log, outputs,
+                        record_digest
+                 FROM steps WHERE run_id = ?1 AND (?2 OR reused = 0) ORDER BY sort_key, seq",
             )
             .map_err(|e| self.sqlite(e))?;
         let rows = query
-            .query_map(params![id], |row| {
+            .query_map(params![id, with_reused], |row| {
                 Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, Option<String>>(2)?,
-                    row.get::<_, String>(3)?,
-                    row.get::<_, Option<String>>(4)?,
-                    row.get::<_, u32>(5)?,
-                    row.get::<_, f64>(6)?,
-                    row.get::<_, String>(7)?,
-                    row.get::<_, String>(8)?,
-                    row.get::<_, String>(9)?,
+                    (
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, Option<String>>(2)?,
+                        row.get::<_, String>(3)?,
+                        row.get::<_, Option<String>>(4)?,
+                        row.get::<_, u32>(5)?,
+                    ),
+                    (
+                        row.get::<_, f64>(6)?,
+                        row.get::<_, String>(7)?,
+                        row.get::<_, String>(8)?,
+                        row.get::<_, String>(9)?,
+                        row.get::<_, Option<String>>(10)?,
+                    ),
                 ))
             })
             .map_err(|e| self.sqlite(e))?;
         let mut steps = Vec::new();
         for row in rows {
-            let (key, op, mapping_key, status, error, attempts, duration_ms, previous, log, values) =
+            let ((key, op, mapping_key, status, error, attempts), (duration_ms, previous, log, values, record_digest)) =
                 row.map_err(|e| self.sqlite(e))?;
             let values: serde_json::Map<String, serde_json::Value> =
                 serde_json::from_str(&values).map_err(|e| self.corrupt("step outputs", e))?;
             steps.push(StepReport {
                 values: values.into_iter().map(|(name, value)| (name, JsonText::from_value(&value))).collect(),
-                records: self.records(&id, &key)?,
+                records: self.records(id, &key)?,
                 previous_attempts: serde_json::from_str(&previous).map_err(|e| self.corrupt("attempt list", e))?,
                 log: serde_json::from_str::<StepLog>(&log).map_err(|e| self.corrupt("step log", e))?,
                 status: parse_step_status(&status).ok_or_else(|| self.corrupt("step status", &status))?,
@@ -393,19 +523,11 @@ impl RunStore {
                 error,
                 attempts,
                 duration_ms,
+                record_digest,
+                sort_key: Vec::new(),
             });
         }
-        Ok(RunReport {
-            run_id: id,
-            job,
-            status: parse_run_status(&status).ok_or_else(|| self.corrupt("run status", &status))?,
-            error,
-            steps,
-            outputs,
-            duration_ms,
-            parent_run_id,
-            reused,
-        })
+        Ok(steps)
     }
 
     fn records(&self, run: &str, step: &str) -> Result<Vec<crate::executor::RecordReport>, StoreError> {
@@ -441,18 +563,71 @@ impl RunStore {
     }
 }
 
-fn status_str(status: RunStatus) -> &'static str {
-    match status {
-        RunStatus::Success => "success",
-        RunStatus::SuccessWithFailures => "success_with_failures",
-        RunStatus::Failure => "failure",
-    }
+fn parse_run_status(text: &str) -> Option<RunStatus> {
+    [RunStatus::Success, RunStatus::SuccessWithFailures, RunStatus::Failure, RunStatus::Running, RunStatus::Interrupted]
+        .into_iter()
+        .find(|s| s.as_str() == text)
 }
 
-fn parse_run_status(text: &str) -> Option<RunStatus> {
-    [RunStatus::Success, RunStatus::SuccessWithFailures, RunStatus::Failure]
-        .into_iter()
-        .find(|s| status_str(*s) == text)
+/// A step's place in report order as a BLOB that SQLite compares as the key compares: each
+/// number big-endian. `None` (NULL, sorting first, then by `seq`) for a step without one.
+fn sort_key(key: &[u32]) -> Option<Vec<u8>> {
+    (!key.is_empty()).then(|| key.iter().flat_map(|n| n.to_be_bytes()).collect())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Where a recorded run came from.
+#[derive(Debug, Clone)]
+pub struct Provenance {
+    /// The job file (canonical path).
+    pub job_file: PathBuf,
+    /// The sha256 of the job file's text when the run started.
+    pub job_digest: String,
+    /// The `--set` overrides the run was started with.
+    pub overrides: Vec<String>,
+    /// Each op's component digest.
+    pub components: Vec<(String, String)>,
+}
+
+/// What the store keeps of a run as it starts.
+#[derive(Debug, Clone, Copy)]
+pub struct RunStart<'a> {
+    /// The run's id.
+    pub run_id: &'a str,
+    /// The job's name.
+    pub job: &'a str,
+    /// The job file, by its canonical path (a re-execution or resume finds it from any folder).
+    pub job_file: &'a Path,
+    /// The job file's text, whose digest is kept (resume refuses a job file that changed).
+    pub job_text: &'a str,
+    /// Each op's component digest.
+    pub components: &'a [(String, String)],
+    /// For a re-execution: the run it re-executes.
+    pub parent_run_id: Option<&'a str>,
+    /// The `--set` overrides the run was started with.
+    pub overrides: &'a [String],
+}
+
+/// The lock a running run holds (a locked file under the store's `running/`); removed when
+/// dropped.
+#[derive(Debug)]
+pub struct RunLock {
+    file: std::fs::File,
+    path: PathBuf,
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        // Remove the file before the lock goes with it: a stale file would still read as
+        // "not running" (unlocked), so a failure here only leaves clutter.
+        let _ = std::fs::remove_file(&self.path);
+        let _ = self.file.unlock();
+    }
 }
 
 fn parse_step_status(text: &str) -> Option<StepStatus> {

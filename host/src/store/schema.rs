@@ -53,6 +53,14 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE records ADD COLUMN value TEXT;",
     // 3: re-executions — the parent's steps a run reused.
     "ALTER TABLE runs ADD COLUMN reused TEXT NOT NULL DEFAULT '[]';",
+    // 4: steps recorded as they end (a run starts as `running`), so a killed run can be resumed:
+    //    the steps a re-execution reused (copied, flagged), each clone's record digest, each
+    //    step's place in report order (steps end in any order), and the `--set` overrides the
+    //    run was started with.
+    "ALTER TABLE steps ADD COLUMN reused INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE steps ADD COLUMN record_digest TEXT;
+     ALTER TABLE steps ADD COLUMN sort_key BLOB;
+     ALTER TABLE runs ADD COLUMN overrides TEXT NOT NULL DEFAULT '[]';",
 ];
 
 /// Bring the schema up to date.

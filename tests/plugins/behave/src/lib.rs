@@ -8,7 +8,11 @@
 //! `write:PATH` → writes PATH; `env` → returns its env vars and args; `big:N` → returns a
 //! string of N bytes; `connect:ADDR` → opens a TCP connection; `dns:HOST` → looks a name up;
 //! `raw_output:TEXT` / `raw_metadata:TEXT` → emit TEXT as a value / JSON metadata through the raw
-//! bindings; `log:N` → logs N bytes; `ansi` → writes terminal escape sequences.
+//! bindings; `log:N` → logs N bytes; `ansi` → writes terminal escape sequences; `await:PATH` →
+//! waits until PATH exists, then as `ok`.
+//!
+//! A first line `mark:DIR` records the execution (creates `DIR/<mapping key>.<n>`, n counting
+//! from 1 across executions) and the second line is the command.
 
 use std::io::Write;
 
@@ -32,10 +36,20 @@ impl Op for Behave {
     fn run(ctx: &mut Context, _config: NoConfig) -> Result<Value, OpError> {
         let path: String = ctx.input("path")?;
         let text = std::fs::read_to_string(&path).context(format!("read {path}"))?;
-        let command = text.lines().next().unwrap_or("").trim().to_owned();
+        let mut lines = text.lines();
+        let mut command = lines.next().unwrap_or("").trim().to_owned();
+        if let Some(dir) = command.strip_prefix("mark:") {
+            mark(dir, ctx.mapping_key().unwrap_or("none"))?;
+            command = lines.next().unwrap_or("ok").trim().to_owned();
+        }
         let (verb, arg) = command.split_once(':').unwrap_or((command.as_str(), ""));
+        if verb == "await" {
+            while !std::path::Path::new(arg).exists() {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
         match verb {
-            "ok" => Ok(json!({
+            "ok" | "await" => Ok(json!({
                 "path": path,
                 "said": "ok",
                 "mapping_key": ctx.mapping_key(),
@@ -125,6 +139,19 @@ fn raw_output(value: &str, metadata: Vec<MetadataEntry>) -> Result<Value, OpErro
     host::emit_output(&RawOutput { value: value.to_owned(), output_name: "result".into(), metadata })
         .map_err(|e| OpError::new(e.message))?;
     Ok(Value::Null)
+}
+
+/// Create `dir/<key>.<n>` for the first n not taken: one file per execution of the clone.
+fn mark(dir: &str, key: &str) -> Result<(), OpError> {
+    for n in 1.. {
+        let path = format!("{dir}/{key}.{n}");
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(OpError::new(format!("mark {path}: {e}"))),
+        }
+    }
+    Ok(())
 }
 
 fn trap() -> ! {

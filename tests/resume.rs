@@ -1,0 +1,209 @@
+//! `sandmap resume` after the host process is killed with SIGKILL mid-run, and the live
+//! progress lines, through the binary.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{Workspace, sandmap};
+use serde_json::Value;
+
+struct Setup {
+    ws: Workspace,
+    store: PathBuf,
+    job: String,
+}
+
+fn run(setup: &Setup, args: &[&str]) -> (i32, Value, String) {
+    let output = sandmap().env("SANDMAP_HOME", &setup.store).args(args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.code().unwrap_or(-1), serde_json::from_str(&stdout).unwrap_or(Value::Null), stderr)
+}
+
+/// behave over `commands` (one file each, `f00.txt`…), granted the files read-only, `marks/`
+/// read-write and `gate/` read-only; summarize_directory collects the results.
+fn setup(commands: &[&str]) -> Setup {
+    let ws = Workspace::new();
+    let names: Vec<String> = (0..commands.len()).map(|i| format!("f{i:02}.txt")).collect();
+    let files: Vec<(&str, &[u8])> = names.iter().zip(commands).map(|(n, c)| (n.as_str(), c.as_bytes())).collect();
+    ws.files("cmds", &files);
+    ws.files("marks", &[]);
+    ws.files("gate", &[]);
+    let grants = "{ host = \"cmds\", guest = \"/data\" }, { host = \"marks\", guest = \"/marks\", access = \"read-write\" }, \
+                  { host = \"gate\", guest = \"/gate\" }";
+    let job = common::behave_map_job(grants, "")
+        + "[ops.summarize_directory]\ncomponent = \"summarize_directory\"\ninputs = { results = { collect = \"behave\" } }\n";
+    let job = ws.job(&job).display().to_string();
+    let store = ws.path().join("store");
+    Setup { ws, store, job }
+}
+
+/// Poll `probe` until it gives a value (the host works at its own pace; no timing is asserted).
+fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn keys(values: &Value) -> Vec<String> {
+    values.as_array().unwrap().iter().map(|v| v.as_str().map_or_else(|| v["key"].to_string(), str::to_owned)).collect()
+}
+
+fn marks(dir: &Path, key: &str) -> usize {
+    (1..).take_while(|n| dir.join(format!("{key}.{n}")).exists()).count()
+}
+
+#[test]
+fn a_run_killed_with_sigkill_resumes_without_redoing_a_finished_clone() {
+    // f00–f09 finish at once; f10–f19 wait for /gate/open, so the run stalls with 2 of them
+    // running and 10 clones ended.
+    let commands: Vec<&str> =
+        (0..20).map(|i| if i < 10 { "mark:/marks\nok\n" } else { "mark:/marks\nawait:/gate/open\n" }).collect();
+    let s = setup(&commands);
+    let mut host = sandmap()
+        .env("SANDMAP_HOME", &s.store)
+        .args(["run", &s.job, "--json", "--max-concurrent", "2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+
+    // Every ended step is in the store while the run goes on.
+    let id = wait_for("the run to be recorded", || {
+        let (_, runs, _) = run(&s, &["runs", "--json"]);
+        runs.as_array()?.first()?["run_id"].as_str().map(str::to_owned)
+    });
+    wait_for("10 clones recorded as ended", || {
+        let (_, shown, _) = run(&s, &["show", &id, "--json"]);
+        let ended = shown["steps"].as_array()?.iter().filter(|s| s["op"] == "behave" && s["status"] == "success");
+        (ended.count() == 10).then_some(())
+    });
+    let (_, shown, _) = run(&s, &["show", &id, "--json"]);
+    assert_eq!(shown["status"], "running");
+    let (code, _, stderr) = run(&s, &["resume", &id]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains(&format!("run {id} is still running")), "{stderr}");
+
+    host.kill().unwrap(); // SIGKILL
+    host.wait().unwrap();
+
+    // The store is consistent and says what happened.
+    let (_, runs, _) = run(&s, &["runs", "--json", "--status", "interrupted"]);
+    assert_eq!(runs[0]["run_id"], id.as_str());
+    let (_, shown, _) = run(&s, &["show", &id, "--json"]);
+    assert_eq!(shown["status"], "interrupted");
+    let ended: Vec<String> = keys(&shown["steps"]).into_iter().map(|k| k.trim_matches('"').to_owned()).collect();
+    assert!(ended.len() >= 11, "{ended:?}");
+    let (code, _, stderr) = run(&s, &["reexecute", &id, "--from-failure"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("was interrupted; `sandmap resume"), "{stderr}");
+
+    // A changed job file is refused: the run's finished steps came from the old one.
+    let original = std::fs::read_to_string(&s.job).unwrap();
+    std::fs::write(&s.job, format!("{original}\n# edited\n")).unwrap();
+    let (code, _, stderr) = run(&s, &["resume", &id]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("the job file changed since run"), "{stderr}");
+    std::fs::write(&s.job, &original).unwrap();
+
+    std::fs::write(s.ws.path().join("gate/open"), b"").unwrap();
+    let (code, resumed, stderr) = run(&s, &["resume", &id[..13], "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(resumed["run_id"], id.as_str());
+    assert_eq!(resumed["status"], "success");
+    let mut executed: Vec<String> = (10..20).map(|i| format!("behave[f{i:02}_txt]")).collect();
+    executed.push("summarize_directory".into());
+    let executed_now: Vec<String> =
+        resumed["steps"].as_array().unwrap().iter().map(|s| s["key"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(executed_now, executed);
+    let mut reused = vec!["files_in_directory".to_owned()];
+    reused.extend((0..10).map(|i| format!("behave[f{i:02}_txt]")));
+    assert_eq!(keys(&resumed["reused"]), reused);
+
+    // No finished clone ran twice; the two killed mid-run ran again.
+    let marks_dir = s.ws.path().join("marks");
+    let counts: Vec<usize> = (0..20).map(|i| marks(&marks_dir, &format!("f{i:02}_txt"))).collect();
+    assert_eq!(counts[..10], [1; 10]);
+    assert_eq!(counts[10..].iter().filter(|&&n| n == 2).count(), 2, "{counts:?}");
+    assert!(counts[10..].iter().all(|&n| n == 1 || n == 2), "{counts:?}");
+
+    // The stored run is whole: every step, in report order, and the outputs of an
+    // uninterrupted run of the same job.
+    let (_, shown, _) = run(&s, &["show", &id, "--json"]);
+    assert_eq!(shown["status"], "success");
+    let mut all = vec!["files_in_directory".to_owned()];
+    all.extend((0..20).map(|i| format!("behave[f{i:02}_txt]")));
+    all.push("summarize_directory".into());
+    assert_eq!(shown["steps"].as_array().unwrap().iter().map(|s| s["key"].as_str().unwrap()).collect::<Vec<_>>(), all);
+    let (code, fresh, _) = run(&s, &["run", &s.job, "--json"]);
+    assert_eq!(code, 0);
+    assert_eq!(shown["outputs"], fresh["outputs"]);
+    assert_eq!(resumed["outputs"], fresh["outputs"]);
+
+    let (code, _, stderr) = run(&s, &["resume", &id]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("is not interrupted: it ended (success)"), "{stderr}");
+}
+
+#[test]
+fn a_failure_before_the_kill_stands_after_resume() {
+    let s = setup(&["fail:broken", "mark:/marks\nawait:/gate/open\n"]);
+    let mut host = sandmap()
+        .env("SANDMAP_HOME", &s.store)
+        .args(["run", &s.job, "--max-concurrent", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let id = wait_for("the failure to be recorded", || {
+        let (_, runs, _) = run(&s, &["runs", "--json"]);
+        let id = runs.as_array()?.first()?["run_id"].as_str()?.to_owned();
+        let (_, shown, _) = run(&s, &["show", &id, "--json"]);
+        let failed =
+            shown["steps"].as_array()?.iter().any(|s| s["key"] == "behave[f00_txt]" && s["status"] == "failure");
+        let marked = s.ws.path().join("marks/f01_txt.1").exists();
+        (failed && marked).then_some(id)
+    });
+    host.kill().unwrap();
+    host.wait().unwrap();
+    std::fs::write(s.ws.path().join("gate/open"), b"").unwrap();
+    let (code, resumed, stderr) = run(&s, &["resume", &id, "--json"]);
+    // The failure is not retried (that is `reexecute --from-failure`): the run still fails, and
+    // the collect is abandoned as it would have been.
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(resumed["status"], "failure");
+    assert_eq!(resumed["error"], "Execution of run for \"behave_job\" failed. Steps failed: ['behave[f00_txt]'].");
+    let executed: Vec<&str> = resumed["steps"].as_array().unwrap().iter().map(|s| s["key"].as_str().unwrap()).collect();
+    assert_eq!(executed, ["behave[f01_txt]", "summarize_directory"]);
+    assert_eq!(resumed["steps"][1]["status"], "abandoned");
+    assert!(keys(&resumed["reused"]).contains(&"behave[f00_txt]".to_owned()));
+}
+
+#[test]
+fn progress_lines_show_what_runs_when_stderr_is_not_a_terminal() {
+    let s = setup(&["ok\n", "ok\n", "await:/gate/open\n"]);
+    let mut host = sandmap()
+        .env("SANDMAP_HOME", &s.store)
+        .args(["run", &s.job, "--progress", "lines"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(host.stderr.take().unwrap()).lines();
+    // The first status line comes while behave[f02_txt] waits for the gate.
+    let line = lines.next().unwrap().unwrap();
+    std::fs::write(s.ws.path().join("gate/open"), b"").unwrap();
+    let (_, status) = line.split_once("] ").unwrap();
+    assert_eq!(status, "steps: 3/5 done, 1 running; behave 2/3", "{line}");
+    assert!(host.wait().unwrap().success());
+}
