@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 include!("../../host/guest_build.rs");
+include!("polyglot_build.rs");
 
 fn main() {
     let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| panic!("cargo sets CARGO_MANIFEST_DIR"));
@@ -22,6 +23,7 @@ fn main() {
         let _ = writeln!(code, "/// The `{package}` test plugin's component.");
         let _ = writeln!(code, "pub const {}: &str = {:?};", package.to_uppercase(), path.display().to_string());
     }
+    code.push_str(&build_polyglot(&workspace, &wasm_dir));
     let out = std::env::var("OUT_DIR").unwrap_or_else(|_| panic!("cargo sets OUT_DIR"));
     std::fs::write(Path::new(&out).join("programs.rs"), code)
         .unwrap_or_else(|e| panic!("cannot write programs.rs: {e}"));

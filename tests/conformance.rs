@@ -1,0 +1,468 @@
+//! One conformance suite for every language: the Rust, Python and JavaScript builds of
+//! `files_in_directory` and `process_file` must be indistinguishable to the host. Same definition,
+//! same records (keys, order, values, metadata), same outputs, same error texts (bad config,
+//! missing file or directory, duplicate key, paths outside the grants), same limits. Rust's
+//! results are asserted exactly; every other language is asserted equal to Rust's.
+//!
+//! A language whose tools could not be installed is skipped with a message (the build says why);
+//! with SANDMAP_REQUIRE_POLYGLOT=1 (CI) the build fails instead, so nothing is skipped silently.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use common::{Workspace, run_binary, sha256_hex};
+use sandmap::executor::RunReport;
+use sandmap_test_programs::polyglot;
+use serde_json::{Value, json};
+
+/// One language's build of the example ops.
+struct Lang {
+    name: &'static str,
+    files_in_directory: String,
+    process_file: String,
+}
+
+/// Rust (the built-in ops), then every other language that was built.
+fn langs() -> Vec<Lang> {
+    let mut langs = vec![Lang {
+        name: "rust",
+        files_in_directory: "files_in_directory".into(),
+        process_file: "process_file".into(),
+    }];
+    for lang in [polyglot::PYTHON, polyglot::JS] {
+        match lang.skipped {
+            Some(reason) => eprintln!("SKIPPED: the {} ops were not built: {reason}", lang.name),
+            None => langs.push(Lang {
+                name: lang.name,
+                files_in_directory: format!("{}/files_in_directory.wasm", lang.dir),
+                process_file: format!("{}/process_file.wasm", lang.dir),
+            }),
+        }
+    }
+    langs
+}
+
+/// What the host saw of a run: status, each step (key, op, status, error, records with values),
+/// and the outputs. Durations, logs and the run id are left out.
+fn observed(report: &RunReport) -> Value {
+    let steps: Vec<Value> = report
+        .steps
+        .iter()
+        .map(|s| {
+            let records: Vec<Value> = s
+                .records
+                .iter()
+                .map(|r| {
+                    json!({
+                        "output": r.output,
+                        "mapping_key": r.mapping_key,
+                        "metadata": serde_json::to_value(r).unwrap()["metadata"],
+                        "value": r.value.as_ref().map(|v| serde_json::from_str::<Value>(v.as_str()).unwrap()),
+                    })
+                })
+                .collect();
+            json!({
+                "key": s.key,
+                "op": s.op,
+                "status": s.status.as_str(),
+                "error": s.error,
+                "attempts": s.attempts,
+                "records": records,
+            })
+        })
+        .collect();
+    json!({ "status": format!("{:?}", report.status), "steps": steps, "outputs": report.outputs })
+}
+
+/// Run `job(lang)` for every language in a fresh copy of the workspace `setup` makes; assert that
+/// every language observes what Rust observes, and return Rust's observation.
+fn same_everywhere(setup: impl Fn(&Workspace), job: impl Fn(&Lang) -> String) -> Value {
+    let mut rust: Option<Value> = None;
+    for lang in langs() {
+        let ws = Workspace::new();
+        setup(&ws);
+        let seen = observed(&ws.run(&job(&lang)));
+        match &rust {
+            None => rust = Some(seen),
+            Some(expected) => assert_eq!(&seen, expected, "{} differs from rust", lang.name),
+        }
+    }
+    rust.unwrap()
+}
+
+/// files_in_directory over the guest folder `/data` (granted `sample/`) with `config`, mapped to
+/// process_file, both in `lang`. `extra` adds lines to files_in_directory's table.
+fn map_job(lang: &Lang, config: &str, extra: &str) -> String {
+    format!(
+        r#"
+name = "conformance"
+[ops.files_in_directory]
+component = "{fid}"
+config = {config}
+grants = [{{ host = "sample", guest = "/data", access = "read" }}]
+{extra}
+[ops.process_file]
+component = "{pf}"
+inputs = {{ path = {{ map = "files_in_directory" }} }}
+grants = [{{ host = "sample", guest = "/data" }}]
+"#,
+        fid = lang.files_in_directory,
+        pf = lang.process_file,
+    )
+}
+
+/// files_in_directory alone (in `lang`) over `/data` with `config`.
+fn list_job(lang: &Lang, config: &str) -> String {
+    format!(
+        "name = \"list\"\n[ops.files_in_directory]\ncomponent = \"{}\"\nconfig = {config}\n\
+         grants = [{{ host = \"sample\", guest = \"/data\", access = \"read\" }}]\n",
+        lang.files_in_directory
+    )
+}
+
+/// The rust emit_script op emits `paths` (key k0, k1, ...) and process_file in `lang` reads each.
+fn process_paths_job(lang: &Lang, paths: &[&str]) -> String {
+    let script: Vec<String> =
+        paths.iter().enumerate().map(|(i, p)| format!("{{ emit = \"k{i}\", value = {p:?} }}")).collect();
+    format!(
+        r#"
+name = "paths"
+[ops.emit]
+component = "emit_script"
+config = {{ script = [{}] }}
+[ops.process_file]
+component = "{pf}"
+inputs = {{ path = {{ map = "emit" }} }}
+grants = [{{ host = "sample", guest = "/data" }}]
+"#,
+        script.join(", "),
+        pf = lang.process_file,
+    )
+}
+
+const TRICKY: &[(&str, &[u8])] = &[
+    ("über.txt", "grüße\n".as_bytes()),
+    ("my file.txt", b"a b c\nd\n"),
+    ("empty.txt", b""),
+    ("no-newline.txt", b"last line has none"),
+    ("z.md", b"\n\n\n"),
+    ("B.TXT", b"upper\n"),
+    (".hidden", b"dot\n"),
+    ("\u{1F600}1.txt", b"astral\n"),
+    ("\u{FF21}2.txt", b"fullwidth\n"),
+];
+
+fn tricky_sample(ws: &Workspace) {
+    let dir = ws.files("sample", TRICKY);
+    std::fs::create_dir(dir.join("subdir")).unwrap();
+    std::fs::write(dir.join("subdir/inner.txt"), b"not listed\n").unwrap();
+    std::os::unix::fs::symlink("empty.txt", dir.join("link_to_empty")).unwrap();
+    ws.files("outside", &[("secret.txt", b"the secret")]);
+    std::os::unix::fs::symlink(ws.path().join("outside/secret.txt"), dir.join("abs_link")).unwrap();
+    std::os::unix::fs::symlink("../outside/secret.txt", dir.join("rel_link")).unwrap();
+    std::os::unix::fs::symlink(ws.path().join("outside"), dir.join("dir_link")).unwrap();
+}
+
+#[test]
+fn every_language_was_built_or_says_why_not() {
+    for lang in [polyglot::PYTHON, polyglot::JS] {
+        match lang.skipped {
+            Some(reason) => eprintln!("SKIPPED: the {} ops were not built: {reason}", lang.name),
+            None => {
+                for op in ["files_in_directory", "process_file"] {
+                    let path = format!("{}/{op}.wasm", lang.dir);
+                    assert!(std::path::Path::new(&path).is_file(), "{path} is missing");
+                }
+                eprintln!("{} build times (s, 0 = cached): {:?}", lang.name, lang.build_seconds);
+            }
+        }
+    }
+}
+
+#[test]
+fn definitions_are_identical() {
+    let definition = |component: &str| {
+        let (code, stdout, stderr) = run_binary(&["inspect", "--json", component]);
+        assert_eq!(code, 0, "inspect {component}: {stderr}");
+        let value: Value = serde_json::from_str(&stdout).unwrap();
+        value["definition"].clone()
+    };
+    let langs = langs();
+    let rust = &langs[0];
+    let (rust_fid, rust_pf) = (definition(&rust.files_in_directory), definition(&rust.process_file));
+    assert_eq!(rust_fid["config_schema"]["properties"]["path"]["default"], json!("/data"));
+    assert_eq!(rust_pf["inputs"], json!([{"name": "path", "description": "the file's guest path", "required": true}]));
+    for lang in &langs[1..] {
+        assert_eq!(definition(&lang.files_in_directory), rust_fid, "{} files_in_directory", lang.name);
+        assert_eq!(definition(&lang.process_file), rust_pf, "{} process_file", lang.name);
+    }
+}
+
+#[test]
+fn records_keys_order_values_and_metadata_are_identical() {
+    let seen = same_everywhere(tricky_sample, |lang| map_job(lang, "{ path = \"/data\" }", ""));
+    let fid = &seen["steps"][0];
+    assert_eq!(fid["status"], "success");
+    // Regular files only (not the folder, not symlinks), sorted by UTF-8 bytes.
+    let expected_names = [
+        ".hidden",
+        "B.TXT",
+        "empty.txt",
+        "my file.txt",
+        "no-newline.txt",
+        "z.md",
+        "über.txt",
+        "\u{FF21}2.txt",
+        "\u{1F600}1.txt",
+    ];
+    let mut sorted = expected_names.to_vec();
+    sorted.sort();
+    assert_eq!(sorted, expected_names);
+    let records: Vec<Value> = expected_names
+        .iter()
+        .map(|name| {
+            let key: String =
+                name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+            json!({
+                "output": "result",
+                "mapping_key": key,
+                "metadata": {"filename": {"type": "text", "value": name}},
+                "value": format!("/data/{name}"),
+            })
+        })
+        .collect();
+    assert_eq!(fid["records"], json!(records));
+    let results = seen["outputs"]["process_file"]["result"].as_object().unwrap();
+    assert_eq!(results.len(), expected_names.len());
+    for (name, content) in TRICKY {
+        let key: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+        assert_eq!(
+            results[&key],
+            json!({
+                "path": format!("/data/{name}"),
+                "bytes": content.len(),
+                "lines": content.iter().filter(|&&b| b == b'\n').count(),
+                "sha256": sha256_hex(content),
+            })
+        );
+    }
+}
+
+#[test]
+fn a_trailing_slash_and_the_default_path_give_the_same_records() {
+    let setup = |ws: &Workspace| {
+        ws.files("sample", &[("a.txt", b"a\n"), ("b.txt", b"bb\n")]);
+    };
+    let slash = same_everywhere(setup, |lang| map_job(lang, "{ path = \"/data/\" }", ""));
+    assert_eq!(slash["steps"][0]["records"][0]["value"], "/data/a.txt");
+    let default = same_everywhere(setup, |lang| map_job(lang, "{}", ""));
+    assert_eq!(default["steps"][0]["records"][1]["value"], "/data/b.txt");
+    assert_eq!(default["outputs"]["process_file"]["result"]["b_txt"]["bytes"], 3);
+}
+
+#[test]
+fn a_large_file_hashes_identically() {
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let seen = same_everywhere(
+        |ws| {
+            ws.files("sample", &[("big.bin", &data)]);
+        },
+        |lang| map_job(lang, "{}", ""),
+    );
+    assert_eq!(seen["outputs"]["process_file"]["result"]["big_bin"]["sha256"], json!(sha256_hex(&data)));
+}
+
+#[test]
+fn bad_config_is_refused_with_the_same_error() {
+    for config in ["{ path = 5 }", "{ nope = \"x\" }", "{ path = [\"/data\"] }"] {
+        let mut errors = Vec::new();
+        for lang in langs() {
+            let ws = Workspace::new();
+            ws.files("sample", &[]);
+            let error = ws.invalid(&map_job(&lang, config, ""));
+            errors.push((lang.name, error.replace(&ws.path().display().to_string(), "WS")));
+        }
+        assert!(errors[0].1.starts_with("WS/job.toml:5:10: op \"files_in_directory\": config: "), "{}", errors[0].1);
+        for (name, error) in &errors[1..] {
+            assert_eq!(error, &errors[0].1, "{name}, config {config}");
+        }
+    }
+}
+
+fn fid_error(seen: &Value) -> &Value {
+    &seen["steps"][0]["error"]
+}
+
+#[test]
+fn a_missing_or_wrong_directory_fails_with_the_same_error() {
+    let setup = |ws: &Workspace| tricky_sample(ws);
+    let cases = [
+        ("/data/missing", "list /data/missing: No such file or directory (os error 44)"),
+        ("/data/empty.txt", "list /data/empty.txt: Not a directory (os error 54)"),
+        ("/data/link_to_empty", "list /data/link_to_empty: Not a directory (os error 54)"),
+    ];
+    for (path, error) in cases {
+        let seen = same_everywhere(setup, |lang| map_job(lang, &format!("{{ path = {path:?} }}"), ""));
+        assert_eq!(fid_error(&seen), &json!(error), "{path}");
+        assert_eq!(seen["status"], "Failure");
+    }
+}
+
+#[test]
+fn listing_outside_the_grants_fails_with_the_same_error() {
+    for path in
+        ["/", "/etc", "/outside", "/data/..", "/data/../outside", "../outside", "/data/dir_link", "/data/dir_link/"]
+    {
+        let seen = same_everywhere(tricky_sample, |lang| list_job(lang, &format!("{{ path = {path:?} }}")));
+        let error = fid_error(&seen).as_str().unwrap_or_else(|| panic!("{path} was listed: {seen}"));
+        assert!(error.starts_with(&format!("list {path}: ")), "{error}");
+        assert!(error.ends_with(')'), "an os error: {error}");
+    }
+}
+
+#[test]
+fn reading_missing_and_outside_files_fails_with_the_same_error() {
+    let paths = [
+        "/data/missing.txt",
+        "/data/subdir",
+        "/data/subdir/inner.txt",
+        "/data/abs_link",
+        "/data/rel_link",
+        "/data/dir_link/secret.txt",
+        "/data/dir_link/",
+        "/data/empty.txt/",
+        "/data/../outside/secret.txt",
+        "../outside/secret.txt",
+        "/outside/secret.txt",
+        "/etc/passwd",
+        "/",
+        "data/empty.txt",
+        "./data/empty.txt",
+        "//data//empty.txt",
+    ];
+    let seen = same_everywhere(tricky_sample, |lang| process_paths_job(lang, &paths));
+    let results = &seen["steps"];
+    let by_path: Vec<(String, Value)> = paths
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let step = results.as_array().unwrap().iter().find(|s| s["key"] == format!("process_file[k{i}]")).unwrap();
+            (p.to_string(), step["error"].clone())
+        })
+        .collect();
+    let expect = |path: &str, error: Option<&str>| {
+        let (_, got) = by_path.iter().find(|(p, _)| p == path).unwrap();
+        assert_eq!(got, &json!(error.map(|e| format!("read {path}: {e}"))), "{path}");
+    };
+    expect("/data/missing.txt", Some("No such file or directory (os error 44)"));
+    expect("/data/subdir/inner.txt", None);
+    expect("data/empty.txt", None);
+    expect("./data/empty.txt", None);
+    expect("//data//empty.txt", None);
+    expect("/data/../outside/secret.txt", Some("Operation not permitted (os error 63)"));
+    expect("/etc/passwd", Some("No such file or directory (os error 44)"));
+    for (path, error) in &by_path {
+        if path.contains("outside") || path.contains("link") || path == "/" || path == "/etc/passwd" {
+            assert!(error.is_string(), "{path} was read");
+        }
+    }
+    // The secret never appears in any output.
+    assert!(!seen["outputs"].to_string().contains(&sha256_hex(b"the secret")));
+}
+
+#[test]
+fn a_duplicate_mapping_key_fails_with_the_same_error() {
+    let seen = same_everywhere(
+        |ws| {
+            ws.files("sample", &[("a-b.txt", b"1"), ("a.b.txt", b"2"), ("c.txt", b"3")]);
+        },
+        |lang| list_job(lang, "{}"),
+    );
+    let error = fid_error(&seen).as_str().unwrap();
+    assert_eq!(
+        error,
+        "op \"files_in_directory\" emitted a DynamicOutput with mapping_key \"a_b_txt\" on output \"result\" multiple times"
+    );
+    assert_eq!(seen["steps"][0]["records"].as_array().unwrap().len(), 1, "the first record was kept");
+}
+
+#[test]
+fn limits_stop_every_language_with_the_same_error() {
+    let setup = |ws: &Workspace| {
+        ws.files("sample", &[("a.txt", b"a\n")]);
+    };
+    let seen = same_everywhere(setup, |lang| map_job(lang, "{}", "limits = { memory = \"1 MiB\" }"));
+    assert_eq!(fid_error(&seen), &json!("exceeded memory limit 1 MiB"));
+    let seen = same_everywhere(setup, |lang| map_job(lang, "{}", "limits = { max_emits = 0 }"));
+    let error = fid_error(&seen).as_str().unwrap();
+    assert!(error.contains("max_emits"), "{error}");
+}
+
+/// The seed job with its three ops from any mix of languages.
+fn seed_job(fid: &str, pf: &str) -> String {
+    format!(
+        r#"
+name = "process_directory"
+[ops.files_in_directory]
+component = "{fid}"
+config = {{ path = "/data" }}
+grants = [{{ host = "sample", guest = "/data", access = "read" }}]
+[ops.process_file]
+component = "{pf}"
+inputs = {{ path = {{ map = "files_in_directory" }} }}
+grants = [{{ host = "sample", guest = "/data" }}]
+[ops.summarize_directory]
+component = "summarize_directory"
+inputs = {{ results = {{ collect = "process_file" }} }}
+"#
+    )
+}
+
+#[test]
+fn the_seed_job_runs_with_any_mix_of_languages() {
+    let contents: Vec<(String, Vec<u8>)> =
+        (0..40).map(|i| (format!("f{i:02}-{}.txt", i % 3), "line\n".repeat(i % 7).into_bytes())).collect();
+    let files: Vec<(&str, &[u8])> = contents.iter().map(|(n, c)| (n.as_str(), c.as_slice())).collect();
+    let bytes: usize = contents.iter().map(|(_, c)| c.len()).sum();
+    let lines: usize = (0..40).map(|i| i % 7).sum();
+    let expected = json!({"files": 40, "bytes": bytes, "lines": lines});
+    let langs = langs();
+    let mut all_rust: Option<Value> = None;
+    for fid in &langs {
+        for pf in &langs {
+            let ws = Workspace::new();
+            ws.files("sample", &files);
+            let report = ws.run(&seed_job(&fid.files_in_directory, &pf.process_file));
+            let seen = observed(&report);
+            assert_eq!(
+                report.output("summarize_directory", "result"),
+                Some(&expected),
+                "files_in_directory in {}, process_file in {}",
+                fid.name,
+                pf.name
+            );
+            match &all_rust {
+                None => all_rust = Some(seen),
+                Some(rust) => {
+                    assert_eq!(&seen, rust, "files_in_directory in {}, process_file in {}", fid.name, pf.name)
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn python_files_js_process_rust_summarize_through_the_binary() {
+    let (Some(py), Some(js)) =
+        (langs().into_iter().find(|l| l.name == "python"), langs().into_iter().find(|l| l.name == "js"))
+    else {
+        eprintln!("SKIPPED: needs both the Python and the JavaScript build");
+        return;
+    };
+    let ws = Workspace::new();
+    ws.files("sample", &[("a.txt", b"hello\nworld\n"), ("b.txt", b"x")]);
+    let job = ws.job(&seed_job(&py.files_in_directory, &js.process_file));
+    let (code, report) = common::run_json(&job);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["outputs"]["summarize_directory"]["result"], json!({"files": 2, "bytes": 13, "lines": 2}));
+}
