@@ -398,6 +398,24 @@ fn limits_stop_every_language_with_the_same_error() {
     assert!(error.contains("max_emits"), "{error}");
 }
 
+#[test]
+fn a_time_limit_stops_every_language_with_the_same_error() {
+    // 64 MiB to hash: ~0.2 s for the Rust build, far longer for the others; 20 ms stops each.
+    let seen = same_everywhere(
+        |ws| {
+            ws.files("sample", &[("big.bin", &vec![7u8; 64 << 20])]);
+        },
+        |lang| {
+            map_job(lang, "{}", "").replace(
+                "inputs = { path = { map = \"files_in_directory\" } }",
+                "inputs = { path = { map = \"files_in_directory\" } }\nlimits = { timeout = \"20 ms\" }",
+            )
+        },
+    );
+    assert_eq!(seen["steps"][1]["key"], "process_file[big_bin]");
+    assert_eq!(seen["steps"][1]["error"], "exceeded time limit 20 ms");
+}
+
 /// The seed job with its three ops from any mix of languages.
 fn seed_job(fid: &str, pf: &str) -> String {
     format!(

@@ -116,3 +116,22 @@ fn step_selection_reruns_what_is_named() {
     assert_eq!(code, 2);
     assert!(stderr.contains("--from-failure") || stderr.contains("required"), "{stderr}");
 }
+
+#[test]
+fn a_reexecution_keeps_the_parents_set_overrides() {
+    let ws = Workspace::new();
+    ws.files("cmds", &[("top.txt", b"ok\n")]);
+    ws.files("cmds/sub", &[("inner.txt", b"ok\n")]);
+    let job = ws.job(&common::behave_map_job("{ host = \"cmds\", guest = \"/data\" }", "")).display().to_string();
+    let s = Setup { store: ws.path().join("store"), ws, job };
+    let (code, first, stderr) =
+        run(&s, &["run", &s.job, "--json", "--set", "files_in_directory.config.path=/data/sub"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(keys(&first), ["files_in_directory", "behave[inner_txt]"]);
+    // Running the fan-out again lists the overridden folder, not the job file's.
+    let parent = first["run_id"].as_str().unwrap();
+    let (code, second, stderr) = run(&s, &["reexecute", parent, "--step", "files_in_directory*", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(keys(&second), ["files_in_directory", "behave[inner_txt]"]);
+    assert_eq!(second["outputs"], first["outputs"]);
+}

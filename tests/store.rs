@@ -119,4 +119,12 @@ fn step_outputs_and_record_values_are_stored() {
     assert_eq!(clone.values[0].1.to_value()["lines"], 1);
     let summary = report.step("summarize_directory").unwrap();
     assert_eq!(summary.values[0].1.to_value(), serde_json::json!({"files": 1, "bytes": 4, "lines": 1}));
+    // Each op's effective config is kept with its component digest.
+    let db = rusqlite::Connection::open(store.join("runs.db")).unwrap();
+    let config: String = db
+        .query_row("SELECT config FROM run_components WHERE run_id = ?1 AND op = 'files_in_directory'", [&id], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&config).unwrap(), serde_json::json!({"path": "/data"}));
 }

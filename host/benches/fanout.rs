@@ -241,6 +241,7 @@ fn run_recorded(job: &Path, workers: usize, pooling: bool, cache: &Path, store: 
             job_file: job,
             job_text: &prepared.job.text,
             components: &components,
+            configs: &[],
             parent_run_id: None,
             overrides: &[],
         };

@@ -119,6 +119,8 @@ pub(super) fn execute(
     output: &ReportArgs,
 ) -> anyhow::Result<ExitCode> {
     let components = component_digests(prepared);
+    let configs: Vec<(String, String)> =
+        prepared.plan.ops.iter().map(|op| (op.name.clone(), op.config.as_str().to_owned())).collect();
     // Recorded by its canonical path, so that a re-execution finds it from any folder.
     let job_file = prepared.job.file.canonicalize().unwrap_or_else(|_| prepared.job.file.clone());
     let (recorder, resumed_parent) = match recording {
@@ -129,6 +131,7 @@ pub(super) fn execute(
                 job_file: &job_file,
                 job_text: &prepared.job.text,
                 components: &components,
+                configs: &configs,
                 parent_run_id: parent,
                 overrides,
             };

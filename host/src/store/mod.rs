@@ -183,10 +183,12 @@ impl RunStore {
         )
         .map_err(sqlite)?;
         {
-            let mut component =
-                tx.prepare("INSERT INTO run_components (run_id, op, digest) VALUES (?1, ?2, ?3)").map_err(sqlite)?;
+            let mut component = tx
+                .prepare("INSERT INTO run_components (run_id, op, digest, config) VALUES (?1, ?2, ?3, ?4)")
+                .map_err(sqlite)?;
             for (op, digest) in run.components {
-                component.execute(params![run.run_id, op, digest]).map_err(sqlite)?;
+                let config = run.configs.iter().find(|(name, _)| name == op).map(|(_, c)| c.as_str());
+                component.execute(params![run.run_id, op, digest, config]).map_err(sqlite)?;
             }
         }
         tx.commit().map_err(sqlite)
@@ -607,6 +609,8 @@ pub struct RunStart<'a> {
     pub job_text: &'a str,
     /// Each op's component digest.
     pub components: &'a [(String, String)],
+    /// Each op's effective config (JSON, defaults and overrides applied).
+    pub configs: &'a [(String, String)],
     /// For a re-execution: the run it re-executes.
     pub parent_run_id: Option<&'a str>,
     /// The `--set` overrides the run was started with.

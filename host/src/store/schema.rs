@@ -55,12 +55,13 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE runs ADD COLUMN reused TEXT NOT NULL DEFAULT '[]';",
     // 4: steps recorded as they end (a run starts as `running`), so a killed run can be resumed:
     //    the steps a re-execution reused (copied, flagged), each clone's record digest, each
-    //    step's place in report order (steps end in any order), and the `--set` overrides the
-    //    run was started with.
+    //    step's place in report order (steps end in any order), the `--set` overrides the run
+    //    was started with, and each op's effective config (defaults and overrides applied).
     "ALTER TABLE steps ADD COLUMN reused INTEGER NOT NULL DEFAULT 0;
      ALTER TABLE steps ADD COLUMN record_digest TEXT;
      ALTER TABLE steps ADD COLUMN sort_key BLOB;
-     ALTER TABLE runs ADD COLUMN overrides TEXT NOT NULL DEFAULT '[]';",
+     ALTER TABLE runs ADD COLUMN overrides TEXT NOT NULL DEFAULT '[]';
+     ALTER TABLE run_components ADD COLUMN config TEXT;",
 ];
 
 /// Bring the schema up to date.
