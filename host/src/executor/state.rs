@@ -101,6 +101,14 @@ impl Instance {
         self.outputs.iter().find(|(n, _)| n == name).map(|(_, v)| v)
     }
 
+    /// Its status in a report: a step that never reached a final one was not executed.
+    fn final_status(&self) -> StepStatus {
+        match self.status {
+            Status::Done(status) => status,
+            _ => StepStatus::Abandoned,
+        }
+    }
+
     fn extra(&mut self) -> &mut Extra {
         self.extra.get_or_insert_with(Box::default)
     }
@@ -787,10 +795,7 @@ impl<'p> RunState<'p> {
             key: instance.step_key.clone(),
             op: self.plan.ops[instance.op].name.clone(),
             mapping_key: instance.keys.last().cloned(),
-            status: match instance.status {
-                Status::Done(s) => s,
-                _ => StepStatus::Abandoned,
-            },
+            status: instance.final_status(),
             error: instance.error.clone(),
             attempts: instance.attempts,
             previous_attempts: extra.map(|e| e.previous_attempts.clone()).unwrap_or_default(),
@@ -873,15 +878,13 @@ impl<'p> RunState<'p> {
             })
             .map(|i| {
                 let records = self.records_of(&i);
+                let status = i.final_status();
                 let extra = i.extra.map(|e| *e).unwrap_or_default();
                 StepReport {
                     key: i.step_key,
                     op: self.plan.ops[i.op].name.clone(),
                     mapping_key: i.keys.last().cloned(),
-                    status: match i.status {
-                        Status::Done(s) => s,
-                        _ => StepStatus::Abandoned,
-                    },
+                    status,
                     error: i.error,
                     attempts: i.attempts,
                     previous_attempts: extra.previous_attempts,

@@ -269,8 +269,9 @@ impl RunStore {
         tx.commit().map_err(sqlite)
     }
 
-    /// End a run whose steps are recorded: its status, outputs and time. `resumed`: the run was resumed, and keeps the list of steps it reused from
-    /// its parent (the steps it took from before it was interrupted are its own).
+    /// End a run whose steps are recorded: its status, outputs and time. `resumed`: the run was
+    /// resumed, and keeps the list of steps it reused from its parent (the steps it took from
+    /// before it was interrupted are its own).
     pub fn finish(&mut self, report: &RunReport, resumed: bool) -> Result<(), StoreError> {
         let path = self.path.clone();
         let sqlite = |source| StoreError::Sqlite { path: path.clone(), source };
@@ -292,14 +293,6 @@ impl RunStore {
         )
         .map_err(sqlite)?;
         tx.commit().map_err(sqlite)
-    }
-
-    /// Record a finished run at once (what a [`Recorder`] does step by step).
-    pub fn record(&mut self, run: &RunStart<'_>, report: &RunReport) -> Result<(), StoreError> {
-        self.begin(run)?;
-        let steps: Vec<(StepReport, bool)> = report.steps.iter().map(|s| (s.clone(), false)).collect();
-        self.append_steps(&report.run_id, 0, &steps, false)?;
-        self.finish(report, false)
     }
 
     /// Hold the lock that says run `run_id` is running, for as long as the lock lives; an error
