@@ -207,3 +207,65 @@ fn progress_lines_show_what_runs_when_stderr_is_not_a_terminal() {
     assert_eq!(status, "steps: 3/5 done, 1 running; behave 2/3", "{line}");
     assert!(host.wait().unwrap().success());
 }
+
+#[test]
+fn a_kill_while_steps_are_being_recorded_leaves_a_store_that_resume_completes() {
+    // 20,000 no-op clones on one worker: the writer thread is busy the whole time, so the kill
+    // lands between (or during) its transactions.
+    let n = 20_000;
+    let ws = Workspace::new();
+    let job = ws.job(&format!(
+        "name = \"fan\"\n[ops.emit]\ncomponent = \"emit_range\"\nconfig = {{ n = {n} }}\n\
+         limits = {{ max_emits = {n}, max_fan_out = {n} }}\n\
+         [ops.each]\ncomponent = \"noop\"\ninputs = {{ x = {{ map = \"emit\" }} }}\n\
+         [ops.all]\ncomponent = \"noop\"\ninputs = {{ x = {{ collect = \"each\" }} }}\n"
+    ));
+    let job = job.to_str().unwrap().to_owned();
+    let s = Setup { store: ws.path().join("store"), ws, job };
+    let (code, expected, _) =
+        run(&s, &["run", &s.job, "--json", "--store", s.ws.path().join("other").to_str().unwrap()]);
+    assert_eq!(code, 0);
+
+    for after in [1, 3_000] {
+        let mut host = sandmap()
+            .env("SANDMAP_HOME", &s.store)
+            .args(["run", &s.job, "--max-concurrent", "1", "--quiet"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let id = wait_for("steps to be recorded", || {
+            let (_, runs, _) = run(&s, &["runs", "--json", "--status", "running"]);
+            let run = runs.as_array()?.first()?.clone();
+            (run["steps"].as_u64()? >= after).then(|| run["run_id"].as_str().unwrap().to_owned())
+        });
+        host.kill().unwrap();
+        host.wait().unwrap();
+
+        let (_, shown, _) = run(&s, &["show", &id, "--json"]);
+        assert_eq!(shown["status"], "interrupted");
+        let before: Vec<String> =
+            shown["steps"].as_array().unwrap().iter().map(|s| s["key"].as_str().unwrap().to_owned()).collect();
+        assert!(before.len() as u64 >= after && before.len() < n + 2, "{} steps", before.len());
+
+        let (code, resumed, stderr) = run(&s, &["resume", &id, "--json", "--quiet"]);
+        assert_eq!(code, 0, "{stderr}");
+        assert_eq!(resumed["outputs"], expected["outputs"]);
+        let executed: Vec<&str> =
+            resumed["steps"].as_array().unwrap().iter().map(|s| s["key"].as_str().unwrap()).collect();
+        let reused: Vec<&str> = resumed["reused"].as_array().unwrap().iter().map(|k| k.as_str().unwrap()).collect();
+        // What had ended (all successes) was reused, every other step ran: each step exactly once.
+        let mut ended: Vec<&str> = before.iter().map(String::as_str).collect();
+        let mut reused_sorted = reused.clone();
+        ended.sort_unstable();
+        reused_sorted.sort_unstable();
+        assert_eq!(reused_sorted, ended);
+        let mut all: Vec<&str> = executed.iter().chain(&reused).copied().collect();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), n + 2);
+        let (_, shown, _) = run(&s, &["show", &id, "--json"]);
+        assert_eq!(shown["status"], "success");
+        assert_eq!(shown["steps"].as_array().unwrap().len(), n + 2);
+    }
+}
