@@ -226,8 +226,17 @@ impl RunStore {
                 )
                 .map_err(sqlite)?;
             for (offset, (s, reused)) in steps.iter().enumerate() {
-                let attempts = serde_json::to_string(&s.previous_attempts).unwrap_or_else(|_| "[]".into());
-                let log = serde_json::to_string(&s.log).unwrap_or_else(|_| "{}".into());
+                // Most steps have neither: the constant spares the serializer on the writer's hot path.
+                let attempts = if s.previous_attempts.is_empty() {
+                    "[]".to_owned()
+                } else {
+                    serde_json::to_string(&s.previous_attempts).unwrap_or_else(|_| "[]".into())
+                };
+                let log = if s.log.entries.is_empty() && s.log.truncated_bytes == 0 {
+                    EMPTY_LOG.to_owned()
+                } else {
+                    serde_json::to_string(&s.log).unwrap_or_else(|_| EMPTY_LOG.into())
+                };
                 // Values are valid JSON text already: joined, never re-parsed.
                 let values: Vec<String> = s
                     .values
@@ -299,9 +308,9 @@ impl RunStore {
     /// if another process holds it. The operating system releases it when the process dies,
     /// however it dies: that is how `resume` tells an interrupted run from a running one.
     pub fn lock_run(&self, run_id: &str) -> Result<RunLock, StoreError> {
+        let path = self.lock_path(run_id)?;
         let dir = self.lock_dir();
         std::fs::create_dir_all(&dir).map_err(|source| StoreError::Io { path: dir.clone(), source })?;
-        let path = dir.join(format!("{run_id}.lock"));
         let file = std::fs::File::create(&path).map_err(|source| StoreError::Io { path: path.clone(), source })?;
         match file.try_lock() {
             Ok(()) => Ok(RunLock { file, path }),
@@ -312,12 +321,22 @@ impl RunStore {
 
     /// Whether a live process is running run `run_id` (holds its lock).
     pub fn is_running(&self, run_id: &str) -> bool {
-        let Ok(file) = std::fs::File::open(self.lock_dir().join(format!("{run_id}.lock"))) else { return false };
+        let Ok(path) = self.lock_path(run_id) else { return false };
+        let Ok(file) = std::fs::File::open(path) else { return false };
         matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock))
     }
 
     fn lock_dir(&self) -> PathBuf {
         self.path.parent().unwrap_or(Path::new(".")).join("running")
+    }
+
+    /// `running/<id>.lock`, for a run id that is a UUID: an id read from an edited database
+    /// must not name a file elsewhere.
+    fn lock_path(&self, run_id: &str) -> Result<PathBuf, StoreError> {
+        match uuid::Uuid::try_parse(run_id) {
+            Ok(id) if id.hyphenated().to_string() == run_id => Ok(self.lock_dir().join(format!("{run_id}.lock"))),
+            _ => Err(self.corrupt("run id", format!("{run_id:?} is not a UUID"))),
+        }
     }
 
     /// The status of a stored run: a `running` run whose process died is `interrupted`.
@@ -564,6 +583,9 @@ fn parse_run_status(text: &str) -> Option<RunStatus> {
         .find(|s| s.as_str() == text)
 }
 
+/// How an empty step log is stored (as serde writes a default [`StepLog`]).
+const EMPTY_LOG: &str = r#"{"entries":[],"truncated_bytes":0}"#;
+
 /// A step's place in report order as a BLOB that SQLite compares as the key compares: each
 /// number big-endian. `None` (NULL, sorting first, then by `seq`) for a step without one.
 fn sort_key(key: &[u32]) -> Option<Vec<u8>> {
@@ -631,4 +653,33 @@ fn parse_step_status(text: &str) -> Option<StepStatus> {
     [StepStatus::Success, StepStatus::Failure, StepStatus::Abandoned, StepStatus::Skipped, StepStatus::Cancelled]
         .into_iter()
         .find(|s| s.as_str() == text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_uuid_names_a_lock_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RunStore::open(dir.path()).unwrap();
+        let id = crate::executor::new_run_id();
+        let lock = store.lock_run(&id).unwrap();
+        assert!(store.is_running(&id));
+        assert!(matches!(store.lock_run(&id), Err(StoreError::StillRunning(_))));
+        drop(lock);
+        assert!(!store.is_running(&id));
+        for hostile in
+            ["../../etc/x", "", "01a20f7a-fbb3-76e1-bf3d-4fb4981965ca/../x", "01A20F7A-FBB3-76E1-BF3D-4FB4981965CA"]
+        {
+            assert!(matches!(store.lock_run(hostile), Err(StoreError::Corrupt { what: "run id", .. })), "{hostile}");
+            assert!(!store.is_running(hostile));
+        }
+        assert_eq!(std::fs::read_dir(dir.path().join("running")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn the_empty_log_constant_is_what_serde_writes() {
+        assert_eq!(serde_json::to_string(&StepLog::default()).unwrap(), EMPTY_LOG);
+    }
 }
