@@ -269,3 +269,69 @@ fn a_kill_while_steps_are_being_recorded_leaves_a_store_that_resume_completes() 
         assert_eq!(shown["steps"].as_array().unwrap().len(), n + 2);
     }
 }
+
+#[test]
+fn a_fan_out_that_failed_after_its_clones_ended_keeps_them_after_resume() {
+    // emit's two clones end, then emit fails; `blocker` keeps the run open until the gate opens.
+    let ws = Workspace::new();
+    ws.files("cmds", &[("a.txt", b"mark:/marks\nok\n"), ("b.txt", b"mark:/marks\nok\n")]);
+    ws.files("marks", &[]);
+    ws.files("gate", &[]);
+    let job = ws.job(&format!(
+        r#"
+name = "late_failure"
+[ops.emit]
+component = "emit_script"
+config = {{ script = [{{ emit = "a", value = "/data/a.txt" }}, {{ emit = "b", value = "/data/b.txt" }},
+                      {{ wait_for = "/marks/a.done" }}, {{ wait_for = "/marks/b.done" }}, {{ fail = "late" }}] }}
+grants = [{{ host = "marks", guest = "/marks" }}]
+[ops.behave]
+component = "{behave}"
+inputs = {{ path = {{ map = "emit" }} }}
+grants = [{{ host = "cmds", guest = "/data" }}, {{ host = "marks", guest = "/marks", access = "read-write" }}]
+[ops.blocker]
+component = "emit_script"
+config = {{ script = [{{ wait_for = "/gate/open" }}] }}
+grants = [{{ host = "gate", guest = "/gate" }}]
+"#,
+        behave = sandmap_test_programs::BEHAVE
+    ));
+    let s = Setup { store: ws.path().join("store"), ws, job: job.to_str().unwrap().to_owned() };
+    let mut host = sandmap()
+        .env("SANDMAP_HOME", &s.store)
+        .args(["run", &s.job, "--max-concurrent", "4"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let id = wait_for("the clones and the failure to be recorded", || {
+        // Each clone has marked its run: let emit go on to fail once they have ended.
+        for key in ["a", "b"] {
+            if s.ws.path().join(format!("marks/{key}.1")).exists() {
+                let _ = std::fs::write(s.ws.path().join(format!("marks/{key}.done")), b"");
+            }
+        }
+        let (_, runs, _) = run(&s, &["runs", "--json"]);
+        let id = runs.as_array()?.first()?["run_id"].as_str()?.to_owned();
+        let (_, shown, _) = run(&s, &["show", &id, "--json"]);
+        let steps = shown["steps"].as_array()?;
+        let ended = |key: &str, status: &str| steps.iter().any(|s| s["key"] == key && s["status"] == status);
+        (ended("emit", "failure") && ended("behave[a]", "success") && ended("behave[b]", "success")).then_some(id)
+    });
+    host.kill().unwrap();
+    host.wait().unwrap();
+    std::fs::write(s.ws.path().join("gate/open"), b"").unwrap();
+
+    let (code, resumed, stderr) = run(&s, &["resume", &id, "--json"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(resumed["error"], "Execution of run for \"late_failure\" failed. Steps failed: ['emit'].");
+    assert_eq!(keys(&resumed["reused"]), ["emit", "behave[a]", "behave[b]"]);
+    let executed: Vec<&str> = resumed["steps"].as_array().unwrap().iter().map(|s| s["key"].as_str().unwrap()).collect();
+    assert_eq!(executed, ["blocker"]);
+    assert_eq!(marks(&s.ws.path().join("marks"), "a"), 1);
+    assert_eq!(marks(&s.ws.path().join("marks"), "b"), 1);
+    let (_, shown, _) = run(&s, &["show", &id, "--json"]);
+    let stored: Vec<&str> = shown["steps"].as_array().unwrap().iter().map(|s| s["key"].as_str().unwrap()).collect();
+    assert_eq!(stored, ["emit", "behave[a]", "behave[b]", "blocker"]);
+    assert_eq!(shown["outputs"]["behave"]["result"]["a"]["said"], "ok");
+}

@@ -272,8 +272,7 @@ impl<'p> RunState<'p> {
         if let Some(reused) = reused {
             // The earlier result stands: its outputs, and its records replayed in the earlier
             // emission order, which re-creates the clones (each reused or run in turn) and keeps
-            // every collect in the original order. A failure stands too, with its records and no
-            // clones, as when it happened.
+            // every collect in the original order. A failure stands too.
             let instance = &mut self.instances[id];
             instance.outputs = reused.values.clone();
             instance.status = Status::Running;
@@ -286,8 +285,16 @@ impl<'p> RunState<'p> {
                     self.terminate(id, StepStatus::Success, None);
                 }
                 Some(error) => {
+                    // As it happened: a fan-out's clones started from each record as it came (and
+                    // the ones that ended before the failure stand, the others are cancelled),
+                    // unless the op has retries, whose records were held and never cloned.
+                    let held = self.plan.ops[op].retries.max > 0;
                     for (output, key, value, metadata) in reused.records.clone() {
-                        self.append_record(id, &output, key, value, metadata);
+                        if held {
+                            self.append_record(id, &output, key, value, metadata);
+                        } else {
+                            self.release(id, Emission::Record { output, key, value, metadata }, ready);
+                        }
                     }
                     self.terminate(id, StepStatus::Failure, Some(error.clone()));
                 }
