@@ -335,3 +335,29 @@ grants = [{{ host = "gate", guest = "/gate" }}]
     assert_eq!(stored, ["emit", "behave[a]", "behave[b]", "blocker"]);
     assert_eq!(shown["outputs"]["behave"]["result"]["a"]["said"], "ok");
 }
+
+#[test]
+fn a_clone_is_reused_only_for_the_record_value_it_was_made_from() {
+    let ws = Workspace::new();
+    let job = "name = \"j\"\n[ops.emit]\ncomponent = \"emit_script\"\n\
+               config = { script = [{ emit = \"a\", value = 1 }, { emit = \"b\", value = 2 }] }\n\
+               [ops.each]\ncomponent = \"mapper\"\ninputs = { x = { map = \"emit\" } }\n";
+    let first = ws.run(job);
+    // As if the run had been interrupted with both clones ended but emit not, and b's clone had
+    // been made from another value than the one emit gives when it runs again.
+    let digest_of = |value: &str| sandmap::runtime::digest(value.as_bytes());
+    let mut ended: Vec<_> = first.steps.iter().filter(|s| s.op == "each").cloned().collect();
+    ended[0].record_digest = Some(digest_of("1"));
+    ended[1].record_digest = Some(digest_of("3"));
+    let reuse = sandmap::executor::Reuse::resuming(&first.run_id, &ended).unwrap();
+    let prepared = ws.prepare(job).unwrap();
+    let options = sandmap::executor::ExecOptions {
+        reuse: Some(std::sync::Arc::new(reuse)),
+        ..sandmap::executor::ExecOptions::default()
+    };
+    let resumed = sandmap::executor::execute(&prepared.plan, &prepared.ops, common::runtime(), &options);
+    let executed: Vec<&str> = resumed.steps.iter().map(|s| s.key.as_str()).collect();
+    assert_eq!(executed, ["emit", "each[b]"]);
+    assert_eq!(resumed.reused, ["each[a]"]);
+    assert_eq!(resumed.outputs, first.outputs);
+}
