@@ -387,6 +387,22 @@ fn a_duplicate_mapping_key_fails_with_the_same_error() {
 }
 
 #[test]
+fn an_invalid_mapping_key_fails_with_the_same_error() {
+    // A file named like one of Dagster's reserved names cleans to an invalid key.
+    let seen = same_everywhere(
+        |ws| {
+            ws.files("sample", &[("a.txt", b"1"), ("input", b"2")]);
+        },
+        |lang| list_job(lang, "{}"),
+    );
+    assert_eq!(
+        fid_error(&seen),
+        "op \"files_in_directory\": \"input\" is not a valid mapping key. It conflicts with a Dagster or Python reserved keyword"
+    );
+    assert_eq!(seen["steps"][0]["records"].as_array().unwrap().len(), 1, "the record before it was kept");
+}
+
+#[test]
 fn limits_stop_every_language_with_the_same_error() {
     let setup = |ws: &Workspace| {
         ws.files("sample", &[("a.txt", b"a\n")]);
