@@ -13,7 +13,6 @@ mod sandbox;
 mod slots;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -117,7 +116,9 @@ pub struct Runtime {
     /// One per pool slot: a Store exists only while it holds one.
     slots: slots::Slots,
     fuel: bool,
-    ticker_stop: Arc<AtomicBool>,
+    /// Dropped to stop the ticker: it wakes at once instead of at its next tick, which would
+    /// hold up every process's exit by up to a tick.
+    ticker_stop: Option<crossbeam_channel::Sender<()>>,
     ticker: Option<JoinHandle<()>>,
 }
 
@@ -160,22 +161,28 @@ impl Runtime {
         OpComponent::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)
             .map_err(|e| RuntimeError(e.to_string()))?;
 
-        let ticker_stop = Arc::new(AtomicBool::new(false));
+        let (ticker_stop, stopped) = crossbeam_channel::bounded::<()>(0);
         let ticker = {
             let engine = engine.clone();
-            let stop = ticker_stop.clone();
             std::thread::Builder::new()
                 .name("sandmap-epoch".into())
                 .spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        std::thread::sleep(EPOCH_TICK);
+                    while let Err(crossbeam_channel::RecvTimeoutError::Timeout) = stopped.recv_timeout(EPOCH_TICK) {
                         engine.increment_epoch();
                     }
                 })
                 .map_err(|e| RuntimeError(format!("cannot start the epoch thread: {e}")))?
         };
         let slots = slots::Slots::new(pool_slots(settings.max_concurrent) as usize);
-        Ok(Self { engine, linker, cache, slots, fuel: settings.fuel, ticker_stop, ticker: Some(ticker) })
+        Ok(Self {
+            engine,
+            linker,
+            cache,
+            slots,
+            fuel: settings.fuel,
+            ticker_stop: Some(ticker_stop),
+            ticker: Some(ticker),
+        })
     }
 
     /// Load `bytes` as an op: check, compile, link, and read its definition. `origin` names the
@@ -408,7 +415,7 @@ fn classify_trap(error: &wasmtime::Error, state: &mut Sandbox, limits: Limits, l
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        self.ticker_stop.store(true, Ordering::Relaxed);
+        drop(self.ticker_stop.take());
         if let Some(ticker) = self.ticker.take() {
             let _ = ticker.join();
         }
