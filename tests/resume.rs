@@ -10,6 +10,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{Workspace, sandmap};
+use sandmap::executor::EndedStep;
 use serde_json::Value;
 
 struct Setup {
@@ -346,9 +347,18 @@ fn a_clone_is_reused_only_for_the_record_value_it_was_made_from() {
     // As if the run had been interrupted with both clones ended but emit not, and b's clone had
     // been made from another value than the one emit gives when it runs again.
     let digest_of = |value: &str| sandmap::runtime::digest(value.as_bytes());
-    let mut ended: Vec<_> = first.steps.iter().filter(|s| s.op == "each").cloned().collect();
-    ended[0].record_digest = Some(digest_of("1"));
-    ended[1].record_digest = Some(digest_of("3"));
+    let ended: Vec<EndedStep> = first
+        .steps
+        .iter()
+        .filter(|s| s.op == "each")
+        .zip(["1", "3"])
+        .map(|(s, value)| EndedStep {
+            report: s.clone(),
+            reused: false,
+            record_digest: Some(digest_of(value)),
+            sort_key: Vec::new(),
+        })
+        .collect();
     let reuse = sandmap::executor::Reuse::resuming(&first.run_id, &ended).unwrap();
     let prepared = ws.prepare(job).unwrap();
     let options = sandmap::executor::ExecOptions {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::executor::{RunObserver, StepReport, StepStatus};
+use crate::executor::{EndedStep, RunObserver, StepStatus};
 use crate::job::Plan;
 
 /// How progress is shown.
@@ -112,12 +112,12 @@ impl RunObserver for Progress {
         }
     }
 
-    fn step_finished(&self, op: usize, step: &StepReport, reused: bool) {
+    fn step_finished(&self, op: usize, step: &EndedStep) {
         let counts = &self.shared.counts[op];
-        if !reused && step.attempts > 0 {
+        if !step.reused && step.report.attempts > 0 {
             counts.running.fetch_sub(1, Ordering::Relaxed);
         }
-        if step.status == StepStatus::Failure {
+        if step.report.status == StepStatus::Failure {
             counts.failed.fetch_add(1, Ordering::Relaxed);
         }
         counts.done.fetch_add(1, Ordering::Relaxed);

@@ -21,7 +21,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 pub use observer::RunObserver;
 pub use prepare::{PreparedJob, prepare, prepare_parsed, prepare_protecting};
-pub use report::{AttemptReport, RecordReport, RunReport, RunStatus, StepReport, StepStatus};
+pub use report::{AttemptReport, EndedStep, RecordReport, RunReport, RunStatus, StepReport, StepStatus};
 pub use reuse::{Reuse, ReuseError, ReusedStep};
 
 use crate::job::Plan;

@@ -1,7 +1,7 @@
 //! Watching a run as it goes: the run store records each step the moment it ends (so that a
 //! killed run can be resumed without redoing it), and the CLI draws progress.
 
-use super::report::StepReport;
+use super::report::EndedStep;
 
 /// Told about every step of a run, on the scheduler thread: implementations must be quick (count,
 /// or hand the work to another thread) or they slow the whole run down.
@@ -13,9 +13,8 @@ pub trait RunObserver: Send + Sync {
     /// An attempt of a step was handed to a worker (`attempt` 1 first, more for retries).
     fn step_started(&self, _op: usize, _attempt: u32) {}
 
-    /// A step reached its final status. `reused`: its result was taken from an earlier run (a
-    /// re-execution's parent, or the interrupted run being resumed) instead of being run.
-    fn step_finished(&self, _op: usize, _step: &StepReport, _reused: bool) {}
+    /// A step reached its final status.
+    fn step_finished(&self, _op: usize, _step: &EndedStep) {}
 }
 
 /// Several observers, each told everything in turn.
@@ -28,7 +27,7 @@ impl RunObserver for Vec<std::sync::Arc<dyn RunObserver>> {
         self.iter().for_each(|o| o.step_started(op, attempt));
     }
 
-    fn step_finished(&self, op: usize, step: &StepReport, reused: bool) {
-        self.iter().for_each(|o| o.step_finished(op, step, reused));
+    fn step_finished(&self, op: usize, step: &EndedStep) {
+        self.iter().for_each(|o| o.step_finished(op, step));
     }
 }

@@ -131,14 +131,24 @@ pub struct StepReport {
     /// The values of the plain outputs it produced (kept in the run store; not part of `--json`).
     #[serde(skip)]
     pub values: Vec<(String, JsonText)>,
-    /// For a clone: the sha256 of the record value it was made from (kept in the run store, so
-    /// that a resumed run reuses the clone only for the same value).
-    #[serde(skip)]
+}
+
+/// A step as it ended, as a [`super::RunObserver`] is told of it: its report, and what a store
+/// needs to resume the run. (Not in [`StepReport`]: the run's report is collected in place from
+/// the run's own step records, which needs a report no larger than one of those.)
+#[derive(Debug, Clone)]
+pub struct EndedStep {
+    /// The step's report.
+    pub report: StepReport,
+    /// Its result was taken from an earlier run (a re-execution's parent, or the interrupted run
+    /// being resumed) instead of being run.
+    pub reused: bool,
+    /// For a clone: the sha256 of the record value it was made from, so that a resumed run
+    /// reuses the clone only for the same value.
     pub record_digest: Option<String>,
     /// Where the step stands in the report: its op's place in the plan, then the emission index
-    /// of each record it descends from. Filled for steps told to a [`super::RunObserver`], so
-    /// that a store can keep report order without waiting for the run to end.
-    #[serde(skip)]
+    /// of each record it descends from, so that a store keeps report order although steps end in
+    /// any order.
     pub sort_key: Vec<u32>,
 }
 

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::report::{RunReport, StepReport, StepStatus};
+use super::report::{EndedStep, RunReport, StepReport, StepStatus};
 use crate::value::{JsonText, Metadata};
 
 /// What a reused step produced in the earlier run.
@@ -113,10 +113,10 @@ impl Reuse {
 
     /// Resume an interrupted run: every step that ended before the host died (succeeded or
     /// failed) stands; `ended` are those steps as recorded, reused ones included.
-    pub fn resuming(run_id: &str, ended: &[StepReport]) -> Result<Self, ReuseError> {
+    pub fn resuming(run_id: &str, ended: &[EndedStep]) -> Result<Self, ReuseError> {
         let mut steps = HashMap::new();
-        for step in ended.iter().filter(|s| matches!(s.status, StepStatus::Success | StepStatus::Failure)) {
-            steps.insert(step.key.clone(), reused_step(run_id, step)?);
+        for step in ended.iter().filter(|s| matches!(s.report.status, StepStatus::Success | StepStatus::Failure)) {
+            steps.insert(step.report.key.clone(), reused_step(run_id, &step.report, step.record_digest.clone())?);
         }
         Ok(Self { parent: run_id.to_owned(), steps })
     }
@@ -124,13 +124,13 @@ impl Reuse {
     fn keeping(parent: &RunReport, keep: impl Fn(&str) -> bool) -> Result<Self, ReuseError> {
         let mut steps = HashMap::new();
         for step in parent.steps.iter().filter(|s| s.status == StepStatus::Success && keep(&s.key)) {
-            steps.insert(step.key.clone(), reused_step(&parent.run_id, step)?);
+            steps.insert(step.key.clone(), reused_step(&parent.run_id, step, None)?);
         }
         Ok(Self { parent: parent.run_id.clone(), steps })
     }
 }
 
-fn reused_step(run_id: &str, step: &StepReport) -> Result<ReusedStep, ReuseError> {
+fn reused_step(run_id: &str, step: &StepReport, record_digest: Option<String>) -> Result<ReusedStep, ReuseError> {
     let mut records = Vec::with_capacity(step.records.len());
     for record in &step.records {
         let value = record.value.clone().ok_or_else(|| ReuseError::NoValues(run_id.to_owned()))?;
@@ -140,7 +140,7 @@ fn reused_step(run_id: &str, step: &StepReport) -> Result<ReusedStep, ReuseError
         values: step.values.clone(),
         records,
         error: (step.status == StepStatus::Failure).then(|| step.error.clone().unwrap_or_default()),
-        record_digest: step.record_digest.clone(),
+        record_digest,
     })
 }
 

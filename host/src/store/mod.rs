@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OptionalExtension, params};
 use thiserror::Error;
 
-use crate::executor::{RunReport, RunStatus, StepReport, StepStatus};
+use crate::executor::{EndedStep, RunReport, RunStatus, StepReport, StepStatus};
 use crate::runtime::StepLog;
 use crate::value::JsonText;
 
@@ -202,7 +202,7 @@ impl RunStore {
         &mut self,
         run_id: &str,
         first_seq: i64,
-        steps: &[(StepReport, bool)],
+        steps: &[EndedStep],
         replacing: bool,
     ) -> Result<(), StoreError> {
         let path = self.path.clone();
@@ -225,7 +225,8 @@ impl RunStore {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )
                 .map_err(sqlite)?;
-            for (offset, (s, reused)) in steps.iter().enumerate() {
+            for (offset, ended) in steps.iter().enumerate() {
+                let s = &ended.report;
                 // Most steps have neither: the constant spares the serializer on the writer's hot path.
                 let attempts = if s.previous_attempts.is_empty() {
                     "[]".to_owned()
@@ -257,9 +258,9 @@ impl RunStore {
                     attempts,
                     log,
                     values,
-                    reused,
-                    s.record_digest,
-                    sort_key(&s.sort_key),
+                    ended.reused,
+                    ended.record_digest,
+                    sort_key(&ended.sort_key),
                 ])
                 .map_err(sqlite)?;
                 if replacing {
@@ -345,7 +346,7 @@ impl RunStore {
     }
 
     /// Every step run `id` recorded as ended, the ones it reused from its parent included.
-    pub fn ended_steps(&self, id: &str) -> Result<Vec<StepReport>, StoreError> {
+    pub fn ended_steps(&self, id: &str) -> Result<Vec<EndedStep>, StoreError> {
         self.steps(id, true)
     }
 
@@ -472,7 +473,7 @@ impl RunStore {
         let reused: Vec<String> = serde_json::from_str(&reused).map_err(|e| self.corrupt("reused list", e))?;
         let outputs: serde_json::Map<String, serde_json::Value> =
             serde_json::from_str(&outputs).map_err(|e| self.corrupt("outputs", e))?;
-        let steps = self.steps(&id, false)?;
+        let steps = self.steps(&id, false)?.into_iter().map(|ended| ended.report).collect();
         let status = self.live_status(&id, &status);
         Ok(RunReport {
             status: parse_run_status(&status).ok_or_else(|| self.corrupt("run status", &status))?,
@@ -489,12 +490,12 @@ impl RunStore {
 
     /// The steps recorded for run `id`, in their recorded order; those reused from a parent run
     /// only if `with_reused`.
-    fn steps(&self, id: &str, with_reused: bool) -> Result<Vec<StepReport>, StoreError> {
+    fn steps(&self, id: &str, with_reused: bool) -> Result<Vec<EndedStep>, StoreError> {
         let mut query = self
             .conn
             .prepare(
                 "SELECT key, op, mapping_key, status, error, attempts, duration_ms, previous_attempts, log, outputs,
-                        record_digest
+                        record_digest, reused
                  FROM steps WHERE run_id = ?1 AND (?2 OR reused = 0) ORDER BY sort_key, seq",
             )
             .map_err(|e| self.sqlite(e))?;
@@ -515,17 +516,20 @@ impl RunStore {
                         row.get::<_, String>(8)?,
                         row.get::<_, String>(9)?,
                         row.get::<_, Option<String>>(10)?,
+                        row.get::<_, bool>(11)?,
                     ),
                 ))
             })
             .map_err(|e| self.sqlite(e))?;
         let mut steps = Vec::new();
         for row in rows {
-            let ((key, op, mapping_key, status, error, attempts), (duration_ms, previous, log, values, record_digest)) =
-                row.map_err(|e| self.sqlite(e))?;
+            let (
+                (key, op, mapping_key, status, error, attempts),
+                (duration_ms, previous, log, values, record_digest, reused),
+            ) = row.map_err(|e| self.sqlite(e))?;
             let values: serde_json::Map<String, serde_json::Value> =
                 serde_json::from_str(&values).map_err(|e| self.corrupt("step outputs", e))?;
-            steps.push(StepReport {
+            let report = StepReport {
                 values: values.into_iter().map(|(name, value)| (name, JsonText::from_value(&value))).collect(),
                 records: self.records(id, &key)?,
                 previous_attempts: serde_json::from_str(&previous).map_err(|e| self.corrupt("attempt list", e))?,
@@ -537,9 +541,9 @@ impl RunStore {
                 error,
                 attempts,
                 duration_ms,
-                record_digest,
-                sort_key: Vec::new(),
-            });
+            };
+            // The sort key only orders rows in the query above.
+            steps.push(EndedStep { report, reused, record_digest, sort_key: Vec::new() });
         }
         Ok(steps)
     }

@@ -7,14 +7,14 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender};
 
 use super::{RunLock, RunStart, RunStore, StoreError};
-use crate::executor::{RunObserver, RunReport, StepReport};
+use crate::executor::{EndedStep, RunObserver, RunReport};
 
 /// Steps written per transaction at most: a commit per step would cost a WAL frame each, and a
 /// batch as large as the backlog keeps up with any run; the cap bounds one transaction.
 const MAX_BATCH: usize = 4096;
 
-/// A step and whether it was reused; `None` tells the writer to stop.
-type Message = Option<(StepReport, bool)>;
+/// An ended step; `None` tells the writer to stop.
+type Message = Option<EndedStep>;
 
 /// A [`RunObserver`] that records each ended step into the run store.
 pub struct Recorder {
@@ -70,14 +70,14 @@ impl Recorder {
 }
 
 impl RunObserver for Recorder {
-    fn step_finished(&self, _op: usize, step: &StepReport, reused: bool) {
+    fn step_finished(&self, _op: usize, step: &EndedStep) {
         // A resumed run's reused steps are the ones it recorded before it was interrupted.
-        if self.resumed && reused {
+        if self.resumed && step.reused {
             return;
         }
         // The writer only stops when told to, so a send fails only if it has failed already,
         // and `finish` reports that.
-        let _ = self.sender.send(Some((step.clone(), reused)));
+        let _ = self.sender.send(Some(step.clone()));
     }
 }
 
