@@ -4,24 +4,11 @@
 
 mod common;
 
-use common::{Workspace, sandmap};
+use common::{StoredJob, Workspace};
 use serde_json::{Value, json};
 
-struct Setup {
-    ws: Workspace,
-    store: std::path::PathBuf,
-    job: String,
-}
-
-fn run(setup: &Setup, args: &[&str]) -> (i32, Value, String) {
-    let output = sandmap().env("SANDMAP_HOME", &setup.store).args(args).output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    (output.status.code().unwrap_or(-1), serde_json::from_str(&stdout).unwrap_or(Value::Null), stderr)
-}
-
 /// 20 files for behave; the keys in `failing` fail on the first run.
-fn setup(failing: &[usize]) -> Setup {
+fn setup(failing: &[usize]) -> StoredJob {
     let ws = Workspace::new();
     let names: Vec<String> = (0..20).map(|i| format!("f{i:02}.txt")).collect();
     let files: Vec<(&str, &[u8])> = names
@@ -32,9 +19,7 @@ fn setup(failing: &[usize]) -> Setup {
     ws.files("cmds", &files);
     let job = common::behave_map_job("{ host = \"cmds\", guest = \"/data\" }", "")
         + "[ops.summarize_directory]\ncomponent = \"summarize_directory\"\ninputs = { results = { collect = \"behave\" } }\n";
-    let job = ws.job(&job).display().to_string();
-    let store = ws.path().join("store");
-    Setup { ws, store, job }
+    StoredJob::new(ws, &job)
 }
 
 fn keys(report: &Value) -> Vec<String> {
@@ -44,7 +29,7 @@ fn keys(report: &Value) -> Vec<String> {
 #[test]
 fn from_failure_reruns_only_the_failed_clones_and_what_they_abandoned() {
     let s = setup(&[3, 11]);
-    let (code, first, _) = run(&s, &["run", &s.job, "--json"]);
+    let (code, first, _) = s.run(&["run", &s.job, "--json"]);
     assert_eq!(code, 1);
     assert_eq!(first["status"], "failure");
     // Fix the two inputs, then re-execute from failure.
@@ -52,7 +37,7 @@ fn from_failure_reruns_only_the_failed_clones_and_what_they_abandoned() {
         std::fs::write(s.ws.path().join(format!("cmds/f{i:02}.txt")), b"ok\n").unwrap();
     }
     let parent = first["run_id"].as_str().unwrap();
-    let (code, second, stderr) = run(&s, &["reexecute", parent, "--from-failure", "--json"]);
+    let (code, second, stderr) = s.run(&["reexecute", parent, "--from-failure", "--json"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(second["status"], "success");
     assert_eq!(second["parent_run_id"], parent);
@@ -63,10 +48,10 @@ fn from_failure_reruns_only_the_failed_clones_and_what_they_abandoned() {
     assert!(reused.contains(&"behave[f00_txt]") && !reused.contains(&"behave[f03_txt]"));
     assert_eq!(second["outputs"]["summarize_directory"]["result"], json!({"files": 20, "bytes": 60, "lines": 20}));
     // The store has it, with its parent, exactly as printed.
-    let (_, shown, _) = run(&s, &["show", second["run_id"].as_str().unwrap(), "--json"]);
+    let (_, shown, _) = s.run(&["show", second["run_id"].as_str().unwrap(), "--json"]);
     assert_eq!(shown, second);
     // From failure on a run that succeeded: Dagster's error.
-    let (code, _, stderr) = run(&s, &["reexecute", second["run_id"].as_str().unwrap(), "--from-failure"]);
+    let (code, _, stderr) = s.run(&["reexecute", second["run_id"].as_str().unwrap(), "--from-failure"]);
     assert_eq!(code, 2);
     assert!(stderr.contains("Cannot reexecute from failure a run that is not failed"), "{stderr}");
 }
@@ -78,10 +63,10 @@ fn collect_order_stays_the_parents_emission_order() {
     let job = std::fs::read_to_string(&s.job).unwrap()
         + "[ops.order]\ncomponent = \"mapper\"\ninputs = { x = { collect = \"behave\" } }\n";
     std::fs::write(&s.job, job).unwrap();
-    let (_, first, _) = run(&s, &["run", &s.job, "--json"]);
+    let (_, first, _) = s.run(&["run", &s.job, "--json"]);
     std::fs::write(s.ws.path().join("cmds/f00.txt"), b"ok\n").unwrap();
     // f00 is the only clone that runs again, so it finishes after every reused one.
-    let (code, second, stderr) = run(&s, &["reexecute", first["run_id"].as_str().unwrap(), "--from-failure", "--json"]);
+    let (code, second, stderr) = s.run(&["reexecute", first["run_id"].as_str().unwrap(), "--from-failure", "--json"]);
     assert_eq!(code, 0, "{stderr}");
     let paths: Vec<String> = second["outputs"]["order"]["result"]
         .as_array()
@@ -96,23 +81,23 @@ fn collect_order_stays_the_parents_emission_order() {
 #[test]
 fn step_selection_reruns_what_is_named() {
     let s = setup(&[]);
-    let (code, first, _) = run(&s, &["run", &s.job, "--json"]);
+    let (code, first, _) = s.run(&["run", &s.job, "--json"]);
     assert_eq!(code, 0);
     let id = first["run_id"].as_str().unwrap();
-    let (code, one, _) = run(&s, &["reexecute", id, "--step", "behave[f03_txt]", "--json"]);
+    let (code, one, _) = s.run(&["reexecute", id, "--step", "behave[f03_txt]", "--json"]);
     assert_eq!(code, 0);
     assert_eq!(keys(&one), ["behave[f03_txt]"]);
-    let (_, with_downstream, _) = run(&s, &["reexecute", id, "--step", "behave[f03_txt]*", "--json"]);
+    let (_, with_downstream, _) = s.run(&["reexecute", id, "--step", "behave[f03_txt]*", "--json"]);
     assert_eq!(keys(&with_downstream), ["behave[f03_txt]", "summarize_directory"]);
-    let (_, every_key, _) = run(&s, &["reexecute", id, "--step", "behave[?]", "--json"]);
+    let (_, every_key, _) = s.run(&["reexecute", id, "--step", "behave[?]", "--json"]);
     assert_eq!(keys(&every_key).len(), 20);
     assert!(every_key["reused"].as_array().unwrap().contains(&json!("summarize_directory")));
     for unknown in ["behave", "behave[f99_txt]", "nope[?]"] {
-        let (code, _, stderr) = run(&s, &["reexecute", id, "--step", unknown]);
+        let (code, _, stderr) = s.run(&["reexecute", id, "--step", unknown]);
         assert_eq!(code, 2, "{unknown}");
         assert!(stderr.contains(&format!("Step selection refers to unknown step: {unknown}")), "{stderr}");
     }
-    let (code, _, stderr) = run(&s, &["reexecute", id]);
+    let (code, _, stderr) = s.run(&["reexecute", id]);
     assert_eq!(code, 2);
     assert!(stderr.contains("--from-failure") || stderr.contains("required"), "{stderr}");
 }
@@ -122,15 +107,13 @@ fn a_reexecution_keeps_the_parents_set_overrides() {
     let ws = Workspace::new();
     ws.files("cmds", &[("top.txt", b"ok\n")]);
     ws.files("cmds/sub", &[("inner.txt", b"ok\n")]);
-    let job = ws.job(&common::behave_map_job("{ host = \"cmds\", guest = \"/data\" }", "")).display().to_string();
-    let s = Setup { store: ws.path().join("store"), ws, job };
-    let (code, first, stderr) =
-        run(&s, &["run", &s.job, "--json", "--set", "files_in_directory.config.path=/data/sub"]);
+    let s = StoredJob::new(ws, &common::behave_map_job("{ host = \"cmds\", guest = \"/data\" }", ""));
+    let (code, first, stderr) = s.run(&["run", &s.job, "--json", "--set", "files_in_directory.config.path=/data/sub"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(keys(&first), ["files_in_directory", "behave[inner_txt]"]);
     // Running the fan-out again lists the overridden folder, not the job file's.
     let parent = first["run_id"].as_str().unwrap();
-    let (code, second, stderr) = run(&s, &["reexecute", parent, "--step", "files_in_directory*", "--json"]);
+    let (code, second, stderr) = s.run(&["reexecute", parent, "--step", "files_in_directory*", "--json"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(keys(&second), ["files_in_directory", "behave[inner_txt]"]);
     assert_eq!(second["outputs"], first["outputs"]);

@@ -5,30 +5,17 @@
 mod common;
 
 use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{Workspace, sandmap};
+use common::{StoredJob, Workspace, sandmap};
 use sandmap::executor::EndedStep;
 use serde_json::Value;
 
-struct Setup {
-    ws: Workspace,
-    store: PathBuf,
-    job: String,
-}
-
-fn run(setup: &Setup, args: &[&str]) -> (i32, Value, String) {
-    let output = sandmap().env("SANDMAP_HOME", &setup.store).args(args).output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    (output.status.code().unwrap_or(-1), serde_json::from_str(&stdout).unwrap_or(Value::Null), stderr)
-}
-
 /// behave over `commands` (one file each, `f00.txt`…), granted the files read-only, `marks/`
 /// read-write and `gate/` read-only; summarize_directory collects the results.
-fn setup(commands: &[&str]) -> Setup {
+fn setup(commands: &[&str]) -> StoredJob {
     let ws = Workspace::new();
     let names: Vec<String> = (0..commands.len()).map(|i| format!("f{i:02}.txt")).collect();
     let files: Vec<(&str, &[u8])> = names.iter().zip(commands).map(|(n, c)| (n.as_str(), c.as_bytes())).collect();
@@ -39,9 +26,7 @@ fn setup(commands: &[&str]) -> Setup {
                   { host = \"gate\", guest = \"/gate\" }";
     let job = common::behave_map_job(grants, "")
         + "[ops.summarize_directory]\ncomponent = \"summarize_directory\"\ninputs = { results = { collect = \"behave\" } }\n";
-    let job = ws.job(&job).display().to_string();
-    let store = ws.path().join("store");
-    Setup { ws, store, job }
+    StoredJob::new(ws, &job)
 }
 
 /// Poll `probe` until it gives a value (the host works at its own pace; no timing is asserted).
@@ -81,17 +66,17 @@ fn a_run_killed_with_sigkill_resumes_without_redoing_a_finished_clone() {
 
     // Every ended step is in the store while the run goes on.
     let id = wait_for("the run to be recorded", || {
-        let (_, runs, _) = run(&s, &["runs", "--json"]);
+        let (_, runs, _) = s.run(&["runs", "--json"]);
         runs.as_array()?.first()?["run_id"].as_str().map(str::to_owned)
     });
     wait_for("10 clones recorded as ended", || {
-        let (_, shown, _) = run(&s, &["show", &id, "--json"]);
+        let (_, shown, _) = s.run(&["show", &id, "--json"]);
         let ended = shown["steps"].as_array()?.iter().filter(|s| s["op"] == "behave" && s["status"] == "success");
         (ended.count() == 10).then_some(())
     });
-    let (_, shown, _) = run(&s, &["show", &id, "--json"]);
+    let (_, shown, _) = s.run(&["show", &id, "--json"]);
     assert_eq!(shown["status"], "running");
-    let (code, _, stderr) = run(&s, &["resume", &id]);
+    let (code, _, stderr) = s.run(&["resume", &id]);
     assert_eq!(code, 2);
     assert!(stderr.contains(&format!("run {id} is still running")), "{stderr}");
 
@@ -99,26 +84,26 @@ fn a_run_killed_with_sigkill_resumes_without_redoing_a_finished_clone() {
     host.wait().unwrap();
 
     // The store is consistent and says what happened.
-    let (_, runs, _) = run(&s, &["runs", "--json", "--status", "interrupted"]);
+    let (_, runs, _) = s.run(&["runs", "--json", "--status", "interrupted"]);
     assert_eq!(runs[0]["run_id"], id.as_str());
-    let (_, shown, _) = run(&s, &["show", &id, "--json"]);
+    let (_, shown, _) = s.run(&["show", &id, "--json"]);
     assert_eq!(shown["status"], "interrupted");
     let ended: Vec<String> = keys(&shown["steps"]).into_iter().map(|k| k.trim_matches('"').to_owned()).collect();
     assert!(ended.len() >= 11, "{ended:?}");
-    let (code, _, stderr) = run(&s, &["reexecute", &id, "--from-failure"]);
+    let (code, _, stderr) = s.run(&["reexecute", &id, "--from-failure"]);
     assert_eq!(code, 2);
     assert!(stderr.contains("was interrupted; `sandmap resume"), "{stderr}");
 
     // A changed job file is refused: the run's finished steps came from the old one.
     let original = std::fs::read_to_string(&s.job).unwrap();
     std::fs::write(&s.job, format!("{original}\n# edited\n")).unwrap();
-    let (code, _, stderr) = run(&s, &["resume", &id]);
+    let (code, _, stderr) = s.run(&["resume", &id]);
     assert_eq!(code, 2);
     assert!(stderr.contains("the job file changed since run"), "{stderr}");
     std::fs::write(&s.job, &original).unwrap();
 
     std::fs::write(s.ws.path().join("gate/open"), b"").unwrap();
-    let (code, resumed, stderr) = run(&s, &["resume", &id[..13], "--json"]);
+    let (code, resumed, stderr) = s.run(&["resume", &id[..13], "--json"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(resumed["run_id"], id.as_str());
     assert_eq!(resumed["status"], "success");
@@ -140,18 +125,18 @@ fn a_run_killed_with_sigkill_resumes_without_redoing_a_finished_clone() {
 
     // The stored run is whole: every step, in report order, and the outputs of an
     // uninterrupted run of the same job.
-    let (_, shown, _) = run(&s, &["show", &id, "--json"]);
+    let (_, shown, _) = s.run(&["show", &id, "--json"]);
     assert_eq!(shown["status"], "success");
     let mut all = vec!["files_in_directory".to_owned()];
     all.extend((0..20).map(|i| format!("behave[f{i:02}_txt]")));
     all.push("summarize_directory".into());
     assert_eq!(shown["steps"].as_array().unwrap().iter().map(|s| s["key"].as_str().unwrap()).collect::<Vec<_>>(), all);
-    let (code, fresh, _) = run(&s, &["run", &s.job, "--json"]);
+    let (code, fresh, _) = s.run(&["run", &s.job, "--json"]);
     assert_eq!(code, 0);
     assert_eq!(shown["outputs"], fresh["outputs"]);
     assert_eq!(resumed["outputs"], fresh["outputs"]);
 
-    let (code, _, stderr) = run(&s, &["resume", &id]);
+    let (code, _, stderr) = s.run(&["resume", &id]);
     assert_eq!(code, 2);
     assert!(stderr.contains("is not interrupted: it ended (success)"), "{stderr}");
 }
@@ -167,9 +152,9 @@ fn a_failure_before_the_kill_stands_after_resume() {
         .spawn()
         .unwrap();
     let id = wait_for("the failure to be recorded", || {
-        let (_, runs, _) = run(&s, &["runs", "--json"]);
+        let (_, runs, _) = s.run(&["runs", "--json"]);
         let id = runs.as_array()?.first()?["run_id"].as_str()?.to_owned();
-        let (_, shown, _) = run(&s, &["show", &id, "--json"]);
+        let (_, shown, _) = s.run(&["show", &id, "--json"]);
         let failed =
             shown["steps"].as_array()?.iter().any(|s| s["key"] == "behave[f00_txt]" && s["status"] == "failure");
         let marked = s.ws.path().join("marks/f01_txt.1").exists();
@@ -178,7 +163,7 @@ fn a_failure_before_the_kill_stands_after_resume() {
     host.kill().unwrap();
     host.wait().unwrap();
     std::fs::write(s.ws.path().join("gate/open"), b"").unwrap();
-    let (code, resumed, stderr) = run(&s, &["resume", &id, "--json"]);
+    let (code, resumed, stderr) = s.run(&["resume", &id, "--json"]);
     // The failure is not retried (that is `reexecute --from-failure`): the run still fails, and
     // the collect is abandoned as it would have been.
     assert_eq!(code, 1, "{stderr}");
@@ -215,16 +200,16 @@ fn a_kill_while_steps_are_being_recorded_leaves_a_store_that_resume_completes() 
     // lands between (or during) its transactions.
     let n = 20_000;
     let ws = Workspace::new();
-    let job = ws.job(&format!(
-        "name = \"fan\"\n[ops.emit]\ncomponent = \"emit_range\"\nconfig = {{ n = {n} }}\n\
+    let s = StoredJob::new(
+        ws,
+        &format!(
+            "name = \"fan\"\n[ops.emit]\ncomponent = \"emit_range\"\nconfig = {{ n = {n} }}\n\
          limits = {{ max_emits = {n}, max_fan_out = {n} }}\n\
          [ops.each]\ncomponent = \"noop\"\ninputs = {{ x = {{ map = \"emit\" }} }}\n\
          [ops.all]\ncomponent = \"noop\"\ninputs = {{ x = {{ collect = \"each\" }} }}\n"
-    ));
-    let job = job.to_str().unwrap().to_owned();
-    let s = Setup { store: ws.path().join("store"), ws, job };
-    let (code, expected, _) =
-        run(&s, &["run", &s.job, "--json", "--store", s.ws.path().join("other").to_str().unwrap()]);
+        ),
+    );
+    let (code, expected, _) = s.run(&["run", &s.job, "--json", "--store", s.ws.path().join("other").to_str().unwrap()]);
     assert_eq!(code, 0);
 
     for after in [1, 3_000] {
@@ -236,20 +221,20 @@ fn a_kill_while_steps_are_being_recorded_leaves_a_store_that_resume_completes() 
             .spawn()
             .unwrap();
         let id = wait_for("steps to be recorded", || {
-            let (_, runs, _) = run(&s, &["runs", "--json", "--status", "running"]);
+            let (_, runs, _) = s.run(&["runs", "--json", "--status", "running"]);
             let run = runs.as_array()?.first()?.clone();
             (run["steps"].as_u64()? >= after).then(|| run["run_id"].as_str().unwrap().to_owned())
         });
         host.kill().unwrap();
         host.wait().unwrap();
 
-        let (_, shown, _) = run(&s, &["show", &id, "--json"]);
+        let (_, shown, _) = s.run(&["show", &id, "--json"]);
         assert_eq!(shown["status"], "interrupted");
         let before: Vec<String> =
             shown["steps"].as_array().unwrap().iter().map(|s| s["key"].as_str().unwrap().to_owned()).collect();
         assert!(before.len() as u64 >= after && before.len() < n + 2, "{} steps", before.len());
 
-        let (code, resumed, stderr) = run(&s, &["resume", &id, "--json", "--quiet"]);
+        let (code, resumed, stderr) = s.run(&["resume", &id, "--json", "--quiet"]);
         assert_eq!(code, 0, "{stderr}");
         assert_eq!(resumed["outputs"], expected["outputs"]);
         let executed: Vec<&str> =
@@ -265,7 +250,7 @@ fn a_kill_while_steps_are_being_recorded_leaves_a_store_that_resume_completes() 
         all.sort_unstable();
         all.dedup();
         assert_eq!(all.len(), n + 2);
-        let (_, shown, _) = run(&s, &["show", &id, "--json"]);
+        let (_, shown, _) = s.run(&["show", &id, "--json"]);
         assert_eq!(shown["status"], "success");
         assert_eq!(shown["steps"].as_array().unwrap().len(), n + 2);
     }
@@ -278,8 +263,10 @@ fn a_fan_out_that_failed_after_its_clones_ended_keeps_them_after_resume() {
     ws.files("cmds", &[("a.txt", b"mark:/marks\nok\n"), ("b.txt", b"mark:/marks\nok\n")]);
     ws.files("marks", &[]);
     ws.files("gate", &[]);
-    let job = ws.job(&format!(
-        r#"
+    let s = StoredJob::new(
+        ws,
+        &format!(
+            r#"
 name = "late_failure"
 [ops.emit]
 component = "emit_script"
@@ -295,9 +282,9 @@ component = "emit_script"
 config = {{ script = [{{ wait_for = "/gate/open" }}] }}
 grants = [{{ host = "gate", guest = "/gate" }}]
 "#,
-        behave = sandmap_test_programs::BEHAVE
-    ));
-    let s = Setup { store: ws.path().join("store"), ws, job: job.to_str().unwrap().to_owned() };
+            behave = sandmap_test_programs::BEHAVE
+        ),
+    );
     let mut host = sandmap()
         .env("SANDMAP_HOME", &s.store)
         .args(["run", &s.job, "--max-concurrent", "4"])
@@ -312,9 +299,9 @@ grants = [{{ host = "gate", guest = "/gate" }}]
                 let _ = std::fs::write(s.ws.path().join(format!("marks/{key}.done")), b"");
             }
         }
-        let (_, runs, _) = run(&s, &["runs", "--json"]);
+        let (_, runs, _) = s.run(&["runs", "--json"]);
         let id = runs.as_array()?.first()?["run_id"].as_str()?.to_owned();
-        let (_, shown, _) = run(&s, &["show", &id, "--json"]);
+        let (_, shown, _) = s.run(&["show", &id, "--json"]);
         let steps = shown["steps"].as_array()?;
         let ended = |key: &str, status: &str| steps.iter().any(|s| s["key"] == key && s["status"] == status);
         (ended("emit", "failure") && ended("behave[a]", "success") && ended("behave[b]", "success")).then_some(id)
@@ -323,7 +310,7 @@ grants = [{{ host = "gate", guest = "/gate" }}]
     host.wait().unwrap();
     std::fs::write(s.ws.path().join("gate/open"), b"").unwrap();
 
-    let (code, resumed, stderr) = run(&s, &["resume", &id, "--json"]);
+    let (code, resumed, stderr) = s.run(&["resume", &id, "--json"]);
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(resumed["error"], "Execution of run for \"late_failure\" failed. Steps failed: ['emit'].");
     assert_eq!(keys(&resumed["reused"]), ["emit", "behave[a]", "behave[b]"]);
@@ -331,7 +318,7 @@ grants = [{{ host = "gate", guest = "/gate" }}]
     assert_eq!(executed, ["blocker"]);
     assert_eq!(marks(&s.ws.path().join("marks"), "a"), 1);
     assert_eq!(marks(&s.ws.path().join("marks"), "b"), 1);
-    let (_, shown, _) = run(&s, &["show", &id, "--json"]);
+    let (_, shown, _) = s.run(&["show", &id, "--json"]);
     let stored: Vec<&str> = shown["steps"].as_array().unwrap().iter().map(|s| s["key"].as_str().unwrap()).collect();
     assert_eq!(stored, ["emit", "behave[a]", "behave[b]", "blocker"]);
     assert_eq!(shown["outputs"]["behave"]["result"]["a"]["said"], "ok");

@@ -144,6 +144,30 @@ pub fn sandmap() -> Command {
     command
 }
 
+/// A job file, its folder and the run store its runs go to, for tests that run a job more than
+/// once (re-execution, resume).
+pub struct StoredJob {
+    pub ws: Workspace,
+    pub store: PathBuf,
+    pub job: String,
+}
+
+impl StoredJob {
+    /// `job_text` written as the job file of `ws`; runs are recorded under `ws/store`.
+    pub fn new(ws: Workspace, job_text: &str) -> Self {
+        let job = ws.job(job_text).display().to_string();
+        Self { store: ws.path().join("store"), ws, job }
+    }
+
+    /// Run the binary with this store; (exit code, stdout as JSON or null, stderr).
+    pub fn run(&self, args: &[&str]) -> (i32, Value, String) {
+        let output = sandmap().env("SANDMAP_HOME", &self.store).args(args).output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        (output.status.code().unwrap_or(-1), serde_json::from_str(&stdout).unwrap_or(Value::Null), stderr)
+    }
+}
+
 /// Run the binary; (exit code, stdout, stderr).
 pub fn run_binary(args: &[&str]) -> (i32, String, String) {
     let output = sandmap().args(args).output().expect("run sandmap");

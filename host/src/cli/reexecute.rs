@@ -26,14 +26,21 @@ pub struct ReexecuteArgs {
     step: Vec<String>,
     #[command(flatten)]
     report: ReportArgs,
+    #[command(flatten)]
+    again: AgainArgs,
+}
+
+/// What `reexecute` and `resume` take beside the run: how to run it again, and where from.
+#[derive(Debug, clap::Args)]
+pub(super) struct AgainArgs {
     /// Steps running at once [default: the number of cores].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    max_concurrent: Option<u32>,
+    pub max_concurrent: Option<u32>,
     /// Search these folders for components first. Repeatable.
     #[arg(long = "plugin-path", value_name = "DIR")]
-    plugin_path: Vec<std::path::PathBuf>,
+    pub plugin_path: Vec<std::path::PathBuf>,
     #[command(flatten)]
-    store: super::runs::StoreArgs,
+    pub store: super::runs::StoreArgs,
 }
 
 /// Whether `to` is `from` or downstream of it in the plan.
@@ -51,7 +58,7 @@ fn downstream(plan: &Plan, from: &str, to: &str) -> bool {
 }
 
 pub fn reexecute(args: ReexecuteArgs) -> anyhow::Result<ExitCode> {
-    let store_dir = args.store.dir();
+    let store_dir = args.again.store.dir();
     let store = RunStore::open_existing(&store_dir)?;
     let id = store.resolve(&args.run)?;
     let parent = store.report(&id)?;
@@ -63,9 +70,12 @@ pub fn reexecute(args: ReexecuteArgs) -> anyhow::Result<ExitCode> {
     let provenance = store.provenance(&id)?;
     drop(store);
     // The parent's `--set` overrides hold for its re-execution.
-    let job_args =
-        JobArgs { job: provenance.job_file, plugin_path: args.plugin_path.clone(), set: provenance.overrides.clone() };
-    let (runtime, prepared, max_concurrent) = match setup(&job_args, args.max_concurrent, &store_dir)? {
+    let job_args = JobArgs {
+        job: provenance.job_file,
+        plugin_path: args.again.plugin_path.clone(),
+        set: provenance.overrides.clone(),
+    };
+    let (runtime, prepared, max_concurrent) = match setup(&job_args, args.again.max_concurrent, &store_dir)? {
         Ok(ready) => ready,
         Err(code) => return Ok(code),
     };

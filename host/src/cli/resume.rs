@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use super::reexecute::note_changed_components;
+use super::reexecute::{AgainArgs, note_changed_components};
 use super::run::{Recording, ReportArgs, execute, setup};
 use super::{EXIT_INVALID, JobArgs};
 use crate::executor::{ExecOptions, Reuse, RunStatus};
@@ -19,14 +19,8 @@ pub struct ResumeArgs {
     run: String,
     #[command(flatten)]
     report: ReportArgs,
-    /// Steps running at once [default: the number of cores].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    max_concurrent: Option<u32>,
-    /// Search these folders for components first. Repeatable.
-    #[arg(long = "plugin-path", value_name = "DIR")]
-    plugin_path: Vec<std::path::PathBuf>,
     #[command(flatten)]
-    store: super::runs::StoreArgs,
+    again: AgainArgs,
 }
 
 fn refuse(message: &str) -> anyhow::Result<ExitCode> {
@@ -35,7 +29,7 @@ fn refuse(message: &str) -> anyhow::Result<ExitCode> {
 }
 
 pub fn resume(args: ResumeArgs) -> anyhow::Result<ExitCode> {
-    let store_dir = args.store.dir();
+    let store_dir = args.again.store.dir();
     let store = RunStore::open_existing(&store_dir)?;
     let id = store.resolve(&args.run)?;
     let run = store.report(&id)?;
@@ -54,9 +48,12 @@ pub fn resume(args: ResumeArgs) -> anyhow::Result<ExitCode> {
     let lock = store.lock_run(&id)?;
     let provenance = store.provenance(&id)?;
     let ended = store.ended_steps(&id)?;
-    let job_args =
-        JobArgs { job: provenance.job_file.clone(), plugin_path: args.plugin_path.clone(), set: provenance.overrides };
-    let (runtime, prepared, max_concurrent) = match setup(&job_args, args.max_concurrent, &store_dir)? {
+    let job_args = JobArgs {
+        job: provenance.job_file.clone(),
+        plugin_path: args.again.plugin_path.clone(),
+        set: provenance.overrides,
+    };
+    let (runtime, prepared, max_concurrent) = match setup(&job_args, args.again.max_concurrent, &store_dir)? {
         Ok(ready) => ready,
         Err(code) => return Ok(code),
     };
