@@ -235,16 +235,7 @@ fn records_keys_order_values_and_metadata_are_identical() {
     let results = seen["outputs"]["process_file"]["result"].as_object().unwrap();
     assert_eq!(results.len(), expected_names.len());
     for (name, content) in TRICKY {
-        let key: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
-        assert_eq!(
-            results[&key],
-            json!({
-                "path": format!("/data/{name}"),
-                "bytes": content.len(),
-                "lines": content.iter().filter(|&&b| b == b'\n').count(),
-                "sha256": sha256_hex(content),
-            })
-        );
+        assert_eq!(results[&common::cleaned_key(name)], common::process_file_result(name, content), "{name}");
     }
 }
 

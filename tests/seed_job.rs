@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{MAP_ONLY_JOB, SEED_JOB, Workspace, keys_of, sha256_hex};
+use common::{MAP_ONLY_JOB, SEED_JOB, Workspace, keys_of};
 use sandmap::executor::{RunStatus, StepStatus};
 use serde_json::json;
 
@@ -69,26 +69,12 @@ fn per_file_results_are_exact_and_in_emission_order() {
     let keys: Vec<&str> = results.keys().map(String::as_str).collect();
     assert_eq!(keys, ["empty_txt", "my_file_txt", "no_newline_txt", "z_md", "_ber_txt"]);
     for (name, content) in files {
-        let key = sandmap_guest_clean(name);
-        assert_eq!(
-            results[&key],
-            json!({
-                "path": format!("/data/{name}"),
-                "bytes": content.len(),
-                "lines": content.iter().filter(|&&b| b == b'\n').count(),
-                "sha256": sha256_hex(content),
-            }),
-            "{name}"
-        );
+        assert_eq!(results[&common::cleaned_key(name)], common::process_file_result(name, content), "{name}");
     }
     assert_eq!(results["empty_txt"]["sha256"], "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
 /// The example op's key rule, restated: every character outside [A-Za-z0-9_] becomes `_`.
-fn sandmap_guest_clean(name: &str) -> String {
-    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect()
-}
-
 #[test]
 fn names_that_clean_to_one_key_fail_the_fan_out_with_a_duplicate_key_error() {
     let ws = Workspace::new();

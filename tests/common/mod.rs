@@ -185,6 +185,22 @@ pub fn run_json(job: &Path) -> (i32, Value) {
     (code, value)
 }
 
+/// The mapping key `files_in_directory` gives a file name (the guest SDK's `clean`, written
+/// again here so that the tests check it rather than share it).
+pub fn cleaned_key(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect()
+}
+
+/// What `process_file` returns for `/data/NAME` holding `content`, computed natively.
+pub fn process_file_result(name: &str, content: &[u8]) -> Value {
+    serde_json::json!({
+        "path": format!("/data/{name}"),
+        "bytes": content.len(),
+        "lines": content.iter().filter(|&&b| b == b'\n').count(),
+        "sha256": sha256_hex(content),
+    })
+}
+
 pub fn sha256_hex(data: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(data))
