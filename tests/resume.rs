@@ -56,13 +56,7 @@ fn a_run_killed_with_sigkill_resumes_without_redoing_a_finished_clone() {
     let commands: Vec<&str> =
         (0..20).map(|i| if i < 10 { "mark:/marks\nok\n" } else { "mark:/marks\nawait:/gate/open\n" }).collect();
     let s = setup(&commands);
-    let mut host = sandmap()
-        .env("SANDMAP_HOME", &s.store)
-        .args(["run", &s.job, "--json", "--max-concurrent", "2"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut host = s.spawn_run(&["--json", "--max-concurrent", "2"]);
 
     // Every ended step is in the store while the run goes on.
     let id = wait_for("the run to be recorded", || {
@@ -144,13 +138,7 @@ fn a_run_killed_with_sigkill_resumes_without_redoing_a_finished_clone() {
 #[test]
 fn a_failure_before_the_kill_stands_after_resume() {
     let s = setup(&["fail:broken", "mark:/marks\nawait:/gate/open\n"]);
-    let mut host = sandmap()
-        .env("SANDMAP_HOME", &s.store)
-        .args(["run", &s.job, "--max-concurrent", "1"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut host = s.spawn_run(&["--max-concurrent", "1"]);
     let id = wait_for("the failure to be recorded", || {
         let (_, runs, _) = s.run(&["runs", "--json"]);
         let id = runs.as_array()?.first()?["run_id"].as_str()?.to_owned();
@@ -213,13 +201,7 @@ fn a_kill_while_steps_are_being_recorded_leaves_a_store_that_resume_completes() 
     assert_eq!(code, 0);
 
     for after in [1, 3_000] {
-        let mut host = sandmap()
-            .env("SANDMAP_HOME", &s.store)
-            .args(["run", &s.job, "--max-concurrent", "1", "--quiet"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut host = s.spawn_run(&["--max-concurrent", "1", "--quiet"]);
         let id = wait_for("steps to be recorded", || {
             let (_, runs, _) = s.run(&["runs", "--json", "--status", "running"]);
             let run = runs.as_array()?.first()?.clone();
@@ -285,13 +267,7 @@ grants = [{{ host = "gate", guest = "/gate" }}]
             behave = sandmap_test_programs::BEHAVE
         ),
     );
-    let mut host = sandmap()
-        .env("SANDMAP_HOME", &s.store)
-        .args(["run", &s.job, "--max-concurrent", "4"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut host = s.spawn_run(&["--max-concurrent", "4"]);
     let id = wait_for("the clones and the failure to be recorded", || {
         // Each clone has marked its run: let emit go on to fail once they have ended.
         for key in ["a", "b"] {

@@ -159,6 +159,19 @@ impl StoredJob {
         Self { store: ws.path().join("store"), ws, job }
     }
 
+    /// Start `sandmap run JOB ARGS…` with this store in the background, its output discarded (a
+    /// test that kills it or waits on its store).
+    pub fn spawn_run(&self, args: &[&str]) -> std::process::Child {
+        sandmap()
+            .env("SANDMAP_HOME", &self.store)
+            .args(["run", &self.job])
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
     /// Run the binary with this store; (exit code, stdout as JSON or null, stderr).
     pub fn run(&self, args: &[&str]) -> (i32, Value, String) {
         let output = sandmap().env("SANDMAP_HOME", &self.store).args(args).output().unwrap();

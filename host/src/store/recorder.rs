@@ -18,7 +18,8 @@ type Message = Option<EndedStep>;
 
 /// A [`RunObserver`] that records each ended step into the run store.
 pub struct Recorder {
-    run_id: String,
+    /// The database file, to name in errors.
+    path: std::path::PathBuf,
     resumed: bool,
     sender: Sender<Message>,
     writer: std::sync::Mutex<Option<JoinHandle<Result<RunStore, StoreError>>>>,
@@ -50,9 +51,9 @@ impl Recorder {
 
     fn spawn(store: RunStore, run_id: &str, resumed: bool, next_seq: i64, lock: RunLock) -> Self {
         let (sender, receiver) = crossbeam_channel::unbounded();
-        let id = run_id.to_owned();
+        let (id, path) = (run_id.to_owned(), store.path().to_owned());
         let writer = std::thread::spawn(move || write_steps(store, &id, next_seq, resumed, &receiver));
-        Self { run_id: run_id.to_owned(), resumed, sender, writer: std::sync::Mutex::new(Some(writer)), _lock: lock }
+        Self { path, resumed, sender, writer: std::sync::Mutex::new(Some(writer)), _lock: lock }
     }
 
     /// Write what is still queued, then end the run with `report` (status, outputs, order).
@@ -61,7 +62,7 @@ impl Recorder {
         let writer = self.writer.lock().ok().and_then(|mut w| w.take());
         let Some(writer) = writer else { return Ok(()) };
         let mut store = writer.join().map_err(|_| StoreError::Corrupt {
-            path: std::path::PathBuf::from(&self.run_id),
+            path: self.path.clone(),
             what: "recording",
             reason: "the recording thread panicked".into(),
         })??;
