@@ -51,7 +51,13 @@ fn error(report: &RunReport, key: &str) -> String {
 #[test]
 fn case_01_mapping_keys_are_validated_when_emitted() {
     let ws = Workspace::new();
-    let long = "k".repeat(500);
+    // Dagster sets no length; sandmap's limit is 255 bytes (README, "Differences from Dagster").
+    let long = "k".repeat(255);
+    let too_long = "k".repeat(256);
+    let too_long_error = format!(
+        "a mapping key of 256 bytes (\"{}…\") is too long: exceeded max_key_bytes limit 255 bytes",
+        "k".repeat(32)
+    );
     let ok = ws.run(&emit(
         "emit_script",
         &records(&[
@@ -72,6 +78,7 @@ fn case_01_mapping_keys_are_validated_when_emitted() {
         ("", "\"\" is not a valid mapping key. Keys must match the regex ^[A-Za-z0-9_]+$"),
         ("if", "\"if\" is not a valid mapping key. It conflicts with a Dagster or Python reserved keyword"),
         ("context", "\"context\" is not a valid mapping key. It conflicts with a Dagster or Python reserved keyword"),
+        (&too_long, &too_long_error),
     ] {
         let report = ws.run(&emit("emit_script", &records(&[("ok_key", json!(0)), (bad, json!(1))])));
         assert_eq!(report.status, RunStatus::Failure, "{bad}");

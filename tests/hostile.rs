@@ -225,8 +225,11 @@ fn a_huge_log_is_cut_and_the_cut_counted() {
     assert_eq!(error, "");
     let log = &report.step("behave[x_hostile_txt]").unwrap().log;
     let kept: usize = log.entries.iter().map(|e| e.text.len()).sum();
-    assert_eq!(kept, 1 << 20);
-    assert_eq!(log.truncated_bytes, 5_000_000 - (1 << 20));
+    // 1,000-byte log lines, each costing 64 bytes more against the cap: 985 whole lines
+    // (985 × 1,064 = 1,048,040 bytes) and 536 − 64 = 472 bytes of the next.
+    assert_eq!(log.entries.len(), 986);
+    assert_eq!(kept, 985 * 1000 + 472);
+    assert_eq!(log.truncated_bytes, 5_000_000 - (985 * 1000 + 472));
 }
 
 #[test]

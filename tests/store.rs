@@ -65,7 +65,7 @@ fn logs_show_each_step_escaped_with_the_cut_marked() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
         logs,
-        format!("behave[a_txt] stdout: {}\nbehave[a_txt] [… 1976 more bytes cut at max_log_bytes]\n", "x".repeat(1024))
+        format!("behave[a_txt] stdout: {}\nbehave[a_txt] [… 2040 more bytes cut at max_log_bytes]\n", "x".repeat(960))
     );
     let (_, logs, _) = with_store(&store, &["logs", id]);
     assert!(logs.contains("behave[b_txt] stdout: \\u{1b}[2J\\u{1b}]0;owned\\u{7}"), "{logs}");

@@ -12,7 +12,22 @@ pub enum KeyError {
     /// A Python keyword or a name Dagster reserves.
     #[error("\"{0}\" is not a valid mapping key. It conflicts with a Dagster or Python reserved keyword")]
     Reserved(String),
+    /// Longer than [`MAX_KEY_BYTES`]. Only the key's start is kept: the error must not hold what
+    /// the limit refused.
+    #[error(
+        "a mapping key of {len} bytes (\"{start}…\") is too long: exceeded max_key_bytes limit {MAX_KEY_BYTES} bytes"
+    )]
+    TooLong {
+        /// The key's length.
+        len: usize,
+        /// Its first bytes.
+        start: String,
+    },
 }
+
+/// The longest mapping key, in bytes (a file name's limit on most file systems). Keys are held
+/// per clone in step keys, the report and the run store, so their length bounds host memory.
+pub const MAX_KEY_BYTES: usize = 255;
 
 /// Dagster's `DISALLOWED_NAMES`: every Python keyword plus the names its own API uses.
 pub const RESERVED_NAMES: &[&str] = &[
@@ -70,8 +85,13 @@ pub const RESERVED_NAMES: &[&str] = &[
     "type",
 ];
 
-/// Check a mapping key: `^[A-Za-z0-9_]+$` (any length) and not a reserved name.
+/// Check a mapping key: `^[A-Za-z0-9_]+$`, at most [`MAX_KEY_BYTES`], and not a reserved name.
 pub fn validate_mapping_key(key: &str) -> Result<(), KeyError> {
+    if key.len() > MAX_KEY_BYTES {
+        const SHOWN: usize = 32;
+        let start: String = key.chars().take(SHOWN).collect();
+        return Err(KeyError::TooLong { len: key.len(), start });
+    }
     if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
         return Err(KeyError::Invalid(key.to_owned()));
     }
@@ -99,12 +119,19 @@ mod tests {
 
     #[test]
     fn keys_follow_dagster_case_1() {
-        for ok in ["abc", "A_b_9", "123", "_", "result", &"k".repeat(500)] {
+        for ok in ["abc", "A_b_9", "123", "_", "result", &"k".repeat(MAX_KEY_BYTES)] {
             assert_eq!(validate_mapping_key(ok), Ok(()), "{ok}");
         }
         for bad in ["a-b", "a.b", "a b", "", "über", "a/b"] {
             assert_eq!(validate_mapping_key(bad), Err(KeyError::Invalid(bad.into())), "{bad}");
         }
+        assert_eq!(
+            validate_mapping_key(&"k".repeat(MAX_KEY_BYTES + 1)).unwrap_err().to_string(),
+            format!(
+                "a mapping key of 256 bytes (\"{}…\") is too long: exceeded max_key_bytes limit 255 bytes",
+                "k".repeat(32)
+            )
+        );
         for reserved in ["if", "class", "None", "True", "context", "config", "input", "type"] {
             assert_eq!(validate_mapping_key(reserved), Err(KeyError::Reserved(reserved.into())));
         }

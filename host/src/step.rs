@@ -10,7 +10,7 @@ use crate::definition::OutputDefinition;
 use crate::value::JsonText;
 
 /// What a grant lets the op do in its directory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum Access {
     /// List and read only (the default).
@@ -48,6 +48,12 @@ pub struct Limits {
     pub max_log_bytes: u64,
     /// Records per dynamic output per step: how wide one fan-out may get.
     pub max_fan_out: u64,
+    /// Bytes of everything one step emits together: values, metadata and mapping keys of all its
+    /// records and outputs. Bounds what one step can make the host hold.
+    pub max_output_bytes: u64,
+    /// Files and directories the op may hold open at once (its grants not counted). Also bounds
+    /// the host's file descriptors one step can use.
+    pub max_open_files: u64,
     /// Wasm fuel (roughly, instructions) per attempt; `None` for no fuel limit. Needs a runtime
     /// with fuel metering (`RuntimeConfig::fuel`).
     pub fuel: Option<u64>,
@@ -66,6 +72,10 @@ impl Limits {
     pub const DEFAULT_MAX_LOG_BYTES: u64 = 1 << 20;
     /// 100,000 records per dynamic output.
     pub const DEFAULT_MAX_FAN_OUT: u64 = 100_000;
+    /// 64 MiB emitted per step.
+    pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 64 << 20;
+    /// 256 open files and directories per step.
+    pub const DEFAULT_MAX_OPEN_FILES: u64 = 256;
 }
 
 impl Default for Limits {
@@ -77,6 +87,8 @@ impl Default for Limits {
             max_emits: Self::DEFAULT_MAX_EMITS,
             max_log_bytes: Self::DEFAULT_MAX_LOG_BYTES,
             max_fan_out: Self::DEFAULT_MAX_FAN_OUT,
+            max_output_bytes: Self::DEFAULT_MAX_OUTPUT_BYTES,
+            max_open_files: Self::DEFAULT_MAX_OPEN_FILES,
             fuel: None,
         }
     }

@@ -7,7 +7,8 @@ use anyhow::Context;
 use serde_json::json;
 
 use super::EXIT_INVALID;
-use crate::runtime::{MAX_WASM_STACK, Runtime, RuntimeConfig, printable};
+use crate::keys::MAX_KEY_BYTES;
+use crate::runtime::{MAX_HANDLES, MAX_WASM_STACK, Runtime, RuntimeConfig, printable};
 use crate::step::Limits;
 use crate::units::{format_bytes, format_duration};
 
@@ -52,7 +53,11 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
                 "timeout": format_duration(limits.timeout),
                 "max_value_bytes": format_bytes(limits.max_value_bytes),
                 "max_emits": limits.max_emits,
+                "max_output_bytes": format_bytes(limits.max_output_bytes),
+                "max_open_files": limits.max_open_files,
                 "max_log_bytes": format_bytes(limits.max_log_bytes),
+                "max_key_bytes": MAX_KEY_BYTES,
+                "wasi_handles": MAX_HANDLES,
                 "wasm_stack": format_bytes(MAX_WASM_STACK as u64),
             },
         });
@@ -86,11 +91,14 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
     }
     println!("network  false (no sockets, no name lookup)");
     println!(
-        "default limits  memory {}, timeout {}, max_value_bytes {}, max_emits {}, max_log_bytes {}, wasm stack {}",
+        "default limits  memory {}, timeout {}, max_value_bytes {}, max_emits {}, max_output_bytes {}, \
+         max_open_files {}, max_log_bytes {}, max_key_bytes {MAX_KEY_BYTES}, wasi handles {MAX_HANDLES}, wasm stack {}",
         format_bytes(limits.memory_bytes),
         format_duration(limits.timeout),
         format_bytes(limits.max_value_bytes),
         limits.max_emits,
+        format_bytes(limits.max_output_bytes),
+        limits.max_open_files,
         format_bytes(limits.max_log_bytes),
         format_bytes(MAX_WASM_STACK as u64)
     );

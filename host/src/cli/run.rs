@@ -58,9 +58,13 @@ Limits, per op in the job file (`limits = { ... }`), with their defaults:
   max_value_bytes  16 MiB    each input and output value
   max_emits        100000    records and outputs per step
   max_fan_out      100000    records per dynamic output per step
-  max_log_bytes    1 MiB     captured stdout, stderr and log lines
+  max_output_bytes 64 MiB    all records and outputs of one step (values, metadata, keys)
+  max_open_files   256       files and directories open at once (grants not counted)
+  max_log_bytes    1 MiB     captured stdout, stderr and log lines (64 bytes more per entry)
   fuel             none      wasm fuel per attempt (turns on fuel metering)
-Fixed: wasm stack 512 KiB, 100 core instances, 32 tables, 10 memories, 1,000,000 table elements.
+A value's metadata counts against max_value_bytes with it; timeout holds inside host calls (sleeps).
+Fixed: mapping keys 255 bytes, 10,000 WASI handles, wasm stack 512 KiB, 100 core instances,
+32 tables, 10 memories, 1,000,000 table elements.
 Ops see only their grants: no environment, no arguments, no stdin, no network.
 
 Exit status: 0 success, 1 the run failed, 2 invalid job or usage.";

@@ -102,6 +102,7 @@ impl StepEvents for ChannelEvents {
 /// [`crate::job::PlannedOp::job_index`]).
 pub fn execute(plan: &Plan, ops: &[Arc<LoadedOp>], runtime: &Runtime, options: &ExecOptions) -> RunReport {
     let started = Instant::now();
+    hold_grants(plan, runtime);
     let workers = options.max_concurrent.max(1);
     let (task_tx, task_rx) = crossbeam_channel::unbounded::<Task>();
     let (event_tx, event_rx) = crossbeam_channel::unbounded::<WorkerEvent>();
@@ -120,6 +121,17 @@ pub fn execute(plan: &Plan, ops: &[Arc<LoadedOp>], runtime: &Runtime, options: &
     });
 
     state.into_report(options.run_id.clone(), started.elapsed())
+}
+
+/// Hand the runtime the grant directories opened when the plan was validated, so that every
+/// sandbox sees those, whatever happened to their paths since.
+fn hold_grants(plan: &Plan, runtime: &Runtime) {
+    for held in plan.ops.iter().flat_map(|op| &op.grants) {
+        if let Err(error) = runtime.hold_grant(&held.grant, held.handle()) {
+            // Only out of descriptors: the sandbox then opens the grant by its path.
+            tracing::warn!("cannot hold grant {}: {error}", held.grant.host.display());
+        }
+    }
 }
 
 fn worker(runtime: &Runtime, tasks: Receiver<Task>, events: Sender<WorkerEvent>) {

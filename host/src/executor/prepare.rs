@@ -52,6 +52,22 @@ pub fn prepare_parsed(
             "this runtime does not meter fuel (RuntimeConfig::fuel)",
         ));
     }
+    // The default is lowered to what fits; a value the file asks for must fit as it is.
+    let budget = runtime.open_files_budget();
+    if let Some(op) = job.ops.iter().find(|op| {
+        op.limits.max_open_files > budget && op.limits.max_open_files != crate::step::Limits::DEFAULT_MAX_OPEN_FILES
+    }) {
+        return Err(JobError::op(
+            &job.file,
+            &op.name,
+            Some("limits.max_open_files"),
+            format!(
+                "{} open files per step do not fit this process's open-file limit (RLIMIT_NOFILE) shared \
+                 between its concurrent steps: at most {budget}; lower it, or --max-concurrent",
+                op.limits.max_open_files
+            ),
+        ));
+    }
     let search = plugins::plugin_path(plugin_path, job.dir());
     let component_error = |op: &crate::job::JobOp, message: String| {
         JobError::op(&job.file, &op.name, Some("component"), message).at(&job.text, op.component_span.clone())

@@ -669,7 +669,7 @@ impl<'p> RunState<'p> {
             component: ops[op.job_index].digest.clone(),
             config: op.config.clone(),
             inputs,
-            grants: op.grants.iter().map(|g| g.for_sandbox()).collect(),
+            grants: op.grants.iter().map(|g| g.grant.clone()).collect(),
             limits: op.limits,
             outputs: op.outputs.clone(),
             collect_failures: instance.extra.as_ref().map(|e| e.collect_failures.clone()).unwrap_or_default(),

@@ -276,6 +276,8 @@ struct RawLimits {
     max_emits: Option<u64>,
     max_log_bytes: Option<SizeOrNumber>,
     max_fan_out: Option<u64>,
+    max_output_bytes: Option<SizeOrNumber>,
+    max_open_files: Option<u64>,
     fuel: Option<u64>,
 }
 
@@ -444,6 +446,12 @@ fn parse_limits(raw: RawLimits) -> Result<Limits, (&'static str, String)> {
     }
     if let Some(n) = raw.max_fan_out {
         limits.max_fan_out = n;
+    }
+    if let Some(v) = raw.max_output_bytes {
+        limits.max_output_bytes = size("max_output_bytes", v)?;
+    }
+    if let Some(n) = raw.max_open_files {
+        limits.max_open_files = n;
     }
     limits.fuel = raw.fuel;
     if limits.memory_bytes == 0 || limits.timeout.is_zero() || limits.max_value_bytes == 0 {

@@ -114,29 +114,21 @@ pub struct PlannedOp {
     pub consumed: bool,
 }
 
-/// A grant whose directory was opened when the job was validated. The sandbox is given this
-/// open handle (as `/proc/self/fd/N`), not the path again, so renaming the directory or swapping
-/// in a symlink after validation cannot change what the op sees.
+/// A grant whose directory was opened when the job was validated. Whoever runs the job's steps
+/// holds on to this handle ([`HeldGrant::handle`]) and gives sandboxes that, never the path
+/// again, so renaming the directory or swapping in a symlink after validation cannot change what
+/// the op sees.
 #[derive(Debug, Clone)]
 pub struct HeldGrant {
-    /// The grant, with the canonical host path.
+    /// The grant, with the canonical host path (what a step carries).
     pub grant: Grant,
     handle: Arc<cap_std::fs::Dir>,
 }
 
 impl HeldGrant {
-    /// The grant as the sandbox should open it: through the held handle where the platform can
-    /// name one by path (`/proc/self/fd`), else by the canonical path.
-    pub fn for_sandbox(&self) -> Grant {
-        #[cfg(target_os = "linux")]
-        {
-            use std::os::fd::AsRawFd;
-            let by_handle = PathBuf::from(format!("/proc/self/fd/{}", self.handle.as_raw_fd()));
-            if by_handle.exists() {
-                return Grant { host: by_handle, ..self.grant.clone() };
-            }
-        }
-        self.grant.clone()
+    /// The directory as it was opened when the job was validated.
+    pub fn handle(&self) -> &cap_std::fs::Dir {
+        &self.handle
     }
 }
 

@@ -51,6 +51,8 @@ pub struct Emitter {
     records: Vec<u64>,
     keys: HashSet<(usize, String)>,
     count: u64,
+    /// Bytes emitted so far (values, metadata, keys), against `max_output_bytes`.
+    bytes: u64,
     limits: Limits,
     events: Box<dyn StepEvents>,
     /// The first emission the host refused; the step has failed once this is set.
@@ -68,6 +70,7 @@ impl Emitter {
             records: vec![0; count],
             keys: HashSet::new(),
             count: 0,
+            bytes: 0,
             limits,
             events,
             failure: None,
@@ -93,6 +96,7 @@ impl Emitter {
                 value: format!("{} (records on output \"{}\")", self.limits.max_fan_out, record.output_name),
             });
         }
+        self.count_bytes(&record.output_name, &record.value, &record.metadata, record.mapping_key.len())?;
         let value = self.value(&record.output_name, record.value)?;
         let metadata = self.metadata(record.metadata)?;
         if !self.keys.insert((index, record.mapping_key.clone())) {
@@ -122,6 +126,7 @@ impl Emitter {
             )));
         }
         self.count_one()?;
+        self.count_bytes(&output.output_name, &output.value, &output.metadata, 0)?;
         let value = self.value(&output.output_name, output.value)?;
         let metadata = self.metadata(output.metadata)?;
         self.produced[index] = true;
@@ -161,17 +166,44 @@ impl Emitter {
         Ok(())
     }
 
-    fn value(&self, output: &str, text: String) -> Result<JsonText, StepFailure> {
-        if text.len() as u64 > self.limits.max_value_bytes {
+    /// Check an emission's size before anything is parsed or kept: its value and metadata
+    /// together against `max_value_bytes`, and everything the step emitted so far (keys too)
+    /// against `max_output_bytes`.
+    fn count_bytes(
+        &mut self,
+        output: &str,
+        value: &str,
+        metadata: &[types::MetadataEntry],
+        key_bytes: usize,
+    ) -> Result<(), StepFailure> {
+        let metadata_bytes: u64 = metadata.iter().map(metadata_bytes).sum();
+        let emission = (value.len() as u64).saturating_add(metadata_bytes);
+        if emission > self.limits.max_value_bytes {
+            let what = if metadata_bytes == 0 {
+                format!("a value of {} bytes", value.len())
+            } else {
+                format!("a value of {} bytes with {metadata_bytes} bytes of metadata", value.len())
+            };
             return Err(StepFailure::Limit {
                 limit: "max_value_bytes",
+                value: format!("{} (output \"{output}\" got {what})", format_bytes(self.limits.max_value_bytes)),
+            });
+        }
+        self.bytes = self.bytes.saturating_add(emission).saturating_add(key_bytes as u64);
+        if self.bytes > self.limits.max_output_bytes {
+            return Err(StepFailure::Limit {
+                limit: "max_output_bytes",
                 value: format!(
-                    "{} (output \"{output}\" got a value of {} bytes)",
-                    format_bytes(self.limits.max_value_bytes),
-                    text.len()
+                    "{} (the step's records and outputs reached {} bytes at output \"{output}\")",
+                    format_bytes(self.limits.max_output_bytes),
+                    self.bytes
                 ),
             });
         }
+        Ok(())
+    }
+
+    fn value(&self, output: &str, text: String) -> Result<JsonText, StepFailure> {
         JsonText::parse(text).map_err(|e| {
             StepFailure::Emission(format!(
                 "op \"{}\" emitted a value for output \"{output}\" that is not JSON: {e}",
@@ -205,4 +237,18 @@ impl Emitter {
             })
             .collect()
     }
+}
+
+/// What a metadata entry makes the host hold: its key and its value's text (8 bytes for a
+/// number or a boolean).
+fn metadata_bytes(entry: &types::MetadataEntry) -> u64 {
+    let value = match &entry.value {
+        types::MetadataValue::Text(s)
+        | types::MetadataValue::Url(s)
+        | types::MetadataValue::Path(s)
+        | types::MetadataValue::Markdown(s)
+        | types::MetadataValue::Json(s) => s.len(),
+        types::MetadataValue::Int(_) | types::MetadataValue::Float(_) | types::MetadataValue::Boolean(_) => 8,
+    };
+    (entry.key.len() + value) as u64
 }

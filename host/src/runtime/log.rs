@@ -63,6 +63,10 @@ struct Buffer {
     cap: u64,
 }
 
+/// What one log entry costs against `max_log_bytes` besides its text: about what the host holds
+/// for it (the entry, its allocation, its row in the run record).
+pub const ENTRY_OVERHEAD: u64 = 64;
+
 /// The log of a running step, shared by its stdout, stderr and the `log` host function.
 #[derive(Debug, Clone)]
 pub struct LogCapture(Arc<Mutex<Buffer>>);
@@ -78,20 +82,27 @@ impl LogCapture {
         self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Append `bytes` from `source`, keeping what fits under the cap.
+    /// Append `bytes` from `source`, keeping what fits under the cap. A write that starts a new
+    /// entry also costs [`ENTRY_OVERHEAD`] against the cap, so that a million one-byte `log`
+    /// calls are held to the cap like one large one.
     pub fn write(&self, source: LogSource, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
         let mut buf = self.lock();
-        let room = buf.cap.saturating_sub(buf.kept);
+        let is_stream = matches!(source, LogSource::Stdout | LogSource::Stderr);
+        let merges = is_stream && buf.log.entries.last().is_some_and(|last| last.source == source);
+        let overhead = if merges { 0 } else { ENTRY_OVERHEAD };
+        let room = buf.cap.saturating_sub(buf.kept).saturating_sub(overhead);
         let keep = (bytes.len() as u64).min(room) as usize;
         buf.log.truncated_bytes += (bytes.len() - keep) as u64;
         if keep == 0 {
             return;
         }
-        buf.kept += keep as u64;
+        buf.kept += keep as u64 + overhead;
         let text = String::from_utf8_lossy(&bytes[..keep]);
-        let is_stream = matches!(source, LogSource::Stdout | LogSource::Stderr);
         match buf.log.entries.last_mut() {
-            Some(last) if is_stream && last.source == source => last.text.push_str(&text),
+            Some(last) if merges => last.text.push_str(&text),
             _ => buf.log.entries.push(LogEntry { source, text: text.into_owned() }),
         }
     }
@@ -200,7 +211,7 @@ mod tests {
 
     #[test]
     fn capture_keeps_order_merges_streams_and_cuts_at_the_cap() {
-        let capture = LogCapture::new(10);
+        let capture = LogCapture::new(3 * ENTRY_OVERHEAD + 10);
         capture.write(LogSource::Stdout, b"abc");
         capture.write(LogSource::Stdout, b"def");
         capture.write(LogSource::Info, b"hi");
@@ -215,6 +226,18 @@ mod tests {
             ]
         );
         assert_eq!(log.truncated_bytes, 8);
+    }
+
+    #[test]
+    fn many_small_entries_are_held_to_the_cap() {
+        let capture = LogCapture::new(1 << 20);
+        for _ in 0..1_000_000 {
+            capture.write(LogSource::Info, b"x");
+        }
+        let log = capture.snapshot();
+        let kept = log.entries.len() as u64;
+        assert_eq!(kept, (1 << 20) / (ENTRY_OVERHEAD + 1));
+        assert_eq!(log.truncated_bytes, 1_000_000 - kept);
     }
 
     #[test]

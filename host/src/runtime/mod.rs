@@ -5,8 +5,11 @@
 mod bindings;
 mod cache;
 mod component;
+mod descriptors;
 mod emitter;
 mod error;
+mod grants;
+mod guards;
 mod limiter;
 mod log;
 mod sandbox;
@@ -23,17 +26,20 @@ pub use cache::{CacheError, CompileCache, default_dir as default_cache_dir};
 pub use component::digest;
 pub use emitter::{Emission, StepEvents};
 pub use error::{LoadError, RuntimeError, StepFailure};
-pub use log::{LogEntry, LogSource, StepLog, printable};
+pub use log::{ENTRY_OVERHEAD, LogEntry, LogSource, StepLog, printable};
+pub use sandbox::MAX_HANDLES;
 
 use bindings::sandmap::op::types;
 use bindings::{OpComponent, OpComponentPre};
 use emitter::Emitter;
+use grants::HeldDirs;
+use guards::Deadline;
 use limiter::Limiter;
 use log::LogCapture;
-use sandbox::Sandbox;
+use sandbox::{Bounds, Sandbox};
 
 use crate::definition::OpDefinition;
-use crate::step::{Limits, StepSpec};
+use crate::step::{Grant, Limits, StepSpec};
 use crate::units::format_duration;
 
 /// How often the epoch advances: the resolution of the `timeout` limit.
@@ -48,6 +54,8 @@ const DEFINITION_LIMITS: Limits = Limits {
     max_emits: 0,
     max_log_bytes: 64 << 10,
     max_fan_out: 0,
+    max_output_bytes: 0,
+    max_open_files: 0,
     fuel: None,
 };
 
@@ -116,6 +124,10 @@ pub struct Runtime {
     /// One per pool slot: a Store exists only while it holds one.
     slots: slots::Slots,
     fuel: bool,
+    /// Granted directories, held once and shared by every sandbox.
+    held: HeldDirs,
+    /// Files one sandbox may hold open within the process's descriptor limit.
+    open_files_budget: u64,
     /// Dropped to stop the ticker: it wakes at once instead of at its next tick, which would
     /// hold up every process's exit by up to a tick.
     ticker_stop: Option<crossbeam_channel::Sender<()>>,
@@ -158,6 +170,7 @@ impl Runtime {
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| RuntimeError(e.to_string()))?;
+        guards::add_to_linker(&mut linker).map_err(|e| RuntimeError(format!("{e:#}")))?;
         OpComponent::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)
             .map_err(|e| RuntimeError(e.to_string()))?;
 
@@ -174,12 +187,18 @@ impl Runtime {
                 .map_err(|e| RuntimeError(format!("cannot start the epoch thread: {e}")))?
         };
         let slots = slots::Slots::new(pool_slots(settings.max_concurrent) as usize);
+        let open_files_budget = descriptors::per_sandbox(
+            descriptors::raise_open_file_limit(),
+            pool_slots(settings.max_concurrent) as usize,
+        );
         Ok(Self {
             engine,
             linker,
             cache,
             slots,
             fuel: settings.fuel,
+            held: HeldDirs::default(),
+            open_files_budget,
             ticker_stop: Some(ticker_stop),
             ticker: Some(ticker),
         })
@@ -225,6 +244,20 @@ impl Runtime {
         self.fuel
     }
 
+    /// The most files and directories one step may hold open: the process's open-file limit
+    /// (raised to its hard limit) shared between the sandboxes that can be alive at once. A
+    /// step's `max_open_files` above it is lowered to it.
+    pub fn open_files_budget(&self) -> u64 {
+        self.open_files_budget
+    }
+
+    /// Hold `dir`, opened when the job was validated, as `grant`'s directory: every step granted
+    /// it is handed this handle, never the path, so a rename or a symlink swap after validation
+    /// changes nothing. A grant no one held is opened by its path when a step first needs it.
+    pub fn hold_grant(&self, grant: &Grant, dir: &cap_std::fs::Dir) -> std::io::Result<()> {
+        self.held.hold(grant, dir)
+    }
+
     /// Folders of sandmap's own that no op may be granted (the compile cache: an op that could
     /// write there could plant native code).
     pub fn protected_dirs(&self) -> Vec<std::path::PathBuf> {
@@ -257,12 +290,20 @@ impl Runtime {
         }
         let log = LogCapture::new(DEFINITION_LIMITS.max_log_bytes);
         let emitter = Emitter::new("definition", Arc::from(Vec::new()), DEFINITION_LIMITS, Box::new(Discard));
-        let sandbox = Sandbox::new(&[], Limiter::new(DEFINITION_LIMITS.memory_bytes), emitter, log)
-            .map_err(|e| bad(e.to_string()))?;
         let _slot = self.slots.acquire();
+        let bounds = Bounds { deadline: Deadline::after(DEFINITION_LIMITS.timeout), max_open_files: 0 };
+        let sandbox = Sandbox::new(Vec::new(), bounds, Limiter::new(DEFINITION_LIMITS.memory_bytes), emitter, log);
         let mut store = self.store(sandbox, DEFINITION_LIMITS.timeout, None);
-        let instance = pre.instantiate(&mut store).map_err(|e| bad(format!("{e:#}")))?;
-        let def = instance.sandmap_op_op().call_definition(&mut store).map_err(|e| bad(format!("{e:#}")))?;
+        // A limit hit inside a host call (the definition's time) is named; other traps as before.
+        let trapped = |e: wasmtime::Error, store: &mut Store<Sandbox>| match store.data_mut().limiter.hit.take() {
+            Some(hit) => bad(hit.to_string()),
+            None => bad(format!("{e:#}")),
+        };
+        let instance = pre.instantiate(&mut store).map_err(|e| trapped(e, &mut store))?;
+        let def = instance.sandmap_op_op().call_definition(&mut store).map_err(|e| trapped(e, &mut store))?;
+        if let Some(late) = store.data().deadline.passed_in_a_wait() {
+            return Err(bad(late.to_string()));
+        }
         component::convert_definition(def, origin)
     }
 
@@ -307,10 +348,16 @@ impl Runtime {
                 });
             }
         }
+        let grants = self.held.preopens(&step.grants)?;
         let emitter = Emitter::new(&step.op, step.outputs.clone(), step.limits, events);
-        let sandbox = Sandbox::new(&step.grants, Limiter::new(step.limits.memory_bytes), emitter, log.clone())?;
         // Held until the Store (and its pool slot) is dropped at the end of this function.
         let _slot = self.slots.acquire();
+        // The deadline starts once the slot is held: waiting for one is not the step's time.
+        let bounds = Bounds {
+            deadline: Deadline::after(step.limits.timeout),
+            max_open_files: step.limits.max_open_files.min(self.open_files_budget),
+        };
+        let sandbox = Sandbox::new(grants, bounds, Limiter::new(step.limits.memory_bytes), emitter, log.clone());
         let mut store = self.store(sandbox, step.limits.timeout, step.limits.fuel);
 
         let context = types::RunContext {
@@ -339,15 +386,22 @@ impl Runtime {
             .and_then(|instance| instance.sandmap_op_op().call_run(&mut store, &context, &config, &inputs));
 
         let state = store.data_mut();
-        match called {
+        let failure = match called {
             // A refused emission is the failure even if the op carried on and returned Ok.
-            Ok(Ok(())) => match state.emitter.failure.take() {
-                Some(failure) => Err(failure),
-                None => state.emitter.check_required(),
+            Ok(Ok(())) => match state.emitter.failure.take().or_else(|| state.deadline.passed_in_a_wait()) {
+                Some(failure) => failure,
+                None => return state.emitter.check_required(),
             },
-            Ok(Err(op_error)) => Err(state.emitter.failure.take().unwrap_or(StepFailure::Op(op_error.message))),
-            Err(trap) => Err(classify_trap(&trap, state, step.limits, &log)),
-        }
+            Ok(Err(op_error)) => state.emitter.failure.take().unwrap_or(StepFailure::Op(op_error.message)),
+            Err(trap) => classify_trap(&trap, state, step.limits, &log),
+        };
+        // An op that fails after an open was refused for `max_open_files` most likely failed of
+        // it: name the limit, and what the op said.
+        Err(if state.files.hit && !matches!(failure, StepFailure::Limit { .. }) {
+            state.files.failure(&failure)
+        } else {
+            failure
+        })
     }
 }
 
@@ -395,6 +449,9 @@ fn classify_trap(error: &wasmtime::Error, state: &mut Sandbox, limits: Limits, l
     }
     if let Some(failure) = state.emitter.failure.take() {
         return failure;
+    }
+    if let Some(wasmtime::component::ResourceTableError::Full) = error.downcast_ref() {
+        return StepFailure::Limit { limit: "WASI handles", value: MAX_HANDLES.to_string() };
     }
     match error.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => StepFailure::Limit { limit: "time", value: format_duration(limits.timeout) },

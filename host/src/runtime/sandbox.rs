@@ -2,19 +2,30 @@
 //! captured stdio), its limiter, its emitter and its log. A fresh one for every step attempt.
 
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::filesystem::Dir;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::bindings::sandmap::op::{host, types};
 use super::emitter::Emitter;
 use super::error::StepFailure;
+use super::guards::{Deadline, OpenFiles};
 use super::limiter::Limiter;
 use super::log::{LogCapture, LogSource};
-use crate::step::{Access, Grant};
+
+/// WASI handles (open files, directory listings, streams, pollables) one step may hold at once;
+/// each costs the host memory, and wasmtime's default allows a million.
+pub const MAX_HANDLES: usize = 10_000;
 
 /// Store data of one step attempt.
 pub struct Sandbox {
     wasi: WasiCtx,
-    table: ResourceTable,
+    pub(super) table: ResourceTable,
+    /// The granted directories (shared handles) and where the op sees them.
+    pub(super) grants: Vec<(Dir, String)>,
+    /// Files and directories open, against `max_open_files`.
+    pub(super) files: OpenFiles,
+    /// When the attempt's time is up, inside host calls too.
+    pub(super) deadline: Deadline,
     /// Memory and table limits.
     pub limiter: Limiter,
     /// Emission checks and streaming.
@@ -23,9 +34,24 @@ pub struct Sandbox {
     pub log: LogCapture,
 }
 
+/// What bounds one sandbox besides its memory.
+pub struct Bounds {
+    /// The attempt's deadline.
+    pub deadline: Deadline,
+    /// Files and directories it may hold open.
+    pub max_open_files: u64,
+}
+
 impl Sandbox {
-    /// A sandbox that sees exactly `grants`, and nothing else of the host.
-    pub fn new(grants: &[Grant], limiter: Limiter, emitter: Emitter, log: LogCapture) -> Result<Self, StepFailure> {
+    /// A sandbox that sees exactly `grants` (held directories and their guest paths), and
+    /// nothing else of the host.
+    pub fn new(
+        grants: Vec<(Dir, String)>,
+        bounds: Bounds,
+        limiter: Limiter,
+        emitter: Emitter,
+        log: LogCapture,
+    ) -> Self {
         let mut wasi = WasiCtxBuilder::new();
         // Each step owns its worker thread: file I/O runs on it, not through a hand-off to
         // wasmtime-wasi's tokio blocking pool (which cost more than the clone itself).
@@ -35,16 +61,19 @@ impl Sandbox {
         // Deny-all network: the interfaces stay linked (componentize-py/js guests import them),
         // every use fails inside the guest.
         wasi.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
-        for grant in grants {
-            let perms = match grant.access {
-                Access::Read => FsPerms::ReadOnly,
-                Access::ReadWrite => FsPerms::ReadWrite,
-            };
-            wasi.preopened_dir(&grant.host, &grant.guest, perms).map_err(|e| {
-                StepFailure::Sandbox(format!("cannot open grant {} (as {}): {e}", grant.host.display(), grant.guest))
-            })?;
+        // No preopens here: `guards::get_directories` hands the guest `grants`.
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_HANDLES);
+        Self {
+            wasi: wasi.build(),
+            table,
+            grants,
+            files: OpenFiles::new(bounds.max_open_files),
+            deadline: bounds.deadline,
+            limiter,
+            emitter,
+            log,
         }
-        Ok(Self { wasi: wasi.build(), table: ResourceTable::new(), limiter, emitter, log })
     }
 
     /// Record a refused emission; the first one is the step's failure.

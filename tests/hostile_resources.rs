@@ -1,0 +1,223 @@
+//! Hostile ops, round 2: every resource an op can make the host spend is bounded per step. Each
+//! test runs the `hostile` test plugin (raw bindings, past the SDK's checks) as one clone of a
+//! 20-way map through the binary, and checks that the hostile clone alone is blamed, with the
+//! limit named, while the other 19 clones succeed and their results are kept.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Workspace, sandmap};
+use serde_json::{Value, json};
+
+/// How long any run here may take before the test calls it stalled (the longest bound a test
+/// sets is a 1 s timeout; a definition's is 10 s).
+const STALLED: Duration = Duration::from_secs(120);
+
+/// Run `command` to its end, killing it and failing the test if it stalls; (exit code, stdout,
+/// stderr).
+fn finish(mut command: Command) -> (i32, String, String) {
+    let child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let pid = child.id();
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    // A watchdog: the output is read to its end below (a full pipe would block the child).
+    let watchdog = std::thread::spawn(move || {
+        let stalled = finished.recv_timeout(STALLED).is_err();
+        if stalled {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+        stalled
+    });
+    let started = Instant::now();
+    let output = child.wait_with_output().unwrap();
+    let _ = done.send(());
+    assert!(!watchdog.join().unwrap(), "the host stalled: killed after {:?}", started.elapsed());
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// files_in_directory over `cmds/` (19 `ok` files and `x_hostile.txt` holding `command`) →
+/// `hostile` per file, with `limits` for hostile.
+fn setup(command: &str, limits: &str) -> (Workspace, String) {
+    let ws = Workspace::new();
+    let names: Vec<String> = (0..19).map(|i| format!("f{i:02}.txt")).collect();
+    let mut files: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b"ok\n"[..])).collect();
+    files.push(("x_hostile.txt", command.as_bytes()));
+    ws.files("cmds", &files);
+    let job = ws.job(&format!(
+        r#"
+name = "hostile_job"
+[ops.files_in_directory]
+component = "files_in_directory"
+grants = [{{ host = "cmds", guest = "/data" }}]
+[ops.hostile]
+component = "{hostile}"
+inputs = {{ path = {{ map = "files_in_directory" }} }}
+grants = [{{ host = "cmds", guest = "/data" }}]
+limits = {{ {limits} }}
+"#,
+        hostile = sandmap_test_programs::HOSTILE
+    ));
+    let job = job.display().to_string();
+    (ws, job)
+}
+
+/// Run the job with `command` in its hostile clone; the report, after checking that the 19
+/// other clones succeeded with their results kept.
+fn one_in_twenty(command: &str, limits: &str, expected_exit: i32) -> Value {
+    let (ws, job) = setup(command, limits);
+    let mut run = sandmap();
+    run.env("SANDMAP_HOME", ws.path().join("store")).args(["run", &job, "--json", "--max-concurrent", "2"]);
+    let (code, stdout, stderr) = finish(run);
+    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stderr}"));
+    assert_eq!(code, expected_exit, "{stderr}");
+    let results = &report["outputs"]["hostile"]["result"];
+    for i in 0..19 {
+        let key = format!("f{i:02}_txt");
+        assert_eq!(step(&report, &format!("hostile[{key}]"))["status"], "success", "{key}");
+        assert_eq!(results[&key], json!({"said": "ok", "mapping_key": key}), "{key}'s result is kept");
+    }
+    report
+}
+
+fn step<'a>(report: &'a Value, key: &str) -> &'a Value {
+    report["steps"].as_array().unwrap().iter().find(|s| s["key"] == key).unwrap_or_else(|| panic!("no step {key}"))
+}
+
+/// The hostile clone failed alone, with exactly `error`.
+fn assert_blamed(command: &str, limits: &str, error: &str) -> Value {
+    let report = one_in_twenty(command, limits, 1);
+    let hostile = step(&report, "hostile[x_hostile_txt]");
+    assert_eq!(hostile["status"], "failure");
+    assert_eq!(hostile["error"], error);
+    assert_eq!(
+        report["error"],
+        "Execution of run for \"hostile_job\" failed. Steps failed: ['hostile[x_hostile_txt]']."
+    );
+    report
+}
+
+#[test]
+fn open_files_are_capped_per_step_and_the_op_is_told_as_by_emfile() {
+    assert_blamed(
+        "hold_files:100000",
+        "",
+        "exceeded max_open_files limit 256 (the op then failed: open #257 of /data/x_hostile.txt: \
+         Quota exceeded (os error 19))",
+    );
+}
+
+#[test]
+fn a_clone_hoarding_descriptors_holds_only_its_own_share() {
+    // It keeps what it got for a while, as the other clones open their grants and files.
+    let report = one_in_twenty("hoard_files:300", "max_open_files = 40", 0);
+    assert_eq!(report["outputs"]["hostile"]["result"]["x_hostile_txt"], json!({"held": 40}));
+}
+
+#[test]
+fn max_open_files_beyond_the_process_limit_is_refused() {
+    let (_ws, job) = setup("ok", "max_open_files = 100000000");
+    let mut validate = sandmap();
+    validate.args(["validate", &job]);
+    let (code, _, stderr) = finish(validate);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains(
+            "op \"hostile\": limits.max_open_files: 100000000 open files per step do not fit this process's \
+             open-file limit (RLIMIT_NOFILE) shared between its concurrent steps: at most"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_sleep_inside_a_host_call_ends_at_the_timeout() {
+    let report = assert_blamed("sleep:30", "timeout = \"1 s\"", "exceeded time limit 1 s");
+    let took = step(&report, "hostile[x_hostile_txt]")["duration_ms"].as_f64().unwrap();
+    assert!((1000.0..10_000.0).contains(&took), "the 30 s sleep was cut at 1 s, not waited out: {took} ms");
+}
+
+#[test]
+fn an_endless_sleep_does_not_stall_the_run() {
+    assert_blamed("sleep:max", "timeout = \"500 ms\"", "exceeded time limit 500 ms");
+}
+
+#[test]
+fn a_definition_that_sleeps_is_stopped_at_the_definition_time_limit() {
+    let ws = Workspace::new();
+    let job = ws.job(&format!("name = \"j\"\n[ops.a]\ncomponent = \"{}\"\n", sandmap_test_programs::DEF_SLEEP));
+    let job = job.display().to_string();
+    let expected =
+        format!("{}: cannot read the op's definition: exceeded time limit 10 s", sandmap_test_programs::DEF_SLEEP);
+    // Both at once: each waits out the 10 s limit.
+    let commands: Vec<Vec<String>> =
+        vec![vec!["validate".into(), job.clone()], vec!["inspect".into(), sandmap_test_programs::DEF_SLEEP.into()]];
+    let handles: Vec<_> = commands
+        .into_iter()
+        .map(|args| {
+            std::thread::spawn(move || {
+                let mut command = sandmap();
+                command.args(&args);
+                finish(command)
+            })
+        })
+        .collect();
+    for handle in handles {
+        let (code, _, stderr) = handle.join().unwrap();
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains(&expected), "{stderr}");
+    }
+}
+
+#[test]
+fn a_million_tiny_log_entries_are_held_to_max_log_bytes() {
+    let report = one_in_twenty("logs:1000000", "", 0);
+    let log = &step(&report, "hostile[x_hostile_txt]")["log"];
+    // Each entry costs its byte and 64 bytes of overhead against the 1 MiB cap.
+    let kept = (1u64 << 20) / 65;
+    assert_eq!(log["entries"].as_array().unwrap().len() as u64, kept);
+    assert_eq!(log["truncated_bytes"], json!(1_000_000 - kept));
+}
+
+#[test]
+fn what_one_step_emits_is_capped_in_total() {
+    // 16 MiB records (each within max_value_bytes): the fourth takes the step past 64 MiB.
+    assert_blamed(
+        "records:64:16777216",
+        "",
+        "exceeded max_output_bytes limit 64 MiB (the step's records and outputs reached 67108872 bytes at \
+         output \"records\")",
+    );
+}
+
+#[test]
+fn metadata_counts_against_max_value_bytes() {
+    assert_blamed(
+        "metadata:2:10485760",
+        "",
+        "exceeded max_value_bytes limit 16 MiB (output \"result\" got a value of 15 bytes with 20971524 bytes \
+         of metadata)",
+    );
+}
+
+#[test]
+fn a_mapping_key_longer_than_255_bytes_is_refused() {
+    assert_blamed(
+        "long_key:8388608",
+        "",
+        &format!(
+            "op \"hostile\": a mapping key of 8388608 bytes (\"{}…\") is too long: exceeded max_key_bytes limit \
+             255 bytes",
+            "k".repeat(32)
+        ),
+    );
+    let report = one_in_twenty("long_key:255", "", 0);
+    let records = step(&report, "hostile[x_hostile_txt]")["records"].as_array().unwrap().clone();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0]["mapping_key"], format!("{}0", "k".repeat(254)));
+}

@@ -1,0 +1,123 @@
+//! `hostile`: a mapped test op that tries to make the host spend what it should not, as its
+//! input file's first line says. Emissions go straight through the raw bindings, past the
+//! SDK's checks, as an attacker's component would.
+//!
+//! - `ok` → returns `{said: "ok", mapping_key}`;
+//! - `hold_files:N` → opens its input file N times and keeps every handle; fails with the open's
+//!   error if one is refused;
+//! - `hoard_files:MS` → opens files until an open is refused, keeps them for MS milliseconds,
+//!   then succeeds with how many it held;
+//! - `sleep:SECS` (`sleep:max` for `u64::MAX` nanoseconds) → sleeps inside a host call;
+//! - `logs:N` → makes N one-byte `log` calls;
+//! - `records:N:BYTES` → emits N records of BYTES each on `records`;
+//! - `metadata:N:BYTES` → emits `result` with N metadata entries of BYTES each;
+//! - `long_key:BYTES[:N]` → emits N (default 1) records whose mapping keys are BYTES long.
+
+use sandmap_guest::bindings::sandmap::op::host;
+use sandmap_guest::bindings::sandmap::op::types::{
+    DynamicOutput as RawRecord, MetadataEntry, MetadataValue, Output as RawOutput,
+};
+use sandmap_guest::prelude::*;
+
+struct Hostile;
+
+impl Op for Hostile {
+    type Config = NoConfig;
+    type Output = Value;
+
+    fn definition() -> OpDefinition {
+        OpDefinition::new("hostile")
+            .description("Try to make the host spend what it should not")
+            .input("path", "a file holding one command")
+            .optional_output("result")
+            .optional_dynamic_output("records")
+    }
+
+    fn run(ctx: &mut Context, _config: NoConfig) -> Result<Value, OpError> {
+        let path: String = ctx.input("path")?;
+        let text = std::fs::read_to_string(&path).context(format!("read {path}"))?;
+        let command = text.lines().next().unwrap_or("").trim().to_owned();
+        let words: Vec<&str> = command.split(':').collect();
+        let verb = words[0];
+        let number = |at: usize| -> Result<u64, OpError> {
+            words.get(at).and_then(|a| a.parse().ok()).ok_or_else(|| OpError::new(format!("{verb}: argument {at}?")))
+        };
+        match verb {
+            "ok" => Ok(json!({ "said": "ok", "mapping_key": ctx.mapping_key() })),
+            "hold_files" => {
+                let n = number(1)?;
+                let mut held = Vec::new();
+                for i in 1..=n {
+                    held.push(std::fs::File::open(&path).context(format!("open #{i} of {path}"))?);
+                }
+                Ok(json!({ "held": held.len() }))
+            }
+            "hoard_files" => {
+                let ms = number(1)?;
+                let mut held = Vec::new();
+                while let Ok(file) = std::fs::File::open(&path) {
+                    held.push(file);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+                output(json!({ "held": held.len() }), vec![])
+            }
+            "sleep" => {
+                let nanos = match words.get(1) {
+                    Some(&"max") => u64::MAX,
+                    _ => number(1)?.saturating_mul(1_000_000_000),
+                };
+                std::thread::sleep(std::time::Duration::from_nanos(nanos));
+                Ok(json!("slept"))
+            }
+            "logs" => {
+                for _ in 0..number(1)? {
+                    host::log(sandmap_guest::bindings::sandmap::op::types::LogLevel::Info, "x");
+                }
+                Ok(json!("logged"))
+            }
+            "records" => {
+                let (n, bytes) = (number(1)?, number(2)? as usize);
+                let value = format!("\"{}\"", "v".repeat(bytes.saturating_sub(2)));
+                for i in 0..n {
+                    record(&format!("k{i}"), &value)?;
+                }
+                Ok(json!({ "records": n }))
+            }
+            "metadata" => {
+                let (n, bytes) = (number(1)?, number(2)? as usize);
+                let entries = (0..n)
+                    .map(|i| MetadataEntry { key: format!("m{i}"), value: MetadataValue::Text("m".repeat(bytes)) })
+                    .collect();
+                output(json!("with metadata"), entries)
+            }
+            "long_key" => {
+                let key = "k".repeat(number(1)? as usize);
+                for i in 0..number(2).unwrap_or(1) {
+                    record(&format!("{key}{i}")[1..], "1")?;
+                }
+                Ok(json!("emitted"))
+            }
+            other => Err(OpError::new(format!("unknown command \"{other}\""))),
+        }
+    }
+}
+
+fn record(key: &str, value: &str) -> Result<(), OpError> {
+    host::emit_dynamic(&RawRecord {
+        value: value.to_owned(),
+        mapping_key: key.to_owned(),
+        output_name: "records".into(),
+        metadata: vec![],
+    })
+    .map_err(|e| OpError::new(e.message))
+}
+
+/// Emit `result` through the raw bindings (so metadata reaches the host unchecked); the op's
+/// own return value is then ignored by the host (`null` is not emitted twice).
+fn output(value: Value, metadata: Vec<MetadataEntry>) -> Result<Value, OpError> {
+    host::emit_output(&RawOutput { value: value.to_string(), output_name: "result".into(), metadata })
+        .map_err(|e| OpError::new(e.message))?;
+    Ok(Value::Null)
+}
+
+export_op!(Hostile);
