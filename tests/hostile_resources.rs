@@ -41,14 +41,16 @@ fn finish(mut command: Command) -> (i32, String, String) {
     )
 }
 
-/// files_in_directory over `cmds/` (19 `ok` files and `x_hostile.txt` holding `command`) →
-/// `hostile` per file, with `limits` for hostile.
-fn setup(command: &str, limits: &str) -> (Workspace, String) {
+/// files_in_directory over `cmds/` (19 files holding `sibling`, and `a_hostile.txt` holding
+/// `command`, first in emission order) → `hostile` per file, with `limits` for hostile, which
+/// also has `/work` read-write.
+fn setup(command: &str, sibling: &str, limits: &str) -> (Workspace, String) {
     let ws = Workspace::new();
     let names: Vec<String> = (0..19).map(|i| format!("f{i:02}.txt")).collect();
-    let mut files: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b"ok\n"[..])).collect();
-    files.push(("x_hostile.txt", command.as_bytes()));
+    let mut files: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), sibling.as_bytes())).collect();
+    files.push(("a_hostile.txt", command.as_bytes()));
     ws.files("cmds", &files);
+    ws.files("work", &[]);
     let job = ws.job(&format!(
         r#"
 name = "hostile_job"
@@ -58,7 +60,7 @@ grants = [{{ host = "cmds", guest = "/data" }}]
 [ops.hostile]
 component = "{hostile}"
 inputs = {{ path = {{ map = "files_in_directory" }} }}
-grants = [{{ host = "cmds", guest = "/data" }}]
+grants = [{{ host = "cmds", guest = "/data" }}, {{ host = "work", guest = "/work", access = "read-write" }}]
 limits = {{ {limits} }}
 "#,
         hostile = sandmap_test_programs::HOSTILE
@@ -67,10 +69,10 @@ limits = {{ {limits} }}
     (ws, job)
 }
 
-/// Run the job with `command` in its hostile clone; the report, after checking that the 19
-/// other clones succeeded with their results kept.
-fn one_in_twenty(command: &str, limits: &str, expected_exit: i32) -> Value {
-    let (ws, job) = setup(command, limits);
+/// Run the job with `command` in its hostile clone (and `sibling` in the others); the report,
+/// after checking that the 19 other clones succeeded with their results kept.
+fn one_in_twenty_with(command: &str, sibling: &str, limits: &str, expected_exit: i32) -> Value {
+    let (ws, job) = setup(command, sibling, limits);
     let mut run = sandmap();
     run.env("SANDMAP_HOME", ws.path().join("store")).args(["run", &job, "--json", "--max-concurrent", "2"]);
     let (code, stdout, stderr) = finish(run);
@@ -85,6 +87,10 @@ fn one_in_twenty(command: &str, limits: &str, expected_exit: i32) -> Value {
     report
 }
 
+fn one_in_twenty(command: &str, limits: &str, expected_exit: i32) -> Value {
+    one_in_twenty_with(command, "ok", limits, expected_exit)
+}
+
 fn step<'a>(report: &'a Value, key: &str) -> &'a Value {
     report["steps"].as_array().unwrap().iter().find(|s| s["key"] == key).unwrap_or_else(|| panic!("no step {key}"))
 }
@@ -92,12 +98,12 @@ fn step<'a>(report: &'a Value, key: &str) -> &'a Value {
 /// The hostile clone failed alone, with exactly `error`.
 fn assert_blamed(command: &str, limits: &str, error: &str) -> Value {
     let report = one_in_twenty(command, limits, 1);
-    let hostile = step(&report, "hostile[x_hostile_txt]");
+    let hostile = step(&report, "hostile[a_hostile_txt]");
     assert_eq!(hostile["status"], "failure");
     assert_eq!(hostile["error"], error);
     assert_eq!(
         report["error"],
-        "Execution of run for \"hostile_job\" failed. Steps failed: ['hostile[x_hostile_txt]']."
+        "Execution of run for \"hostile_job\" failed. Steps failed: ['hostile[a_hostile_txt]']."
     );
     report
 }
@@ -107,21 +113,22 @@ fn open_files_are_capped_per_step_and_the_op_is_told_as_by_emfile() {
     assert_blamed(
         "hold_files:100000",
         "",
-        "exceeded max_open_files limit 256 (the op then failed: open #257 of /data/x_hostile.txt: \
+        "exceeded max_open_files limit 256 (the op then failed: open #257 of /data/a_hostile.txt: \
          Quota exceeded (os error 19))",
     );
 }
 
 #[test]
 fn a_clone_hoarding_descriptors_holds_only_its_own_share() {
-    // It keeps what it got for a while, as the other clones open their grants and files.
-    let report = one_in_twenty("hoard_files:300", "max_open_files = 40", 0);
-    assert_eq!(report["outputs"]["hostile"]["result"]["x_hostile_txt"], json!({"held": 40}));
+    // The other clones start only once it holds all it could get, and run while it keeps them.
+    let report = one_in_twenty_with("hoard_files:300:/work/hoarded", "await:/work/hoarded", "max_open_files = 40", 0);
+    // 40 opened, one closed for the marker and opened again: its 40, and not one more.
+    assert_eq!(report["outputs"]["hostile"]["result"]["a_hostile_txt"], json!({"held": 40}));
 }
 
 #[test]
 fn max_open_files_beyond_the_process_limit_is_refused() {
-    let (_ws, job) = setup("ok", "max_open_files = 100000000");
+    let (_ws, job) = setup("ok", "ok", "max_open_files = 100000000");
     let mut validate = sandmap();
     validate.args(["validate", &job]);
     let (code, _, stderr) = finish(validate);
@@ -138,7 +145,7 @@ fn max_open_files_beyond_the_process_limit_is_refused() {
 #[test]
 fn a_sleep_inside_a_host_call_ends_at_the_timeout() {
     let report = assert_blamed("sleep:30", "timeout = \"1 s\"", "exceeded time limit 1 s");
-    let took = step(&report, "hostile[x_hostile_txt]")["duration_ms"].as_f64().unwrap();
+    let took = step(&report, "hostile[a_hostile_txt]")["duration_ms"].as_f64().unwrap();
     assert!((1000.0..10_000.0).contains(&took), "the 30 s sleep was cut at 1 s, not waited out: {took} ms");
 }
 
@@ -177,7 +184,7 @@ fn a_definition_that_sleeps_is_stopped_at_the_definition_time_limit() {
 #[test]
 fn a_million_tiny_log_entries_are_held_to_max_log_bytes() {
     let report = one_in_twenty("logs:1000000", "", 0);
-    let log = &step(&report, "hostile[x_hostile_txt]")["log"];
+    let log = &step(&report, "hostile[a_hostile_txt]")["log"];
     // Each entry costs its byte and 64 bytes of overhead against the 1 MiB cap.
     let kept = (1u64 << 20) / 65;
     assert_eq!(log["entries"].as_array().unwrap().len() as u64, kept);
@@ -217,7 +224,7 @@ fn a_mapping_key_longer_than_255_bytes_is_refused() {
         ),
     );
     let report = one_in_twenty("long_key:255", "", 0);
-    let records = step(&report, "hostile[x_hostile_txt]")["records"].as_array().unwrap().clone();
+    let records = step(&report, "hostile[a_hostile_txt]")["records"].as_array().unwrap().clone();
     assert_eq!(records.len(), 1);
     assert_eq!(records[0]["mapping_key"], format!("{}0", "k".repeat(254)));
 }

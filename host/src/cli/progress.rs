@@ -112,7 +112,7 @@ impl RunObserver for Progress {
         }
     }
 
-    fn step_finished(&self, op: usize, step: &EndedStep) {
+    fn step_finished(&self, op: usize, step: &std::sync::Arc<EndedStep>) {
         let counts = &self.shared.counts[op];
         if !step.reused && step.report.attempts > 0 {
             counts.running.fetch_sub(1, Ordering::Relaxed);

@@ -1,6 +1,8 @@
 //! Watching a run as it goes: the run store records each step the moment it ends (so that a
 //! killed run can be resumed without redoing it), and the CLI draws progress.
 
+use std::sync::Arc;
+
 use super::report::EndedStep;
 
 /// Told about every step of a run, on the scheduler thread: implementations must be quick (count,
@@ -13,8 +15,9 @@ pub trait RunObserver: Send + Sync {
     /// An attempt of a step was handed to a worker (`attempt` 1 first, more for retries).
     fn step_started(&self, _op: usize, _attempt: u32) {}
 
-    /// A step reached its final status.
-    fn step_finished(&self, _op: usize, _step: &EndedStep) {}
+    /// A step reached its final status. Shared, so that an observer that keeps it (the
+    /// recorder's queue) holds no copy of its log, records or values.
+    fn step_finished(&self, _op: usize, _step: &Arc<EndedStep>) {}
 }
 
 /// Several observers, each told everything in turn.
@@ -27,7 +30,7 @@ impl RunObserver for Vec<std::sync::Arc<dyn RunObserver>> {
         self.iter().for_each(|o| o.step_started(op, attempt));
     }
 
-    fn step_finished(&self, op: usize, step: &EndedStep) {
+    fn step_finished(&self, op: usize, step: &Arc<EndedStep>) {
         self.iter().for_each(|o| o.step_finished(op, step));
     }
 }

@@ -1,5 +1,6 @@
 //! What a run did: the report `sandmap run` prints (and, with `--json`, serializes).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -125,9 +126,9 @@ pub struct StepReport {
     /// Dynamic records it emitted, in emission order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub records: Vec<RecordReport>,
-    /// Its captured log.
+    /// Its captured log (shared with the run's own state and its observers, never copied).
     #[serde(skip_serializing_if = "log_is_empty")]
-    pub log: StepLog,
+    pub log: Arc<StepLog>,
     /// The values of the plain outputs it produced (kept in the run store; not part of `--json`).
     #[serde(skip)]
     pub values: Vec<(String, JsonText)>,

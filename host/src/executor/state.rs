@@ -91,7 +91,7 @@ struct Extra {
     /// Clones its `min_success` collects run without.
     collect_failures: Vec<CollectFailure>,
     previous_attempts: Vec<AttemptReport>,
-    log: StepLog,
+    log: Arc<StepLog>,
     /// Taken from the parent run of a re-execution instead of run.
     reused: bool,
 }
@@ -740,9 +740,9 @@ impl<'p> RunState<'p> {
         instance.attempts += 1;
         instance.duration = outcome.duration;
         if !outcome.log.entries.is_empty() || outcome.log.truncated_bytes > 0 {
-            instance.extra().log = outcome.log;
+            instance.extra().log = Arc::new(outcome.log);
         } else if let Some(extra) = instance.extra.as_mut() {
-            extra.log = outcome.log;
+            extra.log = Arc::new(outcome.log);
         }
         let held =
             instance.extra.as_mut().and_then(|e| e.held_records.as_mut()).map(std::mem::take).unwrap_or_default();
@@ -822,7 +822,7 @@ impl<'p> RunState<'p> {
                 .chain(self.emission_path(id))
                 .collect(),
         };
-        observer.step_finished(instance.op, &ended);
+        observer.step_finished(instance.op, &Arc::new(ended));
     }
 
     /// Every record `instance` emitted, in emission order per output.

@@ -202,7 +202,7 @@ impl RunStore {
         &mut self,
         run_id: &str,
         first_seq: i64,
-        steps: &[EndedStep],
+        steps: &[std::sync::Arc<EndedStep>],
         replacing: bool,
     ) -> Result<(), StoreError> {
         let path = self.path.clone();
@@ -533,7 +533,9 @@ impl RunStore {
                 values: values.into_iter().map(|(name, value)| (name, JsonText::from_value(&value))).collect(),
                 records: self.records(id, &key)?,
                 previous_attempts: serde_json::from_str(&previous).map_err(|e| self.corrupt("attempt list", e))?,
-                log: serde_json::from_str::<StepLog>(&log).map_err(|e| self.corrupt("step log", e))?,
+                log: serde_json::from_str::<StepLog>(&log)
+                    .map(std::sync::Arc::new)
+                    .map_err(|e| self.corrupt("step log", e))?,
                 status: parse_step_status(&status).ok_or_else(|| self.corrupt("step status", &status))?,
                 key,
                 op,

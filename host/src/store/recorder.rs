@@ -14,7 +14,7 @@ use crate::executor::{EndedStep, RunObserver, RunReport};
 const MAX_BATCH: usize = 4096;
 
 /// An ended step; `None` tells the writer to stop.
-type Message = Option<EndedStep>;
+type Message = Option<std::sync::Arc<EndedStep>>;
 
 /// A [`RunObserver`] that records each ended step into the run store.
 pub struct Recorder {
@@ -71,14 +71,14 @@ impl Recorder {
 }
 
 impl RunObserver for Recorder {
-    fn step_finished(&self, _op: usize, step: &EndedStep) {
+    fn step_finished(&self, _op: usize, step: &std::sync::Arc<EndedStep>) {
         // A resumed run's reused steps are the ones it recorded before it was interrupted.
         if self.resumed && step.reused {
             return;
         }
         // The writer only stops when told to, so a send fails only if it has failed already,
         // and `finish` reports that.
-        let _ = self.sender.send(Some(step.clone()));
+        let _ = self.sender.send(Some(std::sync::Arc::clone(step)));
     }
 }
 

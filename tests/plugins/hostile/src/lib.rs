@@ -5,8 +5,10 @@
 //! - `ok` → returns `{said: "ok", mapping_key}`;
 //! - `hold_files:N` → opens its input file N times and keeps every handle; fails with the open's
 //!   error if one is refused;
-//! - `hoard_files:MS` → opens files until an open is refused, keeps them for MS milliseconds,
-//!   then succeeds with how many it held;
+//! - `hoard_files:MS[:MARKER]` → opens files until an open is refused, closes one to create
+//!   MARKER, then for MS milliseconds keeps trying to open more (taking any descriptor another
+//!   clone gives back), and succeeds with how many it held;
+//! - `await:MARKER` → waits until MARKER exists, then as `ok`;
 //! - `sleep:SECS` (`sleep:max` for `u64::MAX` nanoseconds) → sleeps inside a host call;
 //! - `logs:N` → makes N one-byte `log` calls;
 //! - `records:N:BYTES` → emits N records of BYTES each on `records`;
@@ -52,13 +54,31 @@ impl Op for Hostile {
                 }
                 Ok(json!({ "held": held.len() }))
             }
+            "await" => {
+                let marker = words.get(1).copied().unwrap_or("");
+                while !std::path::Path::new(marker).exists() {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                Ok(json!({ "said": "ok", "mapping_key": ctx.mapping_key() }))
+            }
             "hoard_files" => {
                 let ms = number(1)?;
                 let mut held = Vec::new();
                 while let Ok(file) = std::fs::File::open(&path) {
                     held.push(file);
                 }
-                std::thread::sleep(std::time::Duration::from_millis(ms));
+                if let Some(marker) = words.get(2) {
+                    // One handle given back, for the marker's own open.
+                    held.pop();
+                    std::fs::write(marker, b"hoarded").context(format!("write {marker}"))?;
+                }
+                // Then grab every descriptor anyone gives back, for MS milliseconds.
+                let until = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+                while std::time::Instant::now() < until {
+                    if let Ok(file) = std::fs::File::open(&path) {
+                        held.push(file);
+                    }
+                }
                 output(json!({ "held": held.len() }), vec![])
             }
             "sleep" => {
