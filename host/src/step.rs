@@ -119,10 +119,8 @@ pub struct StepSpec {
     /// SHA-256 of the component's bytes, hex.
     pub component: String,
     /// The validated config, defaults applied.
-    #[serde(with = "json_text")]
     pub config: JsonText,
     /// Input values by name.
-    #[serde(with = "named_json_texts")]
     pub inputs: Vec<(String, JsonText)>,
     /// Directories the op may see.
     pub grants: Vec<Grant>,
@@ -133,43 +131,6 @@ pub struct StepSpec {
     pub outputs: std::sync::Arc<[OutputDefinition]>,
     /// Clones left out of its collected inputs (only with `min_success`).
     pub collect_failures: Vec<CollectFailure>,
-}
-
-mod json_text {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    use crate::value::JsonText;
-
-    pub fn serialize<S: Serializer>(value: &JsonText, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(value.as_str())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<JsonText, D::Error> {
-        let text = String::deserialize(d)?;
-        JsonText::parse(text).map_err(serde::de::Error::custom)
-    }
-}
-
-mod named_json_texts {
-    use serde::ser::SerializeSeq;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    use crate::value::JsonText;
-
-    pub fn serialize<S: Serializer>(values: &[(String, JsonText)], s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(values.len()))?;
-        for (name, value) in values {
-            seq.serialize_element(&(name, value.as_str()))?;
-        }
-        seq.end()
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, JsonText)>, D::Error> {
-        Vec::<(String, String)>::deserialize(d)?
-            .into_iter()
-            .map(|(name, text)| Ok((name, JsonText::parse(text).map_err(serde::de::Error::custom)?)))
-            .collect()
-    }
 }
 
 #[cfg(test)]

@@ -12,8 +12,9 @@ use crate::step::Limits;
 use crate::units::format_bytes;
 use crate::value::{JsonText, Metadata, MetadataValue};
 
-/// An emission the host accepted.
-#[derive(Debug, Clone, PartialEq)]
+/// An emission the host accepted. Plain data: it travels back from wherever the step ran.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Emission {
     /// One record of a dynamic output.
     Record {
@@ -92,7 +93,7 @@ impl Emitter {
         self.records[index] += 1;
         if self.records[index] > self.limits.max_fan_out {
             return Err(StepFailure::Limit {
-                limit: "max_fan_out",
+                limit: "max_fan_out".into(),
                 value: format!("{} (records on output \"{}\")", self.limits.max_fan_out, record.output_name),
             });
         }
@@ -161,7 +162,7 @@ impl Emitter {
     fn count_one(&mut self) -> Result<(), StepFailure> {
         self.count += 1;
         if self.count > self.limits.max_emits {
-            return Err(StepFailure::Limit { limit: "max_emits", value: self.limits.max_emits.to_string() });
+            return Err(StepFailure::Limit { limit: "max_emits".into(), value: self.limits.max_emits.to_string() });
         }
         Ok(())
     }
@@ -185,14 +186,14 @@ impl Emitter {
                 format!("a value of {} bytes with {metadata_bytes} bytes of metadata", value.len())
             };
             return Err(StepFailure::Limit {
-                limit: "max_value_bytes",
+                limit: "max_value_bytes".into(),
                 value: format!("{} (output \"{output}\" got {what})", format_bytes(self.limits.max_value_bytes)),
             });
         }
         self.bytes = self.bytes.saturating_add(emission).saturating_add(key_bytes as u64);
         if self.bytes > self.limits.max_output_bytes {
             return Err(StepFailure::Limit {
-                limit: "max_output_bytes",
+                limit: "max_output_bytes".into(),
                 value: format!(
                     "{} (the step's records and outputs reached {} bytes at output \"{output}\")",
                     format_bytes(self.limits.max_output_bytes),

@@ -73,8 +73,10 @@ pub enum LoadError {
 #[error("cannot set up the WebAssembly runtime: {0}")]
 pub struct RuntimeError(pub String);
 
-/// Why a step failed. Its `Display` is the message users see after the step key.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+/// Why a step failed. Its `Display` is the message users see after the step key. Plain data:
+/// it travels back from wherever the step ran.
+#[derive(Debug, Clone, PartialEq, Eq, Error, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StepFailure {
     /// The op returned an error.
     #[error("{0}")]
@@ -89,7 +91,7 @@ pub enum StepFailure {
     #[error("exceeded {limit} limit {value}")]
     Limit {
         /// Which limit (`memory`, `time`, `max_emits`, …).
-        limit: &'static str,
+        limit: std::borrow::Cow<'static, str>,
         /// Its value, human-readable (`256 MiB`, `60 s`).
         value: String,
     },

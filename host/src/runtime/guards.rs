@@ -63,7 +63,10 @@ impl OpenFiles {
     /// The failure to report when the op failed after an open was refused: the limit, and what
     /// the op made of it.
     pub fn failure(&self, then: &StepFailure) -> StepFailure {
-        StepFailure::Limit { limit: "max_open_files", value: format!("{} (the op then failed: {then})", self.limit) }
+        StepFailure::Limit {
+            limit: "max_open_files".into(),
+            value: format!("{} (the op then failed: {then})", self.limit),
+        }
     }
 }
 
@@ -91,7 +94,7 @@ impl Deadline {
     }
 
     fn exceeded(&self) -> StepFailure {
-        StepFailure::Limit { limit: "time", value: format_duration(self.timeout) }
+        StepFailure::Limit { limit: "time".into(), value: format_duration(self.timeout) }
     }
 }
 

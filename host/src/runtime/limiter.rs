@@ -36,7 +36,8 @@ impl ResourceLimiter for Limiter {
     fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         let total = self.memory_in_use.saturating_sub(current).saturating_add(desired);
         if total > self.memory_limit {
-            self.hit = Some(StepFailure::Limit { limit: "memory", value: format_bytes(self.memory_limit as u64) });
+            self.hit =
+                Some(StepFailure::Limit { limit: "memory".into(), value: format_bytes(self.memory_limit as u64) });
             wasmtime::bail!("memory limit reached");
         }
         self.memory_in_use = total;
@@ -45,7 +46,8 @@ impl ResourceLimiter for Limiter {
 
     fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         if desired > MAX_TABLE_ELEMENTS {
-            self.hit = Some(StepFailure::Limit { limit: "table elements", value: MAX_TABLE_ELEMENTS.to_string() });
+            self.hit =
+                Some(StepFailure::Limit { limit: "table elements".into(), value: MAX_TABLE_ELEMENTS.to_string() });
             wasmtime::bail!("table limit reached");
         }
         Ok(true)

@@ -76,8 +76,8 @@ impl std::fmt::Debug for LoadedOp {
     }
 }
 
-/// What one step attempt did.
-#[derive(Debug)]
+/// What one step attempt did. Plain data: it travels back from wherever the step ran.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct StepOutcome {
     /// Success, or why it failed.
     pub result: Result<(), StepFailure>,
@@ -339,7 +339,7 @@ impl Runtime {
         for (name, value) in &step.inputs {
             if value.len() as u64 > step.limits.max_value_bytes {
                 return Err(StepFailure::Limit {
-                    limit: "max_value_bytes",
+                    limit: "max_value_bytes".into(),
                     value: format!(
                         "{} (input \"{name}\" is {} bytes)",
                         crate::units::format_bytes(step.limits.max_value_bytes),
@@ -451,13 +451,14 @@ fn classify_trap(error: &wasmtime::Error, state: &mut Sandbox, limits: Limits, l
         return failure;
     }
     if let Some(wasmtime::component::ResourceTableError::Full) = error.downcast_ref() {
-        return StepFailure::Limit { limit: "WASI handles", value: MAX_HANDLES.to_string() };
+        return StepFailure::Limit { limit: "WASI handles".into(), value: MAX_HANDLES.to_string() };
     }
     match error.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => StepFailure::Limit { limit: "time", value: format_duration(limits.timeout) },
-        Some(Trap::OutOfFuel) => {
-            StepFailure::Limit { limit: "fuel", value: limits.fuel.map_or_else(|| "unset".into(), |f| f.to_string()) }
-        }
+        Some(Trap::Interrupt) => StepFailure::Limit { limit: "time".into(), value: format_duration(limits.timeout) },
+        Some(Trap::OutOfFuel) => StepFailure::Limit {
+            limit: "fuel".into(),
+            value: limits.fuel.map_or_else(|| "unset".into(), |f| f.to_string()),
+        },
         Some(Trap::StackOverflow) => StepFailure::Trap(format!(
             "stack overflow (wasm stack limit {})",
             crate::units::format_bytes(MAX_WASM_STACK as u64)
@@ -476,5 +477,39 @@ impl Drop for Runtime {
         if let Some(ticker) = self.ticker.take() {
             let _ = ticker.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::{JsonText, MetadataValue};
+
+    #[test]
+    fn what_a_step_sends_back_round_trips_through_json() {
+        let emission = Emission::Record {
+            output: "result".into(),
+            key: "a_txt".into(),
+            value: JsonText::parse("{\"n\":1}").unwrap(),
+            metadata: vec![("filename".into(), MetadataValue::Text("a.txt".into()))],
+        };
+        let back: Emission = serde_json::from_str(&serde_json::to_string(&emission).unwrap()).unwrap();
+        assert_eq!(back, emission);
+        let outcome = StepOutcome {
+            result: Err(StepFailure::Limit { limit: "time".into(), value: "1 s".into() }),
+            log: StepLog {
+                entries: vec![LogEntry { source: LogSource::Stderr, text: "x".into() }],
+                truncated_bytes: 3,
+            },
+            duration: Duration::from_millis(1500),
+        };
+        let back: StepOutcome = serde_json::from_str(&serde_json::to_string(&outcome).unwrap()).unwrap();
+        assert_eq!((back.result, back.log, back.duration), (outcome.result, outcome.log, outcome.duration));
+    }
+
+    #[test]
+    fn a_value_that_is_not_json_is_refused_on_arrival() {
+        let sent = r#"{"kind":"output","output":"result","value":"{not json","metadata":[]}"#;
+        assert!(serde_json::from_str::<Emission>(sent).is_err());
     }
 }
