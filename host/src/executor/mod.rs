@@ -11,22 +11,21 @@ mod observer;
 mod prepare;
 mod report;
 mod reuse;
+mod runner;
 mod state;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
-
-use crossbeam_channel::{Receiver, Sender};
 
 pub use observer::RunObserver;
 pub use prepare::{PreparedJob, prepare, prepare_parsed, prepare_protecting};
 pub use report::{AttemptReport, EndedStep, RecordReport, RunReport, RunStatus, StepReport, StepStatus};
 pub use reuse::{Reuse, ReuseError, ReusedStep};
+pub use runner::{LocalRunner, Next, Runner, RunnerEvent, RunnerStopped, Task, TaskId};
 
 use crate::job::Plan;
-use crate::runtime::{Emission, LoadedOp, Runtime, StepEvents, StepOutcome};
-use crate::step::StepSpec;
+use crate::runtime::{LoadedOp, Runtime};
 use state::{InstanceId, RunState};
 
 /// How to execute.
@@ -69,57 +68,27 @@ pub fn new_run_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
-/// Tasks handed to workers per worker: one running and one waiting.
-const QUEUED_PER_WORKER: usize = 2;
-
-/// What workers tell the scheduler.
-enum WorkerEvent {
-    Emitted(InstanceId, Emission),
-    Finished(InstanceId, StepOutcome),
-}
-
-struct Task {
-    instance: InstanceId,
-    op: Arc<LoadedOp>,
-    spec: StepSpec,
-}
-
-/// Streams a step's accepted emissions to the scheduler.
-struct ChannelEvents {
-    instance: InstanceId,
-    events: Sender<WorkerEvent>,
-}
-
-impl StepEvents for ChannelEvents {
-    fn emitted(&mut self, emission: Emission) {
-        // The scheduler outlives every worker, so a send can only fail if it has already
-        // stopped, and then nobody is left to tell.
-        let _ = self.events.send(WorkerEvent::Emitted(self.instance, emission));
-    }
-}
-
-/// Run `plan`. `ops[i]` is the loaded component of the job's op `i` (job-file order, as in
-/// [`crate::job::PlannedOp::job_index`]).
+/// Run `plan` on this process's threads. `ops[i]` is the loaded component of the job's op `i`
+/// (job-file order, as in [`crate::job::PlannedOp::job_index`]).
 pub fn execute(plan: &Plan, ops: &[Arc<LoadedOp>], runtime: &Runtime, options: &ExecOptions) -> RunReport {
-    let started = Instant::now();
     hold_grants(plan, runtime);
-    let workers = options.max_concurrent.max(1);
-    let (task_tx, task_rx) = crossbeam_channel::unbounded::<Task>();
-    let (event_tx, event_rx) = crossbeam_channel::unbounded::<WorkerEvent>();
-    let mut state = RunState::new(plan, options.reuse.as_deref(), options.observer.as_deref());
-
     std::thread::scope(|scope| {
-        for _ in 0..workers {
-            let tasks = task_rx.clone();
-            let events = event_tx.clone();
-            scope.spawn(move || worker(runtime, tasks, events));
-        }
-        drop(event_tx);
-        schedule(&mut state, plan, ops, workers, &task_tx, &event_rx);
-        // Closing the task channel lets the workers finish.
-        drop(task_tx);
-    });
+        let mut runner = LocalRunner::start(scope, runtime, ops, options.max_concurrent);
+        execute_with(plan, ops, &mut runner, options)
+        // The runner drops here, which ends its threads; the scope waits for them.
+    })
+}
 
+/// Run `plan` with its steps run by `runner`.
+pub fn execute_with(
+    plan: &Plan,
+    ops: &[Arc<LoadedOp>],
+    runner: &mut dyn Runner,
+    options: &ExecOptions,
+) -> RunReport {
+    let started = Instant::now();
+    let mut state = RunState::new(plan, options.reuse.as_deref(), options.observer.as_deref());
+    schedule(&mut state, ops, runner);
     state.into_report(options.run_id.clone(), started.elapsed())
 }
 
@@ -134,25 +103,10 @@ fn hold_grants(plan: &Plan, runtime: &Runtime) {
     }
 }
 
-fn worker(runtime: &Runtime, tasks: Receiver<Task>, events: Sender<WorkerEvent>) {
-    for task in tasks {
-        let sink = ChannelEvents { instance: task.instance, events: events.clone() };
-        let outcome = runtime.run(&task.op, &task.spec, Box::new(sink));
-        if events.send(WorkerEvent::Finished(task.instance, outcome)).is_err() {
-            return;
-        }
-    }
-}
-
-fn schedule(
-    state: &mut RunState,
-    plan: &Plan,
-    ops: &[Arc<LoadedOp>],
-    workers: usize,
-    tasks: &Sender<Task>,
-    events: &Receiver<WorkerEvent>,
-) {
-    let mut in_flight = 0usize;
+fn schedule(state: &mut RunState, ops: &[Arc<LoadedOp>], runner: &mut dyn Runner) {
+    // The attempt each handed-out step is on: an event for any other (late, or doubled by a
+    // runner that redelivers) is ignored, never applied twice.
+    let mut in_flight: HashMap<TaskId, u32> = HashMap::new();
     let mut ready: VecDeque<InstanceId> = VecDeque::new();
     // Retries waiting out their delay: (due, instance).
     let mut delayed: Vec<(Instant, InstanceId)> = Vec::new();
@@ -165,37 +119,41 @@ fn schedule(
             }
             due > now
         });
-        // Keep a next task waiting for each worker, so none idles while the scheduler handles
-        // the event that freed it. A queued task holds no sandbox: a worker creates its Store
-        // (and takes a pool slot) only when it starts the task.
-        while in_flight < workers * QUEUED_PER_WORKER {
+        while in_flight.len() < runner.capacity() {
             let Some(instance) = ready.pop_front() else { break };
             // A clone cancelled while it waited (its fan-out failed) is dropped here.
             let Some(spec) = state.start(instance, ops) else { continue };
-            let op = ops[plan.ops[state.op_of(instance)].job_index].clone();
-            if tasks.send(Task { instance, op, spec }).is_err() {
-                return;
+            let id = TaskId(instance as u64);
+            in_flight.insert(id, spec.attempt);
+            if runner.submit(Task { id, spec }).is_err() {
+                return state.abandon_leftovers();
             }
-            in_flight += 1;
         }
         let next_due = delayed.iter().map(|&(due, _)| due).min();
-        let event = match (in_flight, next_due) {
-            (0, None) => break,
-            (0, Some(due)) => {
-                std::thread::sleep(due.saturating_duration_since(now));
-                continue;
+        if in_flight.is_empty() {
+            match next_due {
+                None => break,
+                Some(due) => {
+                    std::thread::sleep(due.saturating_duration_since(now));
+                    continue;
+                }
             }
-            (_, None) => events.recv().ok(),
-            (_, Some(due)) => match events.recv_timeout(due.saturating_duration_since(now)) {
-                Ok(event) => Some(event),
-                Err(_) => continue,
-            },
+        }
+        let event = match runner.next(next_due) {
+            Next::Event(event) => event,
+            Next::TimedOut => continue,
+            Next::Stopped => break,
         };
-        let Some(event) = event else { break };
+        let (task, attempt) = event.attempt();
+        if in_flight.get(&task) != Some(&attempt) {
+            tracing::warn!("ignored an event of step {} attempt {attempt}: not running", task.0);
+            continue;
+        }
+        let instance = task.0 as InstanceId;
         match event {
-            WorkerEvent::Emitted(instance, emission) => state.emitted(instance, emission, &mut ready),
-            WorkerEvent::Finished(instance, outcome) => {
-                in_flight -= 1;
+            RunnerEvent::Emitted { emission, .. } => state.emitted(instance, emission, &mut ready),
+            RunnerEvent::Finished { outcome, .. } => {
+                in_flight.remove(&task);
                 if let Some(delay) = state.finished(instance, outcome, &mut ready) {
                     delayed.push((Instant::now() + delay, instance));
                 }
