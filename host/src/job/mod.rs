@@ -1,7 +1,7 @@
 //! Job files: parse, validate against the ops' definitions, and plan. Knows nothing of
 //! wasmtime: an op is its [`OpDefinition`](crate::definition::OpDefinition) here.
 
-mod config;
+pub mod config;
 mod error;
 mod file;
 pub mod graph;
