@@ -9,4 +9,4 @@ mod plan;
 
 pub use error::JobError;
 pub use file::{InputSource, Job, JobInput, JobOp, MinSuccess, OutputRef, RetryPolicy, parse_file, parse_str};
-pub use plan::{Binding, DynamicRef, HeldGrant, Plan, PlannedInput, PlannedOp, plan};
+pub use plan::{Binding, DynamicRef, HeldGrant, Plan, PlannedInput, PlannedOp, Protected, plan};
