@@ -76,6 +76,44 @@ fn a_definition_of_2_mib_is_refused_by_validate_run_and_inspect() {
     );
 }
 
+#[test]
+fn inspect_and_run_help_list_the_fixed_limits() {
+    use sandmap::definition::{MAX_DEFINITION_BYTES, MAX_INPUTS, MAX_OUTPUTS};
+    use sandmap::job::config::{MAX_EXPANDED_SCHEMA_BYTES, MAX_SCHEMA_DEPTH};
+    let (code, stdout, _) = run_binary(&["inspect", "process_file", "--json"]);
+    assert_eq!(code, 0);
+    let inspected: Value = serde_json::from_str(&stdout).unwrap();
+    let expected = json!({
+        "inputs": MAX_INPUTS,
+        "outputs": MAX_OUTPUTS,
+        "definition_bytes": "1 MiB",
+        "config_schema_depth": MAX_SCHEMA_DEPTH,
+        "expanded_config_schema_bytes": "1 MiB",
+        "value_depth": sandmap::value::MAX_VALUE_DEPTH,
+    });
+    assert_eq!(inspected["fixed_limits"], expected);
+    assert_eq!((MAX_DEFINITION_BYTES, MAX_EXPANDED_SCHEMA_BYTES), (1 << 20, 1 << 20));
+    let (_, stdout, _) = run_binary(&["inspect", "process_file"]);
+    assert!(
+        stdout.contains(
+            "\nfixed limits  inputs 256, outputs 256, definition_bytes 1 MiB, config_schema_depth 64, \
+             expanded_config_schema_bytes 1 MiB, value_depth 64\n"
+        ),
+        "{stdout}"
+    );
+    let (code, help, _) = run_binary(&["run", "--help"]);
+    assert_eq!(code, 0);
+    let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        help.contains(&format!(
+            "values and JSON metadata at most {} levels deep; a definition at most {MAX_INPUTS} inputs, {MAX_OUTPUTS} \
+             outputs and 1 MiB, its config schema at most {MAX_SCHEMA_DEPTH} levels and 1 MiB with its $refs expanded.",
+            sandmap::value::MAX_VALUE_DEPTH
+        )),
+        "{help}"
+    );
+}
+
 /// `count` ops: `op0` emits one record, each further op maps over the one before (a chained
 /// map), written to the file in reverse order (`op{count-1}` first).
 fn reversed_chain(count: usize) -> String {
