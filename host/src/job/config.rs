@@ -64,8 +64,9 @@ pub enum SchemaError {
     },
 }
 
-/// A schema's size with every `$ref` expanded (and every object holding
-/// `unevaluatedProperties`/`unevaluatedItems` counted [`UNEVALUATED_WEIGHT`] times).
+/// A schema's size with every `$ref` expanded (every object holding
+/// `unevaluatedProperties`/`unevaluatedItems` counted [`UNEVALUATED_WEIGHT`] times, and every
+/// regular expression [`PATTERN_WEIGHT`] bytes more).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SchemaSize {
     /// Bytes of compact JSON text (at most [`MAX_EXPANDED_SCHEMA_BYTES`]).
@@ -110,6 +111,25 @@ struct Walk<'a> {
 /// such object nested in another multiplies the work (measured: 2.0–2.7 times per level, for
 /// every applicator; exponential when nested, were it counted once).
 const UNEVALUATED_WEIGHT: u64 = 4;
+
+/// How many bytes each regular expression (`pattern`, a `patternProperties` key) counts:
+/// compiling one costs up to a few milliseconds within [`REGEX_SIZE_LIMIT`] (measured: 3 ms
+/// for `^\w{10000}$`), so a schema within [`MAX_EXPANDED_SCHEMA_BYTES`] compiles fewer than 128
+/// of them.
+const PATTERN_WEIGHT: usize = 8 << 10;
+
+/// The most a compiled regular expression (and its lazy DFA) may take: the regex crate's
+/// default is 10 MiB, which is more compile time per pattern.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// How many regular expressions the member `name: member` of a schema object holds.
+fn patterns_in(name: &str, member: &Value) -> usize {
+    match (name, member) {
+        ("pattern", Value::String(_)) => 1,
+        ("patternProperties", Value::Object(patterns)) => patterns.len(),
+        _ => 0,
+    }
+}
 
 impl SchemaSize {
     /// Count this value `times` times over.
@@ -173,6 +193,8 @@ impl<'a> Walk<'a> {
                 for (name, member) in members {
                     // `"name":` before the member.
                     total.add(self.measure(member, level, via)?, quoted_len(name) + 1)?;
+                    total
+                        .add(SchemaSize { bytes: 0, nodes: 0, depth: 0 }, patterns_in(name, member) * PATTERN_WEIGHT)?;
                     if name == "$ref"
                         && let Value::String(reference) = member
                     {
@@ -346,11 +368,14 @@ pub struct CompiledSchema {
 
 impl CompiledSchema {
     /// Measure `schema` ([`check_schema`]), then compile it. Patterns use the `regex` crate,
-    /// whose matching time is linear in the text (fancy-regex, jsonschema's default, backtracks).
+    /// whose matching time is linear in the text (fancy-regex, jsonschema's default, backtracks),
+    /// each compiled within [`REGEX_SIZE_LIMIT`].
     pub fn new(schema: &Value) -> Result<Self, String> {
         let size = check_schema(schema).map_err(|e| e.to_string())?;
+        let patterns =
+            jsonschema::PatternOptions::regex().size_limit(REGEX_SIZE_LIMIT).dfa_size_limit(REGEX_SIZE_LIMIT);
         let validator = jsonschema::options()
-            .with_pattern_options(jsonschema::PatternOptions::regex())
+            .with_pattern_options(patterns)
             .build(schema)
             .map_err(|e| format!("the op's config schema is invalid: {e}"))?;
         Ok(Self { validator, size })
@@ -622,6 +647,26 @@ mod tests {
             |inner, _| json!({"allOf": [inner], "properties": {"a": true}, "unevaluatedProperties": false}),
         );
         assert_eq!(check_schema(&nested), Err(SchemaError::TooLarge));
+    }
+
+    #[test]
+    fn each_pattern_counts_8_kib() {
+        let plain = check_schema(&json!({"type": "string", "maxLength": 3})).unwrap();
+        let one = check_schema(&json!({"type": "string", "pattern": "^a$"})).unwrap();
+        let keys = check_schema(&json!({"patternProperties": {"^a": true, "^b": true}})).unwrap();
+        assert_eq!(one.bytes, json!({"type": "string", "pattern": "^a$"}).to_string().len() as u64 + 8192);
+        assert_eq!(
+            keys.bytes,
+            json!({"patternProperties": {"^a": true, "^b": true}}).to_string().len() as u64 + 2 * 8192
+        );
+        assert_eq!(plain.bytes, json!({"type": "string", "maxLength": 3}).to_string().len() as u64);
+        // 128 patterns fit beside little else; 129 do not.
+        let patterns = |n: usize| {
+            let members: serde_json::Map<String, Value> = (0..n).map(|i| (format!("^{i}$"), json!(true))).collect();
+            json!({"patternProperties": members})
+        };
+        assert!(check_schema(&patterns(127)).is_ok());
+        assert_eq!(check_schema(&patterns(128)), Err(SchemaError::TooLarge));
     }
 
     #[test]
