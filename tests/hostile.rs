@@ -211,7 +211,11 @@ fn a_value_over_max_value_bytes() {
 fn a_value_that_is_not_json() {
     assert_fails("raw_output:{not json", "", "op \"behave\" emitted a value for output \"result\" that is not JSON: ");
     assert_fails("raw_output:", "", "that is not JSON");
-    assert_fails(&format!("raw_output:{}", "[".repeat(10_000)), "", "that is not JSON");
+    assert_fails(
+        &format!("raw_output:{}", "[".repeat(10_000)),
+        "",
+        "exceeded value depth limit 64 levels (output \"result\")",
+    );
 }
 
 #[test]

@@ -141,7 +141,8 @@ proptest! {
     fn emitted_values_are_checked_exactly_as_serde_json_reads_them(text in "(?s).{0,200}") {
         let ours = JsonText::parse(text.clone());
         let theirs = serde_json::from_str::<serde_json::Value>(&text);
-        prop_assert_eq!(ours.is_ok(), theirs.is_ok());
+        let deep = sandmap::value::nests_deeper_than(&text, sandmap::value::MAX_VALUE_DEPTH);
+        prop_assert_eq!(ours.is_ok(), theirs.is_ok() && !deep);
     }
 
     #[test]

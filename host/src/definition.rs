@@ -3,6 +3,16 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The most inputs an op's definition may declare.
+pub const MAX_INPUTS: usize = 256;
+
+/// The most outputs an op's definition may declare.
+pub const MAX_OUTPUTS: usize = 256;
+
+/// The most bytes of text (names, descriptions and config schema together) an op's definition
+/// may hold.
+pub const MAX_DEFINITION_BYTES: u64 = 1 << 20;
+
 /// A named input of an op.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InputDefinition {

@@ -74,27 +74,63 @@ pub fn plugin_path(cli: &[PathBuf], job_dir: &Path) -> Vec<PathBuf> {
     path
 }
 
+/// A component located, not yet read.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Located {
+    /// A file, by its canonical path (symlinks resolved) where it has one: two names for one
+    /// file are one component.
+    File(PathBuf),
+    /// An op built into the binary.
+    Builtin(&'static str),
+}
+
+impl Located {
+    /// Read the component's bytes (a file is read now; a built-in op's bytes are borrowed).
+    pub fn read(&self) -> Result<FoundComponent, FindError> {
+        match self {
+            Self::File(path) => read(path),
+            Self::Builtin(name) => builtin::PLUGINS
+                .iter()
+                .find(|(builtin, _)| builtin == name)
+                .map(|(name, bytes)| FoundComponent {
+                    bytes: std::borrow::Cow::Borrowed(bytes),
+                    origin: ComponentOrigin::Builtin(name),
+                })
+                .ok_or_else(|| not_found(name, &[])),
+        }
+    }
+}
+
 /// Find `component` as a job file names it: a path (contains `/` or ends in `.wasm`, relative
-/// to `job_dir`), else `NAME.wasm` on the plugin path, else a built-in op.
-pub fn find(component: &str, job_dir: &Path, plugin_path: &[PathBuf]) -> Result<FoundComponent, FindError> {
+/// to `job_dir`), else `NAME.wasm` on the plugin path, else a built-in op. Nothing is read.
+pub fn locate(component: &str, job_dir: &Path, plugin_path: &[PathBuf]) -> Result<Located, FindError> {
+    let file = |path: PathBuf| Located::File(path.canonicalize().unwrap_or(path));
     if component.contains('/') || component.ends_with(".wasm") {
-        let path = job_dir.join(component);
-        return read(&path);
+        return Ok(file(job_dir.join(component)));
     }
     for dir in plugin_path {
         let candidate = dir.join(format!("{component}.wasm"));
         if candidate.is_file() {
-            return read(&candidate);
+            return Ok(file(candidate));
         }
     }
-    if let Some((name, bytes)) = builtin::PLUGINS.iter().find(|(name, _)| *name == component) {
-        return Ok(FoundComponent { bytes: std::borrow::Cow::Borrowed(bytes), origin: ComponentOrigin::Builtin(name) });
+    if let Some((name, _)) = builtin::PLUGINS.iter().find(|(name, _)| *name == component) {
+        return Ok(Located::Builtin(name));
     }
-    Err(FindError::NotFound {
-        name: component.to_owned(),
+    Err(not_found(component, plugin_path))
+}
+
+/// [`locate`], then read.
+pub fn find(component: &str, job_dir: &Path, plugin_path: &[PathBuf]) -> Result<FoundComponent, FindError> {
+    locate(component, job_dir, plugin_path)?.read()
+}
+
+fn not_found(name: &str, plugin_path: &[PathBuf]) -> FindError {
+    FindError::NotFound {
+        name: name.to_owned(),
         searched: plugin_path.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
         builtins: builtin::PLUGINS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
-    })
+    }
 }
 
 fn read(path: &Path) -> Result<FoundComponent, FindError> {

@@ -7,18 +7,97 @@
 use std::fmt;
 use std::sync::Arc;
 
+/// The deepest nesting of arrays and objects the host accepts in an emitted value or a JSON
+/// metadata value: `[[1]]` is 2 deep, a scalar 0.
+///
+/// Well below serde_json's own recursion limit (127 levels), because the host wraps what it
+/// accepted before it reads it back: the run store keeps a mapped op's outputs as
+/// `{op: {output: {key: value}}}` and metadata as `{name: {type, value}}`, and everything that
+/// reads the store (`show`, `logs`, `reexecute`, `resume`) must read every accepted value
+/// back. `store` checks at compile time that its deepest wrapping still fits.
+pub const MAX_VALUE_DEPTH: usize = 64;
+
+/// The nesting serde_json reads before it gives up (its fixed recursion limit of 128 counts
+/// the opening bracket that fails): what every reader of host-made JSON text can take.
+pub const SERDE_JSON_MAX_DEPTH: usize = 127;
+
+/// Why a text is not an acceptable value.
+#[derive(Debug, thiserror::Error)]
+pub enum JsonError {
+    /// Arrays and objects nest deeper than the limit.
+    #[error("arrays and objects nest deeper than {limit} levels (the value depth limit)")]
+    TooDeep {
+        /// The limit.
+        limit: usize,
+    },
+    /// Not one JSON document.
+    #[error("{0}")]
+    Syntax(#[from] serde_json::Error),
+}
+
+/// Whether arrays and objects in `text` nest deeper than `limit`. One pass over the bytes,
+/// counting brackets outside strings, with no recursion: a hostile text cannot overflow the
+/// host's stack here, and it is refused before a recursive parser sees it. Text that is not
+/// JSON is left to the parser to refuse.
+pub fn nests_deeper_than(text: &str, limit: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &byte in text.as_bytes() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Read `text` as a `serde_json::Value` if it is JSON nested at most [`MAX_VALUE_DEPTH`] deep
+/// (how metadata JSON is checked).
+pub fn parse_value(text: &str) -> Result<serde_json::Value, JsonError> {
+    if nests_deeper_than(text, MAX_VALUE_DEPTH) {
+        return Err(JsonError::TooDeep { limit: MAX_VALUE_DEPTH });
+    }
+    Ok(serde_json::from_str(text)?)
+}
+
 /// A valid JSON document, as text.
 #[derive(Clone, PartialEq, Eq)]
 pub struct JsonText(Arc<str>);
 
 impl JsonText {
-    /// Check that `text` is one JSON document (serde_json's nesting limit of 128 applies, so a
-    /// deeply nested hostile value is rejected rather than overflowing the host's stack).
+    /// Check that `text` is one JSON document nested at most [`MAX_VALUE_DEPTH`] deep: what
+    /// the host accepts from an op.
     ///
     /// Checked by reading it as a `serde_json::Value`, exactly as consumers read it: skipping it
     /// with `IgnoredAny` is cheaper but accepts numbers a `Value` cannot hold (`6e6666`, found by
     /// fuzzing), which would then read back as nothing.
-    pub fn parse(text: impl Into<Arc<str>>) -> Result<Self, serde_json::Error> {
+    pub fn parse(text: impl Into<Arc<str>>) -> Result<Self, JsonError> {
+        let text = text.into();
+        parse_value(&text)?;
+        Ok(Self(text))
+    }
+
+    /// A value the host accepted earlier, read back (from the run store): checked to be JSON,
+    /// but not against [`MAX_VALUE_DEPTH`] again, so that a run recorded when the limit was
+    /// serde_json's own stays readable.
+    pub fn parse_stored(text: impl Into<Arc<str>>) -> Result<Self, serde_json::Error> {
         let text = text.into();
         serde_json::from_str::<serde_json::Value>(&text)?;
         Ok(Self(text))
@@ -70,7 +149,9 @@ impl JsonText {
 }
 
 /// A value travels as its text (a JSON string holding the document), and is checked again when
-/// it arrives: what another process sends is untrusted.
+/// it arrives: what another process sends is untrusted. Checked as JSON within serde_json's own
+/// nesting limit, not [`MAX_VALUE_DEPTH`]: what travels includes collected inputs, which nest
+/// a level (or, collecting nested maps, more) deeper than the values the host accepted.
 impl serde::Serialize for JsonText {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.0)
@@ -80,7 +161,7 @@ impl serde::Serialize for JsonText {
 impl<'de> serde::Deserialize<'de> for JsonText {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        JsonText::parse(text).map_err(serde::de::Error::custom)
+        JsonText::parse_stored(text).map_err(serde::de::Error::custom)
     }
 }
 
@@ -110,6 +191,42 @@ mod tests {
         assert!(JsonText::parse("6e6666").is_err());
         let deep = "[".repeat(100_000);
         assert!(JsonText::parse(deep).is_err());
+    }
+
+    fn nested(depth: usize) -> String {
+        format!("{}1{}", "[".repeat(depth), "]".repeat(depth))
+    }
+
+    #[test]
+    fn values_nest_at_most_max_value_depth() {
+        assert!(JsonText::parse(nested(MAX_VALUE_DEPTH)).is_ok());
+        let too_deep = JsonText::parse(nested(MAX_VALUE_DEPTH + 1)).unwrap_err();
+        assert!(matches!(too_deep, JsonError::TooDeep { limit: MAX_VALUE_DEPTH }), "{too_deep:?}");
+        assert_eq!(too_deep.to_string(), "arrays and objects nest deeper than 64 levels (the value depth limit)");
+        // Objects count as arrays do; brackets inside strings (escaped quotes too) do not.
+        let objects = format!("{}1{}", "{\"a\":".repeat(MAX_VALUE_DEPTH + 1), "}".repeat(MAX_VALUE_DEPTH + 1));
+        assert!(matches!(JsonText::parse(objects), Err(JsonError::TooDeep { .. })));
+        let in_string = format!("[\"\\\"{}\"]", "[".repeat(1000));
+        assert!(JsonText::parse(in_string).is_ok());
+        assert!(matches!(parse_value(&nested(MAX_VALUE_DEPTH + 1)), Err(JsonError::TooDeep { .. })));
+        assert_eq!(parse_value(&nested(2)).unwrap(), serde_json::json!([[1]]));
+    }
+
+    #[test]
+    fn the_depth_scan_counts_exactly() {
+        assert!(!nests_deeper_than("1", 0));
+        assert!(nests_deeper_than("[]", 0));
+        assert!(!nests_deeper_than("[[],[[]]]", 3));
+        assert!(nests_deeper_than("[[],[[]]]", 2));
+        assert!(!nests_deeper_than("\"[[[\"", 0));
+        assert!(!nests_deeper_than("[\"\\\\\"]", 1), "an escaped backslash ends before the quote");
+    }
+
+    #[test]
+    fn stored_values_are_read_back_to_serde_json_s_own_limit() {
+        assert!(JsonText::parse_stored(nested(SERDE_JSON_MAX_DEPTH)).is_ok());
+        assert!(JsonText::parse_stored(nested(SERDE_JSON_MAX_DEPTH + 1)).is_err());
+        assert!(JsonText::parse_stored("not json").is_err());
     }
 
     #[test]

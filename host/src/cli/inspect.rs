@@ -60,6 +60,7 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
                 "wasi_handles": MAX_HANDLES,
                 "wasm_stack": format_bytes(MAX_WASM_STACK as u64),
             },
+            "fixed_limits": fixed_limits(),
         });
         println!("{}", serde_json::to_string_pretty(&value).context("cannot encode the definition")?);
         return Ok(ExitCode::SUCCESS);
@@ -102,5 +103,27 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
         format_bytes(limits.max_log_bytes),
         format_bytes(MAX_WASM_STACK as u64)
     );
+    let fixed = fixed_limits();
+    let fixed: Vec<String> = fixed
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(name, value)| format!("{name} {}", value.as_str().map_or_else(|| value.to_string(), str::to_owned)))
+        .collect();
+    println!("fixed limits  {}", fixed.join(", "));
     Ok(ExitCode::SUCCESS)
+}
+
+/// The limits every op has, whatever its job says: on its definition and on what it emits.
+fn fixed_limits() -> serde_json::Value {
+    use crate::definition::{MAX_DEFINITION_BYTES, MAX_INPUTS, MAX_OUTPUTS};
+    use crate::job::config::{MAX_EXPANDED_SCHEMA_BYTES, MAX_SCHEMA_DEPTH};
+    json!({
+        "inputs": MAX_INPUTS,
+        "outputs": MAX_OUTPUTS,
+        "definition_bytes": format_bytes(MAX_DEFINITION_BYTES),
+        "config_schema_depth": MAX_SCHEMA_DEPTH,
+        "expanded_config_schema_bytes": format_bytes(MAX_EXPANDED_SCHEMA_BYTES),
+        "value_depth": crate::value::MAX_VALUE_DEPTH,
+    })
 }

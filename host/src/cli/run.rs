@@ -64,7 +64,9 @@ Limits, per op in the job file (`limits = { ... }`), with their defaults:
   fuel             none      wasm fuel per attempt (turns on fuel metering)
 A value's metadata counts against max_value_bytes with it; timeout holds inside host calls (sleeps).
 Fixed: mapping keys 255 bytes, 10,000 WASI handles, wasm stack 512 KiB, 100 core instances,
-32 tables, 10 memories, 1,000,000 table elements.
+  32 tables, 10 memories, 1,000,000 table elements; values and JSON metadata at most 64 levels
+  deep; a definition at most 256 inputs, 256 outputs and 1 MiB, its config schema at most 64
+  levels and 1 MiB with its $refs expanded.
 Ops see only their grants: no environment, no arguments, no stdin, no network.
 
 Exit status: 0 success, 1 the run failed, 2 invalid job or usage.";

@@ -80,12 +80,7 @@ pub fn execute(plan: &Plan, ops: &[Arc<LoadedOp>], runtime: &Runtime, options: &
 }
 
 /// Run `plan` with its steps run by `runner`.
-pub fn execute_with(
-    plan: &Plan,
-    ops: &[Arc<LoadedOp>],
-    runner: &mut dyn Runner,
-    options: &ExecOptions,
-) -> RunReport {
+pub fn execute_with(plan: &Plan, ops: &[Arc<LoadedOp>], runner: &mut dyn Runner, options: &ExecOptions) -> RunReport {
     let started = Instant::now();
     let mut state = RunState::new(plan, options.reuse.as_deref(), options.observer.as_deref());
     schedule(&mut state, ops, runner);

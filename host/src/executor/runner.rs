@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use crate::runtime::{Emission, LoadedOp, Runtime, StepEvents, StepFailure, StepOutcome, StepLog};
+use crate::runtime::{Emission, LoadedOp, Runtime, StepEvents, StepFailure, StepLog, StepOutcome};
 use crate::step::StepSpec;
 
 /// Which step of the run a task is (the scheduler's own numbering).

@@ -177,10 +177,6 @@ impl<'p> RunState<'p> {
         }
     }
 
-    pub(crate) fn op_of(&self, instance: InstanceId) -> usize {
-        self.instances[instance].op
-    }
-
     /// Create one step for every unmapped op.
     pub(crate) fn create_roots(&mut self, ready: &mut VecDeque<InstanceId>) {
         for op in 0..self.plan.ops.len() {

@@ -1,7 +1,7 @@
 //! Job files: parse, validate against the ops' definitions, and plan. Knows nothing of
 //! wasmtime: an op is its [`OpDefinition`](crate::definition::OpDefinition) here.
 
-mod config;
+pub mod config;
 mod error;
 mod file;
 pub mod graph;
@@ -9,4 +9,4 @@ mod plan;
 
 pub use error::JobError;
 pub use file::{InputSource, Job, JobInput, JobOp, MinSuccess, OutputRef, RetryPolicy, parse_file, parse_str};
-pub use plan::{Binding, DynamicRef, HeldGrant, Plan, PlannedInput, PlannedOp, plan};
+pub use plan::{Binding, DynamicRef, HeldGrant, Plan, PlannedInput, PlannedOp, Protected, plan};

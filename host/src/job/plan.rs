@@ -12,11 +12,13 @@
 //! An op's scope is the longest of its inputs' scopes; every other must be a prefix of it, or
 //! the op would be downstream of two unrelated dynamic outputs.
 
-use std::collections::HashMap;
+use std::borrow::Borrow;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::config;
+use super::config::{self, CompiledSchema};
 use super::error::JobError;
 use super::file::{InputSource, Job, JobGrant, JobOp, MinSuccess, OutputRef, RetryPolicy};
 use crate::definition::{OpDefinition, OutputDefinition};
@@ -148,20 +150,54 @@ impl Plan {
     }
 }
 
+/// A folder of sandmap's own that no grant may contain or be inside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Protected {
+    /// The run store (`--store`, `SANDMAP_HOME`, `.sandmap/`): an op that could write there
+    /// could forge run records or remove a live run's lock.
+    RunStore(PathBuf),
+    /// The compile cache (`SANDMAP_CACHE_DIR`): an op that could write there could plant
+    /// native code.
+    CompileCache(PathBuf),
+}
+
+impl Protected {
+    fn path(&self) -> &Path {
+        match self {
+            Self::RunStore(path) | Self::CompileCache(path) => path,
+        }
+    }
+
+    /// What it is, and how to keep it out of a grant's way.
+    fn describe(&self) -> (&'static str, &'static str) {
+        match self {
+            Self::RunStore(_) => ("run store", "--store or SANDMAP_HOME"),
+            Self::CompileCache(_) => ("compile cache", "SANDMAP_CACHE_DIR"),
+        }
+    }
+}
+
 /// Validate `job` against `definitions` (one per op, in the job's op order) and plan it.
-/// `protected` are folders no grant may contain (sandmap's own compile cache and run store).
-pub fn plan(job: &Job, definitions: &[OpDefinition], protected: &[PathBuf]) -> Result<Plan, JobError> {
-    let order = topological_order(job)?;
+/// `protected` are folders no grant may contain or be inside (sandmap's own compile cache and
+/// run store).
+///
+/// Linear in the job's size: ops are found by name through one index, ordered with a heap, and
+/// each distinct definition's lookups and config schema are built once (ops naming the same
+/// component share one definition).
+pub fn plan<D: Borrow<OpDefinition>>(job: &Job, definitions: &[D], protected: &[Protected]) -> Result<Plan, JobError> {
+    let names: HashMap<&str, usize> = job.ops.iter().enumerate().map(|(i, o)| (o.name.as_str(), i)).collect();
+    let order = topological_order(job, &names)?;
     let mut position = vec![usize::MAX; job.ops.len()];
     for (pos, &index) in order.iter().enumerate() {
         position[index] = pos;
     }
+    let protected: Vec<(PathBuf, &Protected)> = protected.iter().map(|p| (canonical_or_nearest(p.path()), p)).collect();
+    let mut built = DefinitionIndexes::default();
+    let indexes: Vec<Arc<DefinitionIndex<'_>>> = definitions.iter().map(|d| built.get(d.borrow())).collect();
+    let context = PlanContext { job, indexes: &indexes, names: &names, position: &position, protected: &protected };
     let mut ops: Vec<PlannedOp> = Vec::with_capacity(order.len());
     for &index in &order {
-        let op = &job.ops[index];
-        let definition = &definitions[index];
-        let context = PlanContext { job, definitions, position: &position, protected };
-        ops.push(plan_op(&context, op, index, definition, &ops)?);
+        ops.push(plan_op(&context, &job.ops[index], index, &ops)?);
     }
     for i in 0..ops.len() {
         let consumers: Vec<usize> = ops[i].inputs.iter().map(|input| input.binding.op()).collect();
@@ -172,24 +208,62 @@ pub fn plan(job: &Job, definitions: &[OpDefinition], protected: &[PathBuf]) -> R
     Ok(Plan { job: job.name.clone(), ops })
 }
 
+/// What planning needs of one definition, built once per distinct definition: its inputs and
+/// outputs by name, its outputs as the shared list steps get, and its compiled config schema.
+struct DefinitionIndex<'a> {
+    definition: &'a OpDefinition,
+    inputs: HashSet<&'a str>,
+    outputs: HashMap<&'a str, &'a OutputDefinition>,
+    shared_outputs: Arc<[OutputDefinition]>,
+    schema: Result<Arc<CompiledSchema>, String>,
+}
+
+/// [`DefinitionIndex`]es by the definition's address: many ops share one definition.
+#[derive(Default)]
+struct DefinitionIndexes<'a> {
+    built: HashMap<*const OpDefinition, Arc<DefinitionIndex<'a>>>,
+}
+
+impl<'a> DefinitionIndexes<'a> {
+    fn get(&mut self, definition: &'a OpDefinition) -> Arc<DefinitionIndex<'a>> {
+        let key: *const OpDefinition = definition;
+        self.built
+            .entry(key)
+            .or_insert_with(|| {
+                Arc::new(DefinitionIndex {
+                    definition,
+                    inputs: definition.inputs.iter().map(|i| i.name.as_str()).collect(),
+                    outputs: definition.outputs.iter().map(|o| (o.name.as_str(), o)).collect(),
+                    shared_outputs: Arc::from(definition.outputs.as_slice()),
+                    schema: CompiledSchema::new(&definition.config_schema).map(Arc::new),
+                })
+            })
+            .clone()
+    }
+}
+
 /// What every op's planning consults.
 struct PlanContext<'a> {
     job: &'a Job,
-    definitions: &'a [OpDefinition],
+    /// Per job-file index, its definition's index.
+    indexes: &'a [Arc<DefinitionIndex<'a>>],
+    /// Op name → job-file index.
+    names: &'a HashMap<&'a str, usize>,
     /// Job-file index → index in the plan.
     position: &'a [usize],
-    /// Folders no grant may contain.
-    protected: &'a [PathBuf],
+    /// Folders no grant may contain or be inside, each with its canonical path.
+    protected: &'a [(PathBuf, &'a Protected)],
 }
 
 fn plan_op(
     context: &PlanContext<'_>,
     op: &JobOp,
     job_index: usize,
-    definition: &OpDefinition,
     planned: &[PlannedOp],
 ) -> Result<PlannedOp, JobError> {
-    let PlanContext { job, definitions, position, protected } = *context;
+    let PlanContext { job, indexes, names, position, protected } = *context;
+    let index = &indexes[job_index];
+    let definition = index.definition;
     let file = &job.file;
     let err = |field: &str, message: String, span: Option<std::ops::Range<usize>>| {
         let e = JobError::op(file, &op.name, Some(field), message);
@@ -200,8 +274,9 @@ fn plan_op(
     };
 
     // Every required input connected, every connected input declared.
+    let connected: HashSet<&str> = op.inputs.iter().map(|i| i.name.as_str()).collect();
     for declared in &definition.inputs {
-        if declared.required && !op.inputs.iter().any(|i| i.name == declared.name) {
+        if declared.required && !connected.contains(declared.name.as_str()) {
             return Err(err(
                 "inputs",
                 format!("required input \"{}\" is not connected", declared.name),
@@ -217,7 +292,7 @@ fn plan_op(
     for input in &op.inputs {
         let field = format!("inputs.{}", input.name);
         let at = |message: String| err(&field, message, Some(input.span.clone()));
-        if definition.input(&input.name).is_none() {
+        if !index.inputs.contains(input.name.as_str()) {
             let names: Vec<String> = definition.inputs.iter().map(|i| format!("'{}'", i.name)).collect();
             return Err(at(format!(
                 "component \"{}\" has no input \"{}\" (its inputs are [{}])",
@@ -227,13 +302,14 @@ fn plan_op(
             )));
         }
         let source = input.source.output_ref();
-        let upstream_index = job.ops.iter().position(|o| o.name == source.op).map(|i| position[i]);
+        let upstream_index = names.get(source.op.as_str()).map(|&i| position[i]);
         let Some(upstream_pos) = upstream_index else {
             return Err(at(format!("unknown op \"{}\"", source.op)));
         };
         let upstream = &planned[upstream_pos];
-        let upstream_def = &definitions[upstream.job_index];
-        let Some(output) = upstream_def.output(&source.output) else {
+        let upstream_lookup = &indexes[upstream.job_index];
+        let upstream_def = upstream_lookup.definition;
+        let Some(&output) = upstream_lookup.outputs.get(source.output.as_str()) else {
             return Err(at(format!(
                 "op \"{}\" has no output \"{}\" (its outputs are {})",
                 source.op,
@@ -323,9 +399,10 @@ fn plan_op(
         }
     }
 
+    let schema = index.schema.as_ref().map_err(|m| err("config", m.clone(), op.config_span.clone()))?;
     let mut config = op.config.clone();
     config::apply_defaults(&definition.config_schema, &mut config);
-    config::validate(&definition.config_schema, &config).map_err(|m| err("config", m, op.config_span.clone()))?;
+    schema.validate(&config).map_err(|m| err("config", m, op.config_span.clone()))?;
 
     Ok(PlannedOp {
         name: op.name.clone(),
@@ -335,7 +412,7 @@ fn plan_op(
         grants: check_grants(file, &job.text, op, protected)?,
         limits: op.limits,
         retries: op.retries,
-        outputs: Arc::from(definition.outputs.as_slice()),
+        outputs: index.shared_outputs.clone(),
         scope,
         consumed: false,
     })
@@ -373,8 +450,14 @@ fn dynamic_name(planned: &[PlannedOp], level: &DynamicRef) -> String {
     format!("{}:{}", planned[level.op].name, level.output)
 }
 
-fn check_grants(file: &Path, text: &str, op: &JobOp, protected: &[PathBuf]) -> Result<Vec<HeldGrant>, JobError> {
+fn check_grants(
+    file: &Path,
+    text: &str,
+    op: &JobOp,
+    protected: &[(PathBuf, &Protected)],
+) -> Result<Vec<HeldGrant>, JobError> {
     let mut grants: Vec<HeldGrant> = Vec::with_capacity(op.grants.len());
+    let mut guests: HashSet<&str> = HashSet::with_capacity(op.grants.len());
     for (i, grant) in op.grants.iter().enumerate() {
         let JobGrant { host, guest, access, span } = grant;
         let err = |field: &str, message: String| {
@@ -385,20 +468,28 @@ fn check_grants(file: &Path, text: &str, op: &JobOp, protected: &[PathBuf]) -> R
         if !canonical.is_dir() {
             return Err(err("host", format!("{} is not a directory", host.display())));
         }
-        for folder in protected {
-            let folder = folder.canonicalize().unwrap_or_else(|_| folder.clone());
-            if folder.starts_with(&canonical) {
-                return Err(err(
-                    "host",
-                    format!(
-                        "{} contains sandmap's own data ({}); an op must not see it",
-                        host.display(),
-                        folder.display()
-                    ),
-                ));
-            }
+        // Both ways: a grant holding the folder, or a folder inside it (`.sandmap/running`,
+        // where a live run's lock is). Compared canonically, so a symlink does not hide either.
+        for (folder, kind) in protected {
+            let relation = if folder.starts_with(&canonical) {
+                "contains"
+            } else if canonical.starts_with(folder) {
+                "is inside"
+            } else {
+                continue;
+            };
+            let (what, how) = kind.describe();
+            return Err(err(
+                "host",
+                format!(
+                    "{} {relation} sandmap's own data (the {what} {}); an op must not see it. \
+                     Keep the {what} elsewhere with {how}",
+                    host.display(),
+                    folder.display()
+                ),
+            ));
         }
-        if grants.iter().any(|g| &g.grant.guest == guest) {
+        if !guests.insert(guest.as_str()) {
             return Err(err("guest", format!("\"{guest}\" is granted twice")));
         }
         // Opened once, now; the sandbox gets this handle, never the path again.
@@ -412,15 +503,40 @@ fn check_grants(file: &Path, text: &str, op: &JobOp, protected: &[PathBuf]) -> R
     Ok(grants)
 }
 
-/// Ops ordered so that each comes after every op it reads from; ties keep file order.
-fn topological_order(job: &Job) -> Result<Vec<usize>, JobError> {
-    let index: HashMap<&str, usize> = job.ops.iter().enumerate().map(|(i, o)| (o.name.as_str(), i)).collect();
-    let mut upstream: Vec<Vec<usize>> = vec![Vec::new(); job.ops.len()];
+/// `path` with every symlink resolved; for a folder that does not exist yet (a run store not
+/// yet created), its nearest existing ancestor resolved and the rest appended.
+fn canonical_or_nearest(path: &Path) -> PathBuf {
+    let mut rest = Vec::new();
+    let mut current = path;
+    loop {
+        if let Ok(canonical) = current.canonicalize() {
+            return rest.iter().rev().fold(canonical, |dir, part| dir.join(part));
+        }
+        match (current.parent(), current.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_owned());
+                current = parent;
+            }
+            _ => return path.to_owned(),
+        }
+    }
+}
+
+/// Ops ordered so that each comes after every op it reads from; ties keep file order (of the
+/// ops ready, the first in the file goes next: a heap of them, so that ordering is
+/// O(n log n + edges)).
+fn topological_order(job: &Job, names: &HashMap<&str, usize>) -> Result<Vec<usize>, JobError> {
+    let count = job.ops.len();
+    let mut upstream: Vec<Vec<usize>> = vec![Vec::new(); count];
+    let mut downstream: Vec<Vec<usize>> = vec![Vec::new(); count];
     for (i, op) in job.ops.iter().enumerate() {
         for input in &op.inputs {
             let OutputRef { op: name, .. } = input.source.output_ref();
-            match index.get(name.as_str()) {
-                Some(&u) => upstream[i].push(u),
+            match names.get(name.as_str()) {
+                Some(&u) => {
+                    upstream[i].push(u);
+                    downstream[u].push(i);
+                }
                 None => {
                     return Err(JobError::op(
                         &job.file,
@@ -433,22 +549,25 @@ fn topological_order(job: &Job) -> Result<Vec<usize>, JobError> {
             }
         }
     }
-    let mut done = vec![false; job.ops.len()];
-    let mut order = Vec::with_capacity(job.ops.len());
-    while order.len() < job.ops.len() {
-        let next = (0..job.ops.len()).find(|&i| !done[i] && upstream[i].iter().all(|&u| done[u]));
-        match next {
-            Some(i) => {
-                done[i] = true;
-                order.push(i);
-            }
-            None => {
-                return Err(JobError::job(
-                    &job.file,
-                    format!("the ops form a cycle: {}", describe_cycle(job, &upstream, &done)),
-                ));
+    let mut waiting: Vec<usize> = upstream.iter().map(Vec::len).collect();
+    let mut ready: BinaryHeap<Reverse<usize>> = (0..count).filter(|&i| waiting[i] == 0).map(Reverse).collect();
+    let mut done = vec![false; count];
+    let mut order = Vec::with_capacity(count);
+    while let Some(Reverse(i)) = ready.pop() {
+        done[i] = true;
+        order.push(i);
+        for &d in &downstream[i] {
+            waiting[d] -= 1;
+            if waiting[d] == 0 {
+                ready.push(Reverse(d));
             }
         }
+    }
+    if order.len() < count {
+        return Err(JobError::job(
+            &job.file,
+            format!("the ops form a cycle: {}", describe_cycle(job, &upstream, &done)),
+        ));
     }
     Ok(order)
 }
@@ -457,14 +576,17 @@ fn topological_order(job: &Job) -> Result<Vec<usize>, JobError> {
 fn describe_cycle(job: &Job, upstream: &[Vec<usize>], done: &[bool]) -> String {
     let Some(start) = (0..job.ops.len()).find(|&i| !done[i]) else { return String::new() };
     let mut path = vec![start];
+    // Op → its place in `path`, so that closing the cycle is found in constant time.
+    let mut on_path: HashMap<usize, usize> = HashMap::from([(start, 0)]);
     let mut current = start;
     while let Some(&next) = upstream[current].iter().find(|&&u| !done[u]) {
-        if let Some(at) = path.iter().position(|&p| p == next) {
+        if let Some(&at) = on_path.get(&next) {
             // `path` follows reads upstream; the cycle is told in data-flow order, closed.
             let mut cycle: Vec<&str> = path[at..].iter().rev().map(|&i| job.ops[i].name.as_str()).collect();
             cycle.push(cycle[0]);
             return cycle.join(" -> ");
         }
+        on_path.insert(next, path.len());
         path.push(next);
         current = next;
     }

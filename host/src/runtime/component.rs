@@ -1,11 +1,17 @@
 //! Loading a component as an op: check what the bytes are, compile, link against the
 //! `op-component` world, and read the op's definition.
 
+use std::collections::HashSet;
+
 use sha2::{Digest, Sha256};
 
 use super::bindings::sandmap::op::types;
 use super::error::LoadError;
-use crate::definition::{InputDefinition, OpDefinition, OutputDefinition};
+use crate::definition::{
+    InputDefinition, MAX_DEFINITION_BYTES, MAX_INPUTS, MAX_OUTPUTS, OpDefinition, OutputDefinition,
+};
+use crate::job::config;
+use crate::units::format_bytes;
 
 /// The SHA-256 of a component's bytes, hex: its identity in steps, caches and run records.
 pub fn digest(bytes: &[u8]) -> String {
@@ -29,14 +35,20 @@ pub fn check_header(bytes: &[u8], origin: &str) -> Result<(), LoadError> {
     Ok(())
 }
 
+// The definition is read under DEFINITION_LIMITS; its value limit is what a definition may hold.
+const _: () = assert!(MAX_DEFINITION_BYTES == super::DEFINITION_LIMITS.max_value_bytes);
+
 /// Turn what the guest's `definition` returned into plain data, checking it makes sense.
+///
+/// Everything here is linear in the definition's size, and that size is bounded before the
+/// rest is looked at: at most [`MAX_INPUTS`] inputs and [`MAX_OUTPUTS`] outputs, at most
+/// [`MAX_DEFINITION_BYTES`] of text, and a config schema within the bounds of
+/// [`config::check_schema`] (its size with every `$ref` expanded), so that no definition can
+/// keep the host busy.
 pub fn convert_definition(def: types::OpDefinition, origin: &str) -> Result<OpDefinition, LoadError> {
     let bad = |reason: String| LoadError::Definition { origin: origin.into(), reason };
-    let config_schema: serde_json::Value =
-        serde_json::from_str(&def.config_schema).map_err(|e| bad(format!("config schema is not JSON: {e}")))?;
-    if !config_schema.is_object() && !config_schema.is_boolean() {
-        return Err(bad("config schema is not a JSON Schema (an object or a boolean)".into()));
-    }
+    check_size(&def).map_err(bad)?;
+    let config_schema = parse_schema(&def.config_schema).map_err(bad)?;
     let inputs: Vec<InputDefinition> = def
         .inputs
         .into_iter()
@@ -52,23 +64,63 @@ pub fn convert_definition(def: types::OpDefinition, origin: &str) -> Result<OpDe
             required: o.required,
         })
         .collect();
-    for (kind, names) in [
-        ("input", inputs.iter().map(|i| i.name.as_str()).collect::<Vec<_>>()),
-        ("output", outputs.iter().map(|o| o.name.as_str()).collect()),
-    ] {
-        for (i, name) in names.iter().enumerate() {
-            if !is_identifier(name) {
-                return Err(bad(format!("{kind} name \"{name}\" must match ^[A-Za-z_][A-Za-z0-9_]*$")));
-            }
-            if names[..i].contains(name) {
-                return Err(bad(format!("{kind} \"{name}\" is declared twice")));
-            }
-        }
-    }
+    check_names("input", inputs.iter().map(|i| i.name.as_str())).map_err(bad)?;
+    check_names("output", outputs.iter().map(|o| o.name.as_str())).map_err(bad)?;
     if !is_identifier(&def.name) {
         return Err(bad(format!("op name \"{}\" must match ^[A-Za-z_][A-Za-z0-9_]*$", def.name)));
     }
     Ok(OpDefinition { name: def.name, description: def.description, config_schema, inputs, outputs })
+}
+
+/// How many inputs and outputs, and how many bytes of text, before anything else is read.
+fn check_size(def: &types::OpDefinition) -> Result<(), String> {
+    for (kind, count, max) in [("inputs", def.inputs.len(), MAX_INPUTS), ("outputs", def.outputs.len(), MAX_OUTPUTS)] {
+        if count > max {
+            return Err(format!("it declares {count} {kind}; an op may declare at most {max} (the {kind} limit)"));
+        }
+    }
+    let text = def.name.len()
+        + def.description.len()
+        + def.config_schema.len()
+        + def.inputs.iter().map(|i| i.name.len() + i.description.len()).sum::<usize>()
+        + def.outputs.iter().map(|o| o.name.len() + o.description.len()).sum::<usize>();
+    if text as u64 > MAX_DEFINITION_BYTES {
+        return Err(format!(
+            "it holds {text} bytes of names, descriptions and config schema; a definition may hold at most {} \
+             (the definition size limit)",
+            format_bytes(MAX_DEFINITION_BYTES)
+        ));
+    }
+    Ok(())
+}
+
+/// The config schema: JSON, an object or a boolean, and within [`config::check_schema`]'s
+/// bounds. Its nesting is checked on the text first, without recursion.
+fn parse_schema(text: &str) -> Result<serde_json::Value, String> {
+    if crate::value::nests_deeper_than(text, config::MAX_SCHEMA_DEPTH) {
+        return Err(config::SchemaError::TooDeep.to_string());
+    }
+    let schema: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("config schema is not JSON: {e}"))?;
+    if !schema.is_object() && !schema.is_boolean() {
+        return Err("config schema is not a JSON Schema (an object or a boolean)".into());
+    }
+    config::check_schema(&schema).map_err(|e| e.to_string())?;
+    Ok(schema)
+}
+
+/// Every name an identifier, none declared twice (one pass, a set of the names seen).
+fn check_names<'a>(kind: &str, names: impl Iterator<Item = &'a str>) -> Result<(), String> {
+    let mut seen = HashSet::new();
+    for name in names {
+        if !is_identifier(name) {
+            return Err(format!("{kind} name \"{name}\" must match ^[A-Za-z_][A-Za-z0-9_]*$"));
+        }
+        if !seen.insert(name) {
+            return Err(format!("{kind} \"{name}\" is declared twice"));
+        }
+    }
+    Ok(())
 }
 
 fn is_identifier(name: &str) -> bool {
@@ -80,6 +132,80 @@ fn is_identifier(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn definition(inputs: usize, outputs: usize, description: usize, schema: &str) -> types::OpDefinition {
+        types::OpDefinition {
+            name: "op".into(),
+            description: "d".repeat(description),
+            config_schema: schema.into(),
+            inputs: (0..inputs)
+                .map(|i| types::InputDefinition { name: format!("i{i}"), description: String::new(), required: true })
+                .collect(),
+            outputs: (0..outputs)
+                .map(|i| types::OutputDefinition {
+                    name: format!("o{i}"),
+                    description: String::new(),
+                    dynamic: false,
+                    required: true,
+                })
+                .collect(),
+        }
+    }
+
+    fn refused(def: types::OpDefinition) -> String {
+        convert_definition(def, "x.wasm").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn inputs_outputs_and_bytes_are_bounded() {
+        let ok = convert_definition(definition(MAX_INPUTS, MAX_OUTPUTS, 0, "{}"), "x.wasm").unwrap();
+        assert_eq!((ok.inputs.len(), ok.outputs.len()), (256, 256));
+        assert_eq!(
+            refused(definition(MAX_INPUTS + 1, 1, 0, "{}")),
+            "x.wasm: cannot read the op's definition: it declares 257 inputs; an op may declare at most 256 (the inputs limit)"
+        );
+        assert_eq!(
+            refused(definition(0, MAX_OUTPUTS + 1, 0, "{}")),
+            "x.wasm: cannot read the op's definition: it declares 257 outputs; an op may declare at most 256 (the outputs limit)"
+        );
+        // "op", "{}", "i0", "o0": 8 bytes besides the description.
+        let limit = MAX_DEFINITION_BYTES as usize;
+        assert!(convert_definition(definition(1, 1, limit - 8, "{}"), "x.wasm").is_ok());
+        assert_eq!(
+            refused(definition(1, 1, limit - 7, "{}")),
+            "x.wasm: cannot read the op's definition: it holds 1048577 bytes of names, descriptions and config schema; \
+             a definition may hold at most 1 MiB (the definition size limit)"
+        );
+    }
+
+    #[test]
+    fn names_are_checked_once_each() {
+        let mut def = definition(MAX_INPUTS, 1, 0, "{}");
+        def.inputs[MAX_INPUTS - 1].name = "i0".into();
+        assert_eq!(refused(def), "x.wasm: cannot read the op's definition: input \"i0\" is declared twice");
+        let mut def = definition(1, 2, 0, "{}");
+        def.outputs[1].name = "bad-name".into();
+        assert_eq!(
+            refused(def),
+            "x.wasm: cannot read the op's definition: output name \"bad-name\" must match ^[A-Za-z_][A-Za-z0-9_]*$"
+        );
+    }
+
+    #[test]
+    fn the_schema_is_bounded_before_it_is_parsed() {
+        let nested = |depth: usize| format!("{{\"default\":{}1{}}}", "[".repeat(depth), "]".repeat(depth));
+        assert!(convert_definition(definition(0, 1, 0, &nested(63)), "x.wasm").is_ok());
+        assert_eq!(
+            refused(definition(0, 1, 0, &nested(64))),
+            "x.wasm: cannot read the op's definition: the config schema nests deeper than 64 levels with its $refs \
+             followed (the schema depth limit)"
+        );
+        assert_eq!(
+            refused(definition(0, 1, 0, r##"{"$ref": "#/$defs/a", "$defs": {"a": {"$ref": "#"}}}"##)),
+            "x.wasm: cannot read the op's definition: the config schema's $ref \"#\" leads back to itself; recursive \
+             config schemas are not supported"
+        );
+    }
 
     #[test]
     fn headers_are_told_apart() {

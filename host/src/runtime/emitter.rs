@@ -10,7 +10,7 @@ use crate::definition::OutputDefinition;
 use crate::keys::validate_mapping_key;
 use crate::step::Limits;
 use crate::units::format_bytes;
-use crate::value::{JsonText, Metadata, MetadataValue};
+use crate::value::{JsonError, JsonText, Metadata, MetadataValue};
 
 /// An emission the host accepted. Plain data: it travels back from wherever the step ran.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -205,11 +205,15 @@ impl Emitter {
     }
 
     fn value(&self, output: &str, text: String) -> Result<JsonText, StepFailure> {
-        JsonText::parse(text).map_err(|e| {
-            StepFailure::Emission(format!(
+        JsonText::parse(text).map_err(|e| match e {
+            JsonError::TooDeep { limit } => StepFailure::Limit {
+                limit: "value depth".into(),
+                value: format!("{limit} levels (output \"{output}\")"),
+            },
+            JsonError::Syntax(e) => StepFailure::Emission(format!(
                 "op \"{}\" emitted a value for output \"{output}\" that is not JSON: {e}",
                 self.op
-            ))
+            )),
         })
     }
 
@@ -226,11 +230,15 @@ impl Emitter {
                     types::MetadataValue::Path(s) => MetadataValue::Path(s),
                     types::MetadataValue::Markdown(s) => MetadataValue::Markdown(s),
                     types::MetadataValue::Json(text) => {
-                        MetadataValue::Json(serde_json::from_str(&text).map_err(|e| {
-                            StepFailure::Emission(format!(
+                        MetadataValue::Json(crate::value::parse_value(&text).map_err(|e| match e {
+                            JsonError::TooDeep { limit } => StepFailure::Limit {
+                                limit: "value depth".into(),
+                                value: format!("{limit} levels (metadata \"{}\")", entry.key),
+                            },
+                            JsonError::Syntax(e) => StepFailure::Emission(format!(
                                 "op \"{}\": metadata \"{}\" is not JSON: {e}",
                                 self.op, entry.key
-                            ))
+                            )),
                         })?)
                     }
                 };

@@ -570,7 +570,7 @@ impl RunStore {
         let mut out = Vec::new();
         for row in rows {
             let (output, mapping_key, metadata, value) = row.map_err(|e| self.sqlite(e))?;
-            let value = value.map(JsonText::parse).transpose().map_err(|e| self.corrupt("record value", e))?;
+            let value = value.map(JsonText::parse_stored).transpose().map_err(|e| self.corrupt("record value", e))?;
             let map: serde_json::Map<String, serde_json::Value> =
                 serde_json::from_str(&metadata).map_err(|e| self.corrupt("record metadata", e))?;
             let metadata = map
@@ -588,6 +588,15 @@ fn parse_run_status(text: &str) -> Option<RunStatus> {
         .into_iter()
         .find(|s| s.as_str() == text)
 }
+
+/// The most levels of arrays and objects the store wraps around a value it keeps: a mapped
+/// op's dynamic output in a run's outputs is `{op: {output: {clone key: {record key: value}}}}`
+/// (4); a step's outputs are `{output: value}` (1); a record's JSON metadata is
+/// `{name: {"type": "json", "value": value}}` (2).
+const MAX_STORE_WRAPPING: usize = 4;
+
+// Everything the host accepts, wrapped as the store keeps it, must read back with serde_json.
+const _: () = assert!(crate::value::MAX_VALUE_DEPTH + MAX_STORE_WRAPPING <= crate::value::SERDE_JSON_MAX_DEPTH);
 
 /// How an empty step log is stored (as serde writes a default [`StepLog`]).
 const EMPTY_LOG: &str = r#"{"entries":[],"truncated_bytes":0}"#;
