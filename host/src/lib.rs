@@ -4,7 +4,10 @@
 //! The crate is split so that each part knows only what it must:
 //! - [`job`] parses, validates and plans a job file. It knows nothing of wasmtime.
 //! - [`runtime`] compiles, sandboxes and runs one component step. It knows nothing of graphs.
-//! - [`executor`] joins them: it schedules steps as dynamic records stream in.
+//! - [`executor`] joins them through a runner seam: it schedules steps as dynamic records stream
+//!   in, and a [`executor::Runner`] runs them.
+//! - [`store`] is the run store; [`session`] runs a job end to end (prepare, record, observe,
+//!   execute), shared by every command that runs one.
 //! - [`step`], [`definition`], [`value`] and [`keys`] are the plain data both sides share; a
 //!   [`step::StepSpec`] could be run by another process or machine.
 
@@ -15,6 +18,7 @@ pub mod job;
 pub mod keys;
 pub mod plugins;
 pub mod runtime;
+pub mod session;
 pub mod step;
 pub mod store;
 pub mod units;

@@ -70,13 +70,18 @@ pub struct JobArgs {
 }
 
 impl JobArgs {
+    /// Where the job comes from, for a session.
+    pub fn source(&self) -> crate::session::JobSource {
+        crate::session::JobSource {
+            file: self.job.clone(),
+            plugin_path: self.plugin_path.clone(),
+            set: self.set.clone(),
+        }
+    }
+
     /// Parse the job file and apply the `--set` overrides.
     pub fn load(&self) -> Result<crate::job::Job, crate::job::JobError> {
-        let mut job = crate::job::parse_file(&self.job)?;
-        for assignment in &self.set {
-            job.set(assignment)?;
-        }
-        Ok(job)
+        self.source().load()
     }
 }
 

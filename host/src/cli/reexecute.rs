@@ -2,14 +2,9 @@
 //! is selected), reusing the parent run's other results, its fan-out keys and their order.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use super::run::{Recording, ReportArgs, component_digests, execute, setup};
-use super::{EXIT_INVALID, JobArgs};
-use crate::executor::{self, ExecOptions, Reuse, RunStatus};
-use crate::job::Plan;
-use crate::runtime::printable;
-use crate::store::RunStore;
+use super::run::{ReportArgs, execute};
+use crate::session::{Selection, Session};
 
 /// `sandmap reexecute`.
 #[derive(Debug, clap::Args)]
@@ -43,67 +38,14 @@ pub(super) struct AgainArgs {
     pub store: super::runs::StoreArgs,
 }
 
-/// Whether `to` is `from` or downstream of it in the plan.
-fn downstream(plan: &Plan, from: &str, to: &str) -> bool {
-    let Some(start) = plan.ops.iter().position(|o| o.name == from) else { return false };
-    let mut reached = vec![false; plan.ops.len()];
-    reached[start] = true;
-    // Plan order is topological: one pass reaches everything downstream.
-    for (i, op) in plan.ops.iter().enumerate() {
-        if op.inputs.iter().any(|input| reached[input.binding.op()]) {
-            reached[i] = true;
-        }
-    }
-    plan.ops.iter().position(|o| o.name == to).is_some_and(|i| reached[i])
-}
-
 pub fn reexecute(args: ReexecuteArgs) -> anyhow::Result<ExitCode> {
-    let store_dir = args.again.store.dir();
-    let store = RunStore::open_existing(&store_dir)?;
-    let id = store.resolve(&args.run)?;
-    let parent = store.report(&id)?;
-    if matches!(parent.status, RunStatus::Running | RunStatus::Interrupted) {
-        let what = if parent.status == RunStatus::Running { "is still running" } else { "was interrupted" };
-        eprintln!("error: run {id} {what}; `sandmap resume {id}` finishes it before it can be re-executed");
-        return Ok(ExitCode::from(EXIT_INVALID));
-    }
-    let provenance = store.provenance(&id)?;
-    drop(store);
-    // The parent's `--set` overrides hold for its re-execution.
-    let job_args = JobArgs {
-        job: provenance.job_file,
-        plugin_path: args.again.plugin_path.clone(),
-        set: provenance.overrides.clone(),
-    };
-    let (runtime, prepared, max_concurrent) = match setup(&job_args, args.again.max_concurrent, &store_dir)? {
-        Ok(ready) => ready,
-        Err(code) => return Ok(code),
-    };
-    let reuse = if args.from_failure {
-        Reuse::from_failure(&parent)
-    } else {
-        Reuse::selecting(&parent, &args.step, |from, to| downstream(&prepared.plan, from, to))
-    };
-    let reuse = match reuse {
-        Ok(reuse) => reuse,
-        Err(error) => {
-            eprintln!("error: {}", printable(&error.to_string()));
-            return Ok(ExitCode::from(EXIT_INVALID));
-        }
-    };
-    note_changed_components(&prepared, &provenance.components, &id);
-    let options = ExecOptions { max_concurrent, reuse: Some(Arc::new(reuse)), ..ExecOptions::default() };
-    let recording = Recording::New { parent: Some(&id), overrides: &provenance.overrides };
-    execute(&runtime, &prepared, options, recording, &store_dir, &args.report)
-}
-
-/// Say which ops' components changed since run `id` recorded theirs.
-pub(super) fn note_changed_components(prepared: &executor::PreparedJob, recorded: &[(String, String)], id: &str) {
-    for (op, digest) in component_digests(prepared) {
-        if let Some((_, old)) = recorded.iter().find(|(name, _)| *name == op)
-            && *old != digest
-        {
-            eprintln!("note: op \"{op}\"'s component changed since run {id}: sha256 {:.12} → {:.12}", old, digest);
-        }
-    }
+    let selection = if args.from_failure { Selection::FromFailure } else { Selection::Steps(args.step.clone()) };
+    let session = Session::reexecute(
+        &args.again.store.dir(),
+        &args.run,
+        &selection,
+        &args.again.plugin_path,
+        args.again.max_concurrent.map(|n| n as usize),
+    );
+    execute(session, &args.report)
 }

@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use super::progress::{Progress, ProgressMode};
 use super::{EXIT_INVALID, EXIT_RUN_FAILED, JobArgs, render};
-use crate::executor::{self, ExecOptions, RunObserver, RunStatus};
-use crate::runtime::{Runtime, RuntimeConfig};
-use crate::store::{Recorder, RunLock, RunStart, RunStore};
+use crate::executor::{self, RunObserver, RunStatus};
+use crate::runtime::{Runtime, RuntimeConfig, printable};
+use crate::session::{Session, SessionError};
 
 /// `sandmap run`.
 #[derive(Debug, clap::Args)]
@@ -40,14 +40,6 @@ pub struct ReportArgs {
     /// Progress on stderr: bars on a terminal, else a status line every 2 s.
     #[arg(long, value_name = "MODE", value_enum, default_value_t = ProgressMode::Auto)]
     pub progress: ProgressMode,
-}
-
-/// How a run is recorded in the store.
-pub(super) enum Recording<'a> {
-    /// A new run; a re-execution names its parent.
-    New { parent: Option<&'a str>, overrides: &'a [String] },
-    /// An interrupted run going on: its lock, held by this process, and its store.
-    Resumed { store: RunStore, lock: RunLock, parent: Option<String> },
 }
 
 /// The per-op limits and their defaults, for `--help`.
@@ -80,104 +72,35 @@ pub struct ValidateArgs {
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let store_dir = args.store.dir();
-    let (runtime, prepared, max_concurrent) = match setup(&args.job, args.max_concurrent, &store_dir)? {
-        Ok(ready) => ready,
-        Err(code) => return Ok(code),
-    };
-    let options = ExecOptions { max_concurrent, ..ExecOptions::default() };
-    let recording = Recording::New { parent: None, overrides: &args.job.set };
-    execute(&runtime, &prepared, options, recording, &store_dir, &args.report)
+    let session = Session::run(&args.job.source(), args.max_concurrent.map(|n| n as usize), &store_dir);
+    execute(session, &args.report)
 }
 
-/// What a run needs before it executes: the job parsed once (with its `--set`s), a runtime that
-/// meters fuel only when an op sets a fuel limit (it costs every guest instruction), and the job
-/// prepared with the run store protected from grants. `Err(code)`: the job was invalid, and
-/// was reported.
-pub(super) fn setup(
-    job_args: &JobArgs,
-    max_concurrent: Option<u32>,
-    store_dir: &std::path::Path,
-) -> anyhow::Result<Result<(Runtime, executor::PreparedJob, usize), ExitCode>> {
-    let job = match job_args.load() {
-        Ok(job) => job,
-        Err(error) => return Ok(Err(invalid(&error))),
-    };
-    let mut settings = RuntimeConfig { fuel: job.uses_fuel(), ..RuntimeConfig::default() };
-    if let Some(n) = max_concurrent {
-        settings.max_concurrent = n as usize;
-    }
-    let runtime = Runtime::new(&settings)?;
-    let protected = [store_dir.to_owned()];
-    match executor::prepare_parsed(job, &job_args.plugin_path, &runtime, &protected) {
-        Ok(prepared) => Ok(Ok((runtime, prepared, settings.max_concurrent))),
-        Err(error) => Ok(Err(invalid(&error))),
-    }
-}
-
-/// Execute a prepared job (a run, re-execution or resumed run) with its steps recorded as they
-/// end and its progress shown; print the report; the exit status it calls for.
-pub(super) fn execute(
-    runtime: &Runtime,
-    prepared: &executor::PreparedJob,
-    mut options: ExecOptions,
-    recording: Recording<'_>,
-    store_dir: &std::path::Path,
-    output: &ReportArgs,
-) -> anyhow::Result<ExitCode> {
-    let components = component_digests(prepared);
-    let configs: Vec<(String, String)> =
-        prepared.plan.ops.iter().map(|op| (op.name.clone(), op.config.as_str().to_owned())).collect();
-    // Recorded by its canonical path, so that a re-execution finds it from any folder.
-    let job_file = prepared.job.file.canonicalize().unwrap_or_else(|_| prepared.job.file.clone());
-    let (recorder, resumed_parent) = match recording {
-        Recording::New { parent, overrides } => {
-            let start = RunStart {
-                run_id: &options.run_id,
-                job: &prepared.plan.job,
-                job_file: &job_file,
-                job_text: &prepared.job.text,
-                components: &components,
-                configs: &configs,
-                parent_run_id: parent,
-                overrides,
-            };
-            // The run happens whatever the store says: a store that cannot record is reported,
-            // not fatal.
-            match RunStore::open(store_dir).and_then(|store| Recorder::start(store, &start)) {
-                Ok(recorder) => (Some(Arc::new(recorder)), None),
-                Err(error) => {
-                    eprintln!("warning: the run is not recorded: {error}");
-                    (None, None)
-                }
-            }
+/// Execute a session (a run, re-execution or resumed run) with its progress shown; print the
+/// report; the exit status it calls for. A session that could not start is reported here.
+pub(super) fn execute(session: Result<Session, SessionError>, output: &ReportArgs) -> anyhow::Result<ExitCode> {
+    let session = match session {
+        Ok(session) => session,
+        Err(SessionError::Invalid(error)) => return Ok(invalid(&error)),
+        Err(SessionError::Refused(message)) => {
+            eprintln!("error: {}", printable(&message));
+            return Ok(ExitCode::from(EXIT_INVALID));
         }
-        Recording::Resumed { store, lock, parent } => {
-            (Some(Arc::new(Recorder::resume(store, &options.run_id, lock)?)), Some(parent))
-        }
+        Err(other) => return Err(other.into()),
     };
-    let progress = Progress::start(&prepared.plan, output.progress, output.quiet);
-    let mut observers: Vec<Arc<dyn RunObserver>> = Vec::new();
-    if let Some(recorder) = &recorder {
-        observers.push(recorder.clone());
+    for note in &session.notes {
+        eprintln!("note: {}", printable(note));
     }
-    if let Some(progress) = &progress {
-        observers.push(progress.clone());
-    }
-    if !observers.is_empty() {
-        options.observer = Some(Arc::new(observers));
-    }
-    let mut report = executor::execute(&prepared.plan, &prepared.ops, runtime, &options);
+    let progress = Progress::start(session.plan(), output.progress, output.quiet);
+    let observers: Vec<Arc<dyn RunObserver>> = progress.iter().map(|p| Arc::clone(p) as Arc<dyn RunObserver>).collect();
+    let finished = session.execute(observers);
     if let Some(progress) = progress {
         progress.finish();
     }
-    if let Some(parent) = resumed_parent {
-        report.parent_run_id = parent;
+    for warning in &finished.warnings {
+        eprintln!("warning: {}", printable(warning));
     }
-    if let Some(recorder) = recorder
-        && let Err(error) = recorder.finish(&report)
-    {
-        eprintln!("warning: the run was not fully recorded: {error}");
-    }
+    let report = finished.report;
     let mut stdout = std::io::stdout().lock();
     if output.json {
         serde_json::to_writer(&mut stdout, &render::json_report(&report)).context("cannot write the report")?;
@@ -189,11 +112,6 @@ pub(super) fn execute(
         RunStatus::Success | RunStatus::SuccessWithFailures => ExitCode::SUCCESS,
         RunStatus::Failure | RunStatus::Running | RunStatus::Interrupted => ExitCode::from(EXIT_RUN_FAILED),
     })
-}
-
-/// Each op's component digest.
-pub(super) fn component_digests(prepared: &executor::PreparedJob) -> Vec<(String, String)> {
-    prepared.job.ops.iter().zip(&prepared.ops).map(|(op, loaded)| (op.name.clone(), loaded.digest.clone())).collect()
 }
 
 pub fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {

@@ -1,0 +1,316 @@
+//! Running a job end to end, as a library: find and prepare the job (a new run, a re-execution of
+//! a recorded run, or a resumed one), record it into the run store as it goes, tell observers of
+//! every step, and execute it. `sandmap run`, `reexecute` and `resume` are thin layers over this,
+//! and so is anything else that runs jobs (a coordinator of remote workers).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use thiserror::Error;
+
+use crate::executor::{self, ExecOptions, PreparedJob, Reuse, RunObserver, RunReport, RunStatus};
+use crate::job::{JobError, Plan};
+use crate::runtime::{Runtime, RuntimeConfig, RuntimeError};
+use crate::store::{Recorder, RunLock, RunStart, RunStore, StoreError};
+
+/// Where a job comes from: its file, the folders searched for components first, and `--set`
+/// overrides (`OP.config.KEY=VALUE`).
+#[derive(Debug, Clone, Default)]
+pub struct JobSource {
+    /// The job file (TOML).
+    pub file: PathBuf,
+    /// Folders searched for `NAME.wasm` first.
+    pub plugin_path: Vec<PathBuf>,
+    /// Config overrides.
+    pub set: Vec<String>,
+}
+
+impl JobSource {
+    /// Parse the job file and apply the overrides.
+    pub fn load(&self) -> Result<crate::job::Job, JobError> {
+        let mut job = crate::job::parse_file(&self.file)?;
+        for assignment in &self.set {
+            job.set(assignment)?;
+        }
+        Ok(job)
+    }
+}
+
+/// What a re-execution runs again.
+#[derive(Debug, Clone)]
+pub enum Selection {
+    /// The failed, abandoned, cancelled and skipped steps.
+    FromFailure,
+    /// These step selections (`op[key]`, `op[?]`, `op`, a trailing `*` for what is downstream).
+    Steps(Vec<String>),
+}
+
+/// Why a session could not start.
+#[derive(Debug, Error)]
+pub enum SessionError {
+    /// The job is invalid (its file, a component, the graph, a config, a grant).
+    #[error(transparent)]
+    Invalid(#[from] JobError),
+    /// The request does not fit the recorded run (it is still running, it ended, its job file
+    /// changed, a selection names nothing): the message says what to do instead.
+    #[error("{0}")]
+    Refused(String),
+    /// The run store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The WebAssembly runtime could not be set up.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+}
+
+/// How the run is recorded in the store.
+enum Recording {
+    /// A new run; a re-execution names its parent and keeps its overrides.
+    New { parent: Option<String>, overrides: Vec<String> },
+    /// An interrupted run going on: its lock, held by this process, and its store.
+    Resumed { store: RunStore, lock: RunLock, parent: Option<String> },
+}
+
+/// A job prepared to run, and how its run is recorded.
+pub struct Session {
+    store_dir: PathBuf,
+    runtime: Runtime,
+    prepared: PreparedJob,
+    options: ExecOptions,
+    recording: Recording,
+    /// Things worth telling the user before the run starts (components that changed since the
+    /// run re-executed or resumed).
+    pub notes: Vec<String>,
+}
+
+/// A run that ended.
+#[derive(Debug)]
+pub struct Finished {
+    /// What it did.
+    pub report: RunReport,
+    /// What went wrong recording it (the run itself happened regardless).
+    pub warnings: Vec<String>,
+}
+
+impl Session {
+    /// A new run of `source`, recorded into the store in `store_dir`.
+    pub fn run(source: &JobSource, max_concurrent: Option<usize>, store_dir: &Path) -> Result<Self, SessionError> {
+        let (runtime, prepared, max_concurrent) = prepare(source, max_concurrent, store_dir)?;
+        let options = ExecOptions { max_concurrent, ..ExecOptions::default() };
+        let recording = Recording::New { parent: None, overrides: source.set.clone() };
+        Ok(Self { store_dir: store_dir.to_owned(), runtime, prepared, options, recording, notes: Vec::new() })
+    }
+
+    /// Re-execute recorded run `run` (an id or a unique prefix): what `selection` names runs
+    /// again, everything else is taken from it. Its job file and `--set` overrides are the
+    /// parent's; `plugin_path` is searched for components first.
+    pub fn reexecute(
+        store_dir: &Path,
+        run: &str,
+        selection: &Selection,
+        plugin_path: &[PathBuf],
+        max_concurrent: Option<usize>,
+    ) -> Result<Self, SessionError> {
+        let store = RunStore::open_existing(store_dir)?;
+        let id = store.resolve(run)?;
+        let parent = store.report(&id)?;
+        if matches!(parent.status, RunStatus::Running | RunStatus::Interrupted) {
+            let what = if parent.status == RunStatus::Running { "is still running" } else { "was interrupted" };
+            return Err(SessionError::Refused(format!(
+                "run {id} {what}; `sandmap resume {id}` finishes it before it can be re-executed"
+            )));
+        }
+        let provenance = store.provenance(&id)?;
+        drop(store);
+        let source = JobSource {
+            file: provenance.job_file,
+            plugin_path: plugin_path.to_vec(),
+            set: provenance.overrides.clone(),
+        };
+        let (runtime, prepared, max_concurrent) = prepare(&source, max_concurrent, store_dir)?;
+        let reuse = match selection {
+            Selection::FromFailure => Reuse::from_failure(&parent),
+            Selection::Steps(steps) => {
+                Reuse::selecting(&parent, steps, |from, to| downstream(&prepared.plan, from, to))
+            }
+        }
+        .map_err(|e| SessionError::Refused(e.to_string()))?;
+        let notes = changed_components(&prepared, &provenance.components, &id);
+        let options = ExecOptions { max_concurrent, reuse: Some(Arc::new(reuse)), ..ExecOptions::default() };
+        let recording = Recording::New { parent: Some(id), overrides: provenance.overrides };
+        Ok(Self { store_dir: store_dir.to_owned(), runtime, prepared, options, recording, notes })
+    }
+
+    /// Finish recorded run `run`, whose process died: every step that ended stands, only the
+    /// rest runs, under the same run id.
+    pub fn resume(
+        store_dir: &Path,
+        run: &str,
+        plugin_path: &[PathBuf],
+        max_concurrent: Option<usize>,
+    ) -> Result<Self, SessionError> {
+        let store = RunStore::open_existing(store_dir)?;
+        let id = store.resolve(run)?;
+        let recorded = store.report(&id)?;
+        match recorded.status {
+            RunStatus::Interrupted => {}
+            RunStatus::Running => {
+                return Err(SessionError::Refused(format!(
+                    "run {id} is still running (its process holds the run lock)"
+                )));
+            }
+            ended => {
+                return Err(SessionError::Refused(format!(
+                    "run {id} is not interrupted: it ended ({}); `sandmap reexecute {id} --from-failure` runs its \
+                     failed steps again",
+                    ended.as_str()
+                )));
+            }
+        }
+        // Taken before anything else: two `resume`s of one run cannot both go on.
+        let lock = store.lock_run(&id)?;
+        let provenance = store.provenance(&id)?;
+        let ended = store.ended_steps(&id)?;
+        let source = JobSource {
+            file: provenance.job_file.clone(),
+            plugin_path: plugin_path.to_vec(),
+            set: provenance.overrides,
+        };
+        let (runtime, prepared, max_concurrent) = prepare(&source, max_concurrent, store_dir)?;
+        let digest = crate::runtime::digest(prepared.job.text.as_bytes());
+        if digest != provenance.job_digest {
+            return Err(SessionError::Refused(format!(
+                "{}: the job file changed since run {id} started (sha256 {:.12} → {:.12}); resume needs the job it \
+                 started with (or start a new run)",
+                provenance.job_file.display(),
+                provenance.job_digest,
+                digest
+            )));
+        }
+        let notes = changed_components(&prepared, &provenance.components, &id);
+        let reuse = Reuse::resuming(&id, &ended).map_err(|e| SessionError::Refused(e.to_string()))?;
+        let options =
+            ExecOptions { run_id: id, max_concurrent, reuse: Some(Arc::new(reuse)), ..ExecOptions::default() };
+        let recording = Recording::Resumed { store, lock, parent: recorded.parent_run_id };
+        Ok(Self { store_dir: store_dir.to_owned(), runtime, prepared, options, recording, notes })
+    }
+
+    /// The plan it runs (for progress displays).
+    pub fn plan(&self) -> &Plan {
+        &self.prepared.plan
+    }
+
+    /// The run's id.
+    pub fn run_id(&self) -> &str {
+        &self.options.run_id
+    }
+
+    /// Execute the run on this process's threads, recording each step as it ends and telling
+    /// `observers` of every step. A store that cannot record is reported in
+    /// [`Finished::warnings`], never fatal: the run happens regardless.
+    pub fn execute(self, observers: Vec<Arc<dyn RunObserver>>) -> Finished {
+        let Self { store_dir, runtime, prepared, mut options, recording, notes: _ } = self;
+        let mut warnings = Vec::new();
+        let (recorder, resumed_parent) = match recording {
+            Recording::New { parent, overrides } => {
+                let components = component_digests(&prepared);
+                let configs: Vec<(String, String)> =
+                    prepared.plan.ops.iter().map(|op| (op.name.clone(), op.config.as_str().to_owned())).collect();
+                // Recorded by its canonical path, so that a re-execution finds it from any folder.
+                let job_file = prepared.job.file.canonicalize().unwrap_or_else(|_| prepared.job.file.clone());
+                let start = RunStart {
+                    run_id: &options.run_id,
+                    job: &prepared.plan.job,
+                    job_file: &job_file,
+                    job_text: &prepared.job.text,
+                    components: &components,
+                    configs: &configs,
+                    parent_run_id: parent.as_deref(),
+                    overrides: &overrides,
+                };
+                match RunStore::open(&store_dir).and_then(|store| Recorder::start(store, &start)) {
+                    Ok(recorder) => (Some(Arc::new(recorder)), None),
+                    Err(error) => {
+                        warnings.push(format!("the run is not recorded: {error}"));
+                        (None, None)
+                    }
+                }
+            }
+            Recording::Resumed { store, lock, parent } => match Recorder::resume(store, &options.run_id, lock) {
+                Ok(recorder) => (Some(Arc::new(recorder)), Some(parent)),
+                Err(error) => {
+                    warnings.push(format!("the resumed run is not recorded: {error}"));
+                    (None, Some(parent))
+                }
+            },
+        };
+        let mut all: Vec<Arc<dyn RunObserver>> = Vec::with_capacity(observers.len() + 1);
+        if let Some(recorder) = &recorder {
+            all.push(recorder.clone());
+        }
+        all.extend(observers);
+        if !all.is_empty() {
+            options.observer = Some(Arc::new(all));
+        }
+        let mut report = executor::execute(&prepared.plan, &prepared.ops, &runtime, &options);
+        if let Some(parent) = resumed_parent {
+            report.parent_run_id = parent;
+        }
+        if let Some(recorder) = recorder
+            && let Err(error) = recorder.finish(&report)
+        {
+            warnings.push(format!("the run was not fully recorded: {error}"));
+        }
+        Finished { report, warnings }
+    }
+}
+
+/// The job parsed once (with its overrides), a runtime that meters fuel only when an op sets a
+/// fuel limit (it costs every guest instruction), and the job prepared with the run store
+/// protected from grants.
+fn prepare(
+    source: &JobSource,
+    max_concurrent: Option<usize>,
+    store_dir: &Path,
+) -> Result<(Runtime, PreparedJob, usize), SessionError> {
+    let job = source.load()?;
+    let mut settings = RuntimeConfig { fuel: job.uses_fuel(), ..RuntimeConfig::default() };
+    if let Some(n) = max_concurrent {
+        settings.max_concurrent = n;
+    }
+    let runtime = Runtime::new(&settings)?;
+    let prepared = executor::prepare_parsed(job, &source.plugin_path, &runtime, &[store_dir.to_owned()])?;
+    Ok((runtime, prepared, settings.max_concurrent))
+}
+
+/// Each op's component digest.
+pub fn component_digests(prepared: &PreparedJob) -> Vec<(String, String)> {
+    prepared.job.ops.iter().zip(&prepared.ops).map(|(op, loaded)| (op.name.clone(), loaded.digest.clone())).collect()
+}
+
+/// Which ops' components changed since run `id` recorded theirs, said as notes.
+fn changed_components(prepared: &PreparedJob, recorded: &[(String, String)], id: &str) -> Vec<String> {
+    let mut notes = Vec::new();
+    for (op, digest) in component_digests(prepared) {
+        if let Some((_, old)) = recorded.iter().find(|(name, _)| *name == op)
+            && *old != digest
+        {
+            notes.push(format!("op \"{op}\"'s component changed since run {id}: sha256 {old:.12} → {digest:.12}"));
+        }
+    }
+    notes
+}
+
+/// Whether `to` is `from` or downstream of it in the plan.
+fn downstream(plan: &Plan, from: &str, to: &str) -> bool {
+    let Some(start) = plan.ops.iter().position(|o| o.name == from) else { return false };
+    let mut reached = vec![false; plan.ops.len()];
+    reached[start] = true;
+    // Plan order is topological: one pass reaches everything downstream.
+    for (i, op) in plan.ops.iter().enumerate() {
+        if op.inputs.iter().any(|input| reached[input.binding.op()]) {
+            reached[i] = true;
+        }
+    }
+    plan.ops.iter().position(|o| o.name == to).is_some_and(|i| reached[i])
+}
