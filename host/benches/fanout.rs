@@ -119,11 +119,13 @@ inputs = {{ results = {{ collect = "process_file" }} }}
     path
 }
 
-/// Wall time of one `sandmap run` (the whole process).
+/// Wall time of one `sandmap run` (the whole process), recorded into a run store of its own
+/// beside the job (as every run is), never a `.sandmap/` of the source tree.
 fn time_cli(job: &Path, cache: &Path) -> Duration {
+    let store = job.parent().unwrap().join("bench-store");
     let start = Instant::now();
     let out = Command::new(sandmap_bin())
-        .args(["run", job.to_str().unwrap(), "--quiet"])
+        .args(["run", job.to_str().unwrap(), "--quiet", "--store", store.to_str().unwrap()])
         .env("SANDMAP_CACHE_DIR", cache)
         .output()
         .unwrap();
