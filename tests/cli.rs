@@ -143,7 +143,7 @@ fn graph_draws_map_collect_and_broadcast_edges() {
         mermaid,
         "flowchart LR\n    files_in_directory[\"files_in_directory\"]\n    process_file[\"process_file[?]\"]\n    \
          summarize_directory[\"summarize_directory\"]\n    files_in_directory ==>|\"map result → path\"| process_file\n    \
-         process_file ==>|\"collect result → results\"| summarize_directory\n"
+         process_file -.->|\"collect result → results\"| summarize_directory\n"
     );
     let ws = Workspace::new();
     let job = ws.job(

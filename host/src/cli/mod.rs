@@ -103,11 +103,20 @@ pub fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // `sandmap show RUN | head`: the reader has what it wanted. Stop quietly, as ripgrep does.
+        Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {}", crate::runtime::printable(&format!("{error:#}")));
             ExitCode::from(EXIT_INVALID)
         }
     }
+}
+
+/// Whether `error` comes from writing to a pipe whose reader has gone.
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .any(|cause| cause.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe))
 }
 
 /// Diagnostics go to stderr, filtered by `SANDMAP_LOG` (e.g. `SANDMAP_LOG=debug`).

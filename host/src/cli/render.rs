@@ -30,8 +30,15 @@ pub fn human_report(out: &mut impl Write, report: &RunReport, quiet: bool) -> io
     }
     let width = report.steps.iter().map(|s| s.key.chars().count()).max().unwrap_or(0).min(60);
     let mut per_op: BTreeMap<&str, BTreeMap<&'static str, usize>> = BTreeMap::new();
+    // Clones cancelled with their fan-out, one line per op and reason: a fan-out that fails after
+    // thousands of records must not print thousands of lines.
+    let mut cancelled: BTreeMap<(&str, &str), usize> = BTreeMap::new();
     for step in &report.steps {
         *per_op.entry(step.op.as_str()).or_default().entry(step.status.as_str()).or_default() += 1;
+        if step.status == StepStatus::Cancelled && step.mapping_key.is_some() {
+            *cancelled.entry((step.op.as_str(), step.error.as_deref().unwrap_or(""))).or_default() += 1;
+            continue;
+        }
         let show = match step.status {
             StepStatus::Success | StepStatus::Skipped => !quiet && (list_all || step.mapping_key.is_none()),
             _ => true,
@@ -57,20 +64,26 @@ pub fn human_report(out: &mut impl Write, report: &RunReport, quiet: bool) -> io
         }
         writeln!(out)?;
     }
+    for ((op, error), n) in &cancelled {
+        let clones = if *n == 1 { "clone" } else { "clones" };
+        writeln!(out, "  {:<9} {:<width$}  {n} {clones}", "cancelled", format!("{}[…]", printable(op)))?;
+        writeln!(out, "            {}", printable(error))?;
+    }
     if !list_all && !quiet {
         for (op, counts) in &per_op {
             let parts: Vec<String> = counts.iter().map(|(status, n)| format!("{n} {status}")).collect();
             writeln!(out, "  {op}: {}", parts.join(", "))?;
         }
     }
-    if !report.outputs.is_empty() {
-        writeln!(out, "outputs:")?;
-        for (op, outputs) in &report.outputs {
-            if let Value::Object(outputs) = outputs {
-                for (name, value) in outputs {
-                    writeln!(out, "  {op}.{name} = {}", printable(&value.to_string()))?;
-                }
+    // A leaf op that failed has no outputs: the heading comes only with something under it.
+    let mut heading = false;
+    for (op, outputs) in &report.outputs {
+        let Value::Object(outputs) = outputs else { continue };
+        for (name, value) in outputs {
+            if !std::mem::replace(&mut heading, true) {
+                writeln!(out, "outputs:")?;
             }
+            writeln!(out, "  {op}.{name} = {}", printable(&value.to_string()))?;
         }
     }
     let succeeded = report.steps.iter().filter(|s| s.status == StepStatus::Success).count();

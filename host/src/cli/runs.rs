@@ -37,8 +37,8 @@ pub struct RunsArgs {
     /// Only runs of this job.
     #[arg(long)]
     job: Option<String>,
-    /// Only runs with this status (success, success_with_failures, failure).
-    #[arg(long)]
+    /// Only runs with this status.
+    #[arg(long, value_parser = ["success", "success_with_failures", "failure", "running", "interrupted"])]
     status: Option<String>,
     /// At most this many runs.
     #[arg(long, short = 'n', default_value_t = 20)]
@@ -81,20 +81,48 @@ pub fn runs(args: RunsArgs) -> anyhow::Result<ExitCode> {
         writeln!(out).context("cannot write the list")?;
         return Ok(ExitCode::SUCCESS);
     }
+    let write =
+        |out: &mut std::io::StdoutLock<'_>, line: String| writeln!(out, "{line}").context("cannot write the list");
+    write(
+        &mut out,
+        format!(
+            "{:<36}  {:<20}  {:>10}  {:<21}  {:<24} {:>6} {:>6}",
+            "RUN", "STARTED (UTC)", "DURATION", "STATUS", "JOB", "STEPS", "FAILED"
+        ),
+    )?;
     for run in runs {
-        writeln!(
-            out,
-            "{}  {:<22} {:<24} {:>6} steps {:>5} failed {:>9.1} ms",
-            run.run_id,
-            run.status,
-            printable(&run.job),
-            run.steps,
-            run.failed,
-            run.duration_ms
-        )
-        .context("cannot write the list")?;
+        let started = std::time::UNIX_EPOCH
+            + std::time::Duration::from_millis(u64::try_from(run.recorded_at_ms).unwrap_or_default());
+        let started = humantime::format_rfc3339_seconds(started).to_string().replace('T', " ").replace('Z', "");
+        write(
+            &mut out,
+            format!(
+                "{:<36}  {:<20}  {:>10}  {:<21}  {:<24} {:>6} {:>6}",
+                run.run_id,
+                started,
+                format_millis(run.duration_ms),
+                run.status,
+                printable(&run.job),
+                run.steps,
+                run.failed
+            ),
+        )?;
+        if let Some(parent) = &run.parent_run_id {
+            write(&mut out, format!("  ↳ reexecute of {parent}"))?;
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A duration for a column: `812 ms`, `3.4 s`, `12 min`.
+fn format_millis(ms: f64) -> String {
+    if ms < 1000.0 {
+        format!("{ms:.0} ms")
+    } else if ms < 120_000.0 {
+        format!("{:.1} s", ms / 1000.0)
+    } else {
+        format!("{:.0} min", ms / 60_000.0)
+    }
 }
 
 pub fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {

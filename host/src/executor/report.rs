@@ -118,16 +118,14 @@ pub struct StepReport {
     pub error: Option<String>,
     /// Attempts made (0 if it never ran).
     pub attempts: u32,
-    /// The failed attempts before the last one, when the step was retried.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// The failed attempts before the last one, when the step was retried. Like every key of
+    /// a step, present even when empty: a script's schema must not change with the data.
     pub previous_attempts: Vec<AttemptReport>,
     /// Wall time of its last attempt, in milliseconds.
     pub duration_ms: f64,
     /// Dynamic records it emitted, in emission order.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub records: Vec<RecordReport>,
     /// Its captured log (shared with the run's own state and its observers, never copied).
-    #[serde(skip_serializing_if = "log_is_empty")]
     pub log: Arc<StepLog>,
     /// The values of the plain outputs it produced (kept in the run store; not part of `--json`).
     #[serde(skip)]
@@ -151,10 +149,6 @@ pub struct EndedStep {
     /// of each record it descends from, so that a store keeps report order although steps end in
     /// any order.
     pub sort_key: Vec<u32>,
-}
-
-fn log_is_empty(log: &StepLog) -> bool {
-    log.entries.is_empty() && log.truncated_bytes == 0
 }
 
 /// A finished run.

@@ -56,7 +56,12 @@ pub fn mermaid(plan: &Plan) -> String {
     }
     for op in &plan.ops {
         for (from, label, edge) in edges(op, plan) {
-            let arrow = if edge == Edge::Plain { "-->" } else { "==>" };
+            // Bold for map, dashed for collect, as in the DOT graph.
+            let arrow = match edge {
+                Edge::Plain => "-->",
+                Edge::Map => "==>",
+                Edge::Collect => "-.->",
+            };
             let _ = writeln!(out, "    {} {arrow}|\"{label}\"| {}", plan.ops[from].name, op.name);
         }
     }

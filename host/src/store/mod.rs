@@ -102,6 +102,8 @@ pub struct RunSummary {
     pub steps: i64,
     /// Steps that failed.
     pub failed: i64,
+    /// For a re-execution: the run it re-executes.
+    pub parent_run_id: Option<String>,
 }
 
 /// Filters for [`RunStore::runs`].
@@ -358,7 +360,8 @@ impl RunStore {
             .prepare(
                 "SELECT r.id, r.job, r.job_file, r.status, r.recorded_at_ms, r.duration_ms,
                         (SELECT COUNT(*) FROM steps s WHERE s.run_id = r.id AND s.reused = 0),
-                        (SELECT COUNT(*) FROM steps s WHERE s.run_id = r.id AND s.reused = 0 AND s.status = 'failure')
+                        (SELECT COUNT(*) FROM steps s WHERE s.run_id = r.id AND s.reused = 0 AND s.status = 'failure'),
+                        r.parent_run_id
                  FROM runs r
                  WHERE (?1 IS NULL OR r.job = ?1) AND (?2 IS NULL OR r.status = ?2)
                  ORDER BY r.recorded_at_ms DESC, r.id DESC",
@@ -378,6 +381,7 @@ impl RunStore {
                     duration_ms: row.get(5)?,
                     steps: row.get(6)?,
                     failed: row.get(7)?,
+                    parent_run_id: row.get(8)?,
                 })
             })
             .map_err(|e| self.sqlite(e))?;
