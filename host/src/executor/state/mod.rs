@@ -1,6 +1,8 @@
 //! The run's bookkeeping: step instances, fan-outs, dependency counting and the rules for
 //! skipping, abandoning and cancelling (Dagster's `_core/execution/plan/active.py`).
 
+mod rules;
+
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +13,7 @@ use crate::keys::step_key;
 use crate::runtime::{Emission, LoadedOp, StepLog, StepOutcome};
 use crate::step::{CollectFailure, StepSpec};
 use crate::value::{JsonText, Metadata};
+use rules::{FanOut, Outcome, Unmet};
 
 /// Index of a step instance in the run.
 pub(crate) type InstanceId = usize;
@@ -43,19 +46,6 @@ enum Dep {
     Step { instance: InstanceId, need: Need },
     /// A fan-out must close and every clone of `op` under it finish.
     Collect { fan: FanId, op: usize, input: String, min_success: Option<MinSuccess> },
-}
-
-/// How a dependency resolved.
-enum Outcome {
-    Met,
-    /// A `min_success` collect runs without these failed or unexecuted clones.
-    MetWithout(Vec<InstanceId>),
-    /// Upstream skipped (or an optional output was not produced): skip this step too.
-    Skipped(Vec<String>),
-    /// Upstream failed: abandon this step.
-    Failed(Vec<String>),
-    /// Upstream was not executed: abandon this step.
-    NotExecuted(Vec<String>),
 }
 
 struct Instance {
@@ -101,12 +91,17 @@ impl Instance {
         self.outputs.iter().find(|(n, _)| n == name).map(|(_, v)| v)
     }
 
+    /// Its final status, if it has one.
+    fn ended(&self) -> Option<StepStatus> {
+        match self.status {
+            Status::Done(status) => Some(status),
+            _ => None,
+        }
+    }
+
     /// Its status in a report: a step that never reached a final one was not executed.
     fn final_status(&self) -> StepStatus {
-        match self.status {
-            Status::Done(status) => status,
-            _ => StepStatus::Abandoned,
-        }
+        self.ended().unwrap_or(StepStatus::Abandoned)
     }
 
     fn extra(&mut self) -> &mut Extra {
@@ -192,16 +187,18 @@ impl<'p> RunState<'p> {
         self.by_key.get(&step_key(&self.plan.ops[op].name, &keys[..depth.min(keys.len())])).copied()
     }
 
+    /// Whether `op` declares `output` required (an output it does not declare counts as one).
+    fn output_required(&self, op: usize, output: &str) -> bool {
+        self.plan.ops[op].outputs.iter().find(|o| o.name == output).is_none_or(|o| o.required)
+    }
+
+    /// The fan-out of `producer`'s dynamic `output`, created (empty) on first use: by its first
+    /// record, or by the first collect that waits on it.
     fn fan_for(&mut self, producer: InstanceId, output: &str) -> FanId {
         if let Some(&fan) = self.fan_index.get(&(producer, output.to_owned())) {
             return fan;
         }
-        let op = &self.plan.ops[self.instances[producer].op];
-        let required = op.outputs.iter().find(|o| o.name == output).is_none_or(|o| o.required);
-        let closed = match self.instances[producer].status {
-            Status::Done(status) => Some(status),
-            _ => None,
-        };
+        let required = self.output_required(self.instances[producer].op, output);
         let id = self.fans.len();
         self.fans.push(Fan {
             producer,
@@ -210,7 +207,7 @@ impl<'p> RunState<'p> {
             keys: Vec::new(),
             values: Vec::new(),
             metadata: Vec::new(),
-            closed,
+            closed: self.instances[producer].ended(),
             children: Vec::new(),
             unfinished: HashMap::new(),
             waiters: Vec::new(),
@@ -358,120 +355,50 @@ impl<'p> RunState<'p> {
         deps
     }
 
-    /// `None` while the dependency is open.
-    fn resolve(&self, dep: &Dep) -> Option<Outcome> {
+    /// `None` while the dependency is open; else the facts, judged by the rules.
+    fn resolve(&self, dep: &Dep) -> Option<Outcome<InstanceId>> {
         match dep {
             Dep::Step { instance, need } => {
                 let upstream = &self.instances[*instance];
-                let Status::Done(status) = upstream.status else { return None };
-                let key = upstream.step_key.clone();
-                Some(match status {
-                    StepStatus::Success => match need {
-                        Need::Output(output) if upstream.output(output).is_none() => {
-                            Outcome::Skipped(vec![format!("{key}.{output}")])
-                        }
-                        Need::Records(output) => {
-                            let fan = self.fan_index.get(&(*instance, output.clone())).map(|&f| &self.fans[f]);
-                            let empty = fan.is_none_or(|f| f.keys.is_empty());
-                            let required = self.plan.ops[upstream.op]
-                                .outputs
-                                .iter()
-                                .find(|o| &o.name == output)
-                                .is_none_or(|o| o.required);
-                            if empty && !required {
-                                Outcome::Skipped(vec![format!("{key}.{output}")])
-                            } else {
-                                Outcome::Met
-                            }
-                        }
-                        Need::Output(_) => Outcome::Met,
-                    },
-                    StepStatus::Failure => Outcome::Failed(vec![key]),
-                    StepStatus::Skipped => Outcome::Skipped(vec![key]),
-                    StepStatus::Abandoned | StepStatus::Cancelled => Outcome::NotExecuted(vec![key]),
-                })
+                let ended = upstream.ended()?;
+                let (output, supplied) = match need {
+                    Need::Output(output) => (output, upstream.output(output).is_some()),
+                    Need::Records(output) => {
+                        (output, ended == StepStatus::Success && self.records_supplied(*instance, output))
+                    }
+                };
+                Some(rules::after_step(&upstream.step_key, ended, output, supplied))
             }
             Dep::Collect { fan, op, min_success, .. } => {
                 let fan = &self.fans[*fan];
-                let closed = fan.closed?;
+                let ended = fan.closed?;
                 if fan.unfinished.get(op).copied().unwrap_or(0) > 0 {
                     return None;
                 }
-                let producer = self.instances[fan.producer].step_key.clone();
-                Some(match closed {
-                    StepStatus::Success => self.collect_outcome(fan, *op, *min_success, &producer),
-                    StepStatus::Failure => Outcome::Failed(vec![producer]),
-                    StepStatus::Skipped => Outcome::Skipped(vec![format!("{producer}.{}", fan.output)]),
-                    StepStatus::Abandoned | StepStatus::Cancelled => Outcome::NotExecuted(vec![producer]),
-                })
+                let fan_out = FanOut {
+                    producer: &self.instances[fan.producer].step_key,
+                    output: &fan.output,
+                    ended,
+                    required: fan.required,
+                    records: fan.keys.len(),
+                };
+                let clones = fan.children.iter().map(|&id| (id, &self.instances[id])).filter(|(_, c)| c.op == *op);
+                let clones = clones.map(|(id, c)| (id, c.step_key.as_str(), c.ended()));
+                Some(rules::collect(fan_out, &self.plan.ops[*op].name, clones, *min_success))
             }
         }
     }
 
-    /// Dagster's fan-in rules: any failed clone abandons the collect; skipped clones are left
-    /// out; a collect all of whose sources are missing is skipped; an optional dynamic output
-    /// with no record skips it, a required one gives `[]`.
-    /// With `min_success`, enough successful clones let the collect run without the rest.
-    fn collect_outcome(&self, fan: &Fan, op: usize, min_success: Option<MinSuccess>, producer: &str) -> Outcome {
-        if fan.keys.is_empty() {
-            return if fan.required {
-                Outcome::Met
-            } else {
-                Outcome::Skipped(vec![format!("{producer}.{}", fan.output)])
-            };
-        }
-        let (mut failed, mut not_executed, mut missing) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut skipped, mut succeeded, mut total) = (0usize, 0usize, 0usize);
-        for &id in &fan.children {
-            let child = &self.instances[id];
-            if child.op != op {
-                continue;
-            }
-            total += 1;
-            match child.status {
-                Status::Done(StepStatus::Failure) => {
-                    failed.push(child.step_key.clone());
-                    missing.push(id);
-                }
-                Status::Done(StepStatus::Abandoned | StepStatus::Cancelled) => {
-                    not_executed.push(child.step_key.clone());
-                    missing.push(id);
-                }
-                Status::Done(StepStatus::Skipped) => skipped += 1,
-                Status::Done(StepStatus::Success) => succeeded += 1,
-                _ => {}
-            }
-        }
-        if !missing.is_empty() && min_success.is_some_and(|m| m.met(succeeded, total - skipped)) {
-            Outcome::MetWithout(missing)
-        } else if !failed.is_empty() {
-            Outcome::Failed(failed)
-        } else if !not_executed.is_empty() {
-            Outcome::NotExecuted(not_executed)
-        } else if total > 0 && skipped == total {
-            Outcome::Skipped(vec![format!("{}[?]", self.plan.ops[op].name)])
-        } else {
-            Outcome::Met
-        }
+    /// Whether `producer`'s dynamic `output` counts as produced for a collect of its records.
+    fn records_supplied(&self, producer: InstanceId, output: &str) -> bool {
+        let records = self.fan_index.get(&(producer, output.to_owned())).map_or(0, |&f| self.fans[f].keys.len());
+        rules::dynamic_output_supplied(records, self.output_required(self.instances[producer].op, output))
     }
 
     /// Put `id` in its final state for a dependency that will never be met.
-    fn settle(&mut self, id: InstanceId, outcome: Outcome) {
-        let key = self.instances[id].step_key.clone();
-        let (status, message) = match outcome {
-            Outcome::Met | Outcome::MetWithout(_) => return,
-            Outcome::Skipped(deps) => {
-                (StepStatus::Skipped, format!("Skipping step {key} due to skipped dependencies: {}.", list(&deps)))
-            }
-            Outcome::Failed(deps) => {
-                (StepStatus::Abandoned, format!("Dependencies for step {key} failed: {}. Not executing.", list(&deps)))
-            }
-            Outcome::NotExecuted(deps) => (
-                StepStatus::Abandoned,
-                format!("Dependencies for step {key} were not executed: {}. Not executing.", list(&deps)),
-            ),
-        };
-        self.terminate(id, status, Some(message));
+    fn settle(&mut self, id: InstanceId, unmet: &Unmet) {
+        let message = unmet.message(&self.instances[id].step_key);
+        self.terminate(id, unmet.status(), Some(message));
     }
 
     fn terminate(&mut self, id: InstanceId, status: StepStatus, error: Option<String>) {
@@ -505,21 +432,16 @@ impl<'p> RunState<'p> {
         }
     }
 
+    /// The producer of `fan` ended `status`: no more records come, and if it did not succeed its
+    /// clones that have not started never will.
     fn close_fan(&mut self, fan: FanId, status: StepStatus, ready: &mut VecDeque<InstanceId>) {
         self.fans[fan].closed = Some(status);
-        if status != StepStatus::Success {
-            // Streaming diverges from Dagster only in time: a fan-out that fails leaves no clone
-            // to start. Clones already running finish; the rest are cancelled.
-            let producer = self.instances[self.fans[fan].producer].step_key.clone();
-            for child in self.fans[fan].children.clone() {
+        if rules::cancels_unstarted_clones(status) {
+            let message = rules::cancelled_clone(&self.instances[self.fans[fan].producer].step_key);
+            for index in 0..self.fans[fan].children.len() {
+                let child = self.fans[fan].children[index];
                 if matches!(self.instances[child].status, Status::Waiting | Status::Ready) {
-                    self.terminate(
-                        child,
-                        StepStatus::Cancelled,
-                        Some(format!(
-                            "Fan-out step {producer} did not succeed before this clone started. Not executing."
-                        )),
-                    );
+                    self.terminate(child, StepStatus::Cancelled, Some(message.clone()));
                 }
             }
         }
@@ -558,33 +480,55 @@ impl<'p> RunState<'p> {
 
     /// Take a resolved dependency: `true` if it is met (with or without failed clones), else the
     /// waiter is skipped or abandoned.
-    fn accept(&mut self, waiter: InstanceId, dep: usize, outcome: Outcome) -> bool {
+    fn accept(&mut self, waiter: InstanceId, dep: usize, outcome: Outcome<InstanceId>) -> bool {
         match outcome {
             Outcome::Met => true,
             Outcome::MetWithout(missing) => {
-                let input = match &self.instances[waiter].deps[dep] {
-                    Dep::Collect { input, .. } => input.clone(),
-                    Dep::Step { .. } => String::new(),
-                };
-                for id in missing {
-                    if let Some(record) = self.instances[id].record {
-                        self.tolerated.insert(record);
-                    }
-                    let missing = &self.instances[id];
-                    let failure = CollectFailure {
-                        input: input.clone(),
-                        step_key: missing.step_key.clone(),
-                        error: missing.error.clone().unwrap_or_default(),
-                    };
-                    self.instances[waiter].extra().collect_failures.push(failure);
-                }
+                self.tolerate(waiter, dep, missing);
                 true
             }
-            bad => {
-                self.settle(waiter, bad);
+            Outcome::Unmet(unmet) => {
+                self.settle(waiter, &unmet);
                 false
             }
         }
+    }
+
+    /// A `min_success` collect of `waiter` runs without the `missing` clones: their failures no
+    /// longer fail the run, and the op is told which clones are missing.
+    fn tolerate(&mut self, waiter: InstanceId, dep: usize, missing: Vec<InstanceId>) {
+        let input = match &self.instances[waiter].deps[dep] {
+            Dep::Collect { input, .. } => input.clone(),
+            Dep::Step { .. } => String::new(),
+        };
+        for id in missing {
+            if let Some(record) = self.instances[id].record {
+                self.tolerated.insert(record);
+            }
+            let missing = &self.instances[id];
+            let failure = CollectFailure {
+                input: input.clone(),
+                step_key: missing.step_key.clone(),
+                error: missing.error.clone().unwrap_or_default(),
+            };
+            self.instances[waiter].extra().collect_failures.push(failure);
+        }
+    }
+
+    /// The run's status and error, from its failed steps and those a collect tolerated.
+    fn status(&self) -> (RunStatus, Option<String>) {
+        let (mut failed, mut tolerated) = (Vec::new(), 0usize);
+        for (id, instance) in self.instances.iter().enumerate() {
+            if instance.status == Status::Done(StepStatus::Failure) {
+                if self.is_tolerated(id) {
+                    tolerated += 1;
+                } else {
+                    failed.push(instance.step_key.clone());
+                }
+            }
+        }
+        let status = rules::run_status(failed.len(), tolerated);
+        (status, rules::run_error(&self.plan.job, status, &failed, tolerated))
     }
 
     /// Whether a `min_success` collect accepted the failure of `id` (or of the clone it was
@@ -749,7 +693,7 @@ impl<'p> RunState<'p> {
                 }
                 self.terminate(id, StepStatus::Success, None);
             }
-            Err(failure) if instance.attempts <= retries.max => {
+            Err(failure) if rules::retry_after(instance.attempts, retries).is_some() => {
                 // Retry in a fresh sandbox: this attempt's outputs and records are dropped.
                 let attempt = instance.attempts;
                 instance.extra().previous_attempts.push(AttemptReport {
@@ -760,7 +704,7 @@ impl<'p> RunState<'p> {
                 });
                 instance.outputs.clear();
                 instance.status = Status::Ready;
-                return Some(retries.delay);
+                return rules::retry_after(instance.attempts, retries);
             }
             Err(failure) => {
                 // Records emitted before the failure stay in the run record, with no clone.
@@ -839,31 +783,7 @@ impl<'p> RunState<'p> {
     }
 
     pub(crate) fn into_report(mut self, run_id: String, duration: Duration) -> RunReport {
-        let (mut failed, mut tolerated) = (Vec::new(), 0usize);
-        for (id, instance) in self.instances.iter().enumerate() {
-            if instance.status == Status::Done(StepStatus::Failure) {
-                if self.is_tolerated(id) {
-                    tolerated += 1;
-                } else {
-                    failed.push(instance.step_key.clone());
-                }
-            }
-        }
-        let status = match (failed.is_empty(), tolerated) {
-            (false, _) => RunStatus::Failure,
-            (true, 0) => RunStatus::Success,
-            (true, _) => RunStatus::SuccessWithFailures,
-        };
-        let error = match status {
-            RunStatus::Failure => {
-                Some(format!("Execution of run for \"{}\" failed. Steps failed: {}.", self.plan.job, list(&failed)))
-            }
-            RunStatus::SuccessWithFailures => Some(format!(
-                "Run for \"{}\" succeeded with {tolerated} failed clone(s) left out by min_success collects.",
-                self.plan.job
-            )),
-            RunStatus::Success | RunStatus::Running | RunStatus::Interrupted => None,
-        };
+        let (status, error) = self.status();
         let outputs = self.leaf_outputs();
         // Breadth-first by op, as Dagster lists steps: every clone of an op, in the order the
         // clones came into being, before the next op.
@@ -976,12 +896,6 @@ impl<'p> RunState<'p> {
         }
         all
     }
-}
-
-/// `['a', 'b']`, as Dagster prints step lists.
-fn list(items: &[String]) -> String {
-    let quoted: Vec<String> = items.iter().map(|i| format!("'{i}'")).collect();
-    format!("[{}]", quoted.join(", "))
 }
 
 #[cfg(test)]
