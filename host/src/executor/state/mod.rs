@@ -2,6 +2,7 @@
 //! skipping, abandoning and cancelling (Dagster's `_core/execution/plan/active.py`).
 
 mod readiness;
+mod replay;
 mod rules;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -217,6 +218,9 @@ impl<'p> RunState<'p> {
         id
     }
 
+    /// Create the step of `op` on the key path `keys` (cloned from `record`, for a mapped op):
+    /// taken from the earlier run if it stands there, else waiting on its dependencies (or
+    /// ready, or settled at once if one of them is already lost).
     fn create(
         &mut self,
         op: usize,
@@ -224,19 +228,28 @@ impl<'p> RunState<'p> {
         record: Option<(FanId, usize)>,
         ready: &mut VecDeque<InstanceId>,
     ) -> InstanceId {
-        let id = self.instances.len();
         let key = step_key(&self.plan.ops[op].name, &keys);
-        let reused =
-            self.reuse.and_then(|r| r.steps.get(&key)).filter(|reused| match (&reused.record_digest, record) {
-                (Some(digest), Some((fan, index))) => self.fans[fan]
-                    .values
-                    .get(index)
-                    .is_some_and(|v| crate::runtime::digest(v.as_str().as_bytes()) == *digest),
-                _ => true,
-            });
+        let reused = self.reused_for(&key, record);
         if let Some(observer) = self.observer {
             observer.step_created(op);
         }
+        let id = self.push_instance(op, keys, key, record);
+        match reused {
+            Some(reused) => self.replay(id, reused, ready),
+            None => self.wait_for_dependencies(id, ready),
+        }
+        id
+    }
+
+    /// Add a new, waiting instance and index it (by key, and under its fan-out).
+    fn push_instance(
+        &mut self,
+        op: usize,
+        keys: Vec<String>,
+        key: String,
+        record: Option<(FanId, usize)>,
+    ) -> InstanceId {
+        let id = self.instances.len();
         let fan_parent = record.map(|(fan, _)| fan);
         if let Some(fan) = fan_parent {
             self.fans[fan].children.push(id);
@@ -261,40 +274,6 @@ impl<'p> RunState<'p> {
             extra: (self.plan.ops[op].retries.max > 0)
                 .then(|| Box::new(Extra { held_records: Some(Vec::new()), ..Extra::default() })),
         });
-
-        if let Some(reused) = reused {
-            // The earlier result stands: its outputs, and its records replayed in the earlier
-            // emission order, which re-creates the clones (each reused or run in turn) and keeps
-            // every collect in the original order. A failure stands too.
-            let instance = &mut self.instances[id];
-            instance.outputs = reused.values.clone();
-            instance.status = Status::Running;
-            instance.extra().reused = true;
-            match &reused.error {
-                None => {
-                    for (output, key, value, metadata) in reused.records.clone() {
-                        self.release(id, Emission::Record { output, key, value, metadata }, ready);
-                    }
-                    self.terminate(id, StepStatus::Success, None);
-                }
-                Some(error) => {
-                    // As it happened: a fan-out's clones started from each record as it came (and
-                    // the ones that ended before the failure stand, the others are cancelled),
-                    // unless the op has retries, whose records were held and never cloned.
-                    let held = self.plan.ops[op].retries.max > 0;
-                    for (output, key, value, metadata) in reused.records.clone() {
-                        if held {
-                            self.append_record(id, &output, key, value, metadata);
-                        } else {
-                            self.release(id, Emission::Record { output, key, value, metadata }, ready);
-                        }
-                    }
-                    self.terminate(id, StepStatus::Failure, Some(error.clone()));
-                }
-            }
-            return id;
-        }
-        self.wait_for_dependencies(id, ready);
         id
     }
 
