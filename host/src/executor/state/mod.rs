@@ -1,6 +1,7 @@
 //! The run's bookkeeping: step instances, fan-outs, dependency counting and the rules for
 //! skipping, abandoning and cancelling (Dagster's `_core/execution/plan/active.py`).
 
+mod held;
 mod readiness;
 mod replay;
 mod rules;
@@ -12,7 +13,7 @@ use std::time::Duration;
 use super::report::{AttemptReport, EndedStep, RecordReport, RunReport, RunStatus, StepReport, StepStatus, millis};
 use crate::job::{Binding, MinSuccess, Plan};
 use crate::keys::step_key;
-use crate::runtime::{Emission, LoadedOp, StepLog, StepOutcome};
+use crate::runtime::{Emission, LoadedOp, StepLog};
 use crate::step::{CollectFailure, StepSpec};
 use crate::value::{JsonText, Metadata};
 
@@ -271,8 +272,7 @@ impl<'p> RunState<'p> {
             attempts: 0,
             duration: Duration::ZERO,
             seq: u32::try_from(id).unwrap_or(u32::MAX),
-            extra: (self.plan.ops[op].retries.max > 0)
-                .then(|| Box::new(Extra { held_records: Some(Vec::new()), ..Extra::default() })),
+            extra: held::holds_records(self.plan.ops[op].retries).then(|| Box::new(Extra::holding())),
         });
         id
     }
@@ -378,16 +378,6 @@ impl<'p> RunState<'p> {
         })
     }
 
-    /// A running step emitted a record or an output.
-    pub(crate) fn emitted(&mut self, id: InstanceId, emission: Emission, ready: &mut VecDeque<InstanceId>) {
-        let held = self.instances[id].extra.as_mut().and_then(|e| e.held_records.as_mut());
-        if let (Some(held), Emission::Record { .. }) = (held, &emission) {
-            held.push(emission);
-            return;
-        }
-        self.release(id, emission, ready);
-    }
-
     /// Record an emission and, for a record, create its clones.
     fn release(&mut self, id: InstanceId, emission: Emission, ready: &mut VecDeque<InstanceId>) {
         match emission {
@@ -425,61 +415,6 @@ impl<'p> RunState<'p> {
         records.values.push(value);
         records.metadata.push(metadata);
         (fan, records.keys.len() - 1)
-    }
-
-    /// A step attempt finished.
-    ///
-    /// Returns the delay before a retry, if the attempt failed and the op's retry policy allows
-    /// another; the instance is then runnable again once the caller re-queues it.
-    pub(crate) fn finished(
-        &mut self,
-        id: InstanceId,
-        outcome: StepOutcome,
-        ready: &mut VecDeque<InstanceId>,
-    ) -> Option<Duration> {
-        let retries = self.plan.ops[self.instances[id].op].retries;
-        let instance = &mut self.instances[id];
-        instance.attempts += 1;
-        instance.duration = outcome.duration;
-        if !outcome.log.entries.is_empty() || outcome.log.truncated_bytes > 0 {
-            instance.extra().log = Arc::new(outcome.log);
-        } else if let Some(extra) = instance.extra.as_mut() {
-            extra.log = Arc::new(outcome.log);
-        }
-        let held =
-            instance.extra.as_mut().and_then(|e| e.held_records.as_mut()).map(std::mem::take).unwrap_or_default();
-        match outcome.result {
-            Ok(()) => {
-                for record in held {
-                    self.release(id, record, ready);
-                }
-                self.terminate(id, StepStatus::Success, None);
-            }
-            Err(failure) if rules::retry_after(instance.attempts, retries).is_some() => {
-                // Retry in a fresh sandbox: this attempt's outputs and records are dropped.
-                let attempt = instance.attempts;
-                instance.extra().previous_attempts.push(AttemptReport {
-                    attempt,
-                    error: failure.to_string(),
-                    duration_ms: millis(outcome.duration),
-                    records: held.len(),
-                });
-                instance.outputs.clear();
-                instance.status = Status::Ready;
-                return rules::retry_after(instance.attempts, retries);
-            }
-            Err(failure) => {
-                // Records emitted before the failure stay in the run record, with no clone.
-                for record in held {
-                    if let Emission::Record { output, key, value, metadata } = record {
-                        self.append_record(id, &output, key, value, metadata);
-                    }
-                }
-                self.terminate(id, StepStatus::Failure, Some(failure.to_string()));
-            }
-        }
-        self.drain(ready);
-        None
     }
 
     /// After the last step: anything still waiting could never run (a bug guard, not a path

@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 
-use super::{FanId, InstanceId, RunState, Status};
+use super::{FanId, InstanceId, RunState, Status, held};
 use crate::executor::ReusedStep;
 use crate::executor::report::StepStatus;
 use crate::runtime::{Emission, digest};
@@ -43,7 +43,7 @@ impl<'p> RunState<'p> {
                 // As it happened: a fan-out's clones started from each record as it came (and
                 // the ones that ended before the failure stand, the others are cancelled),
                 // unless the op has retries, whose records were held and never cloned.
-                let held = self.plan.ops[self.instances[id].op].retries.max > 0;
+                let held = held::holds_records(self.plan.ops[self.instances[id].op].retries);
                 for (output, key, value, metadata) in reused.records.iter().cloned() {
                     if held {
                         self.append_record(id, &output, key, value, metadata);
