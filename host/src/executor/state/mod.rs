@@ -1,8 +1,24 @@
-//! The run's bookkeeping: step instances, fan-outs, dependency counting and the rules for
-//! skipping, abandoning and cancelling (Dagster's `_core/execution/plan/active.py`).
+//! The run's graph bookkeeping: the step instances and fan-outs of a run, how instances come into
+//! being (one per unmapped op, one clone per record of a mapped op's fan-out) and how to find
+//! them again. The scheduler in `executor/mod.rs` drives it through [`RunState`].
+//!
+//! The other jobs live in submodules, each working on the same [`RunState`]:
+//! - [`readiness`]: dependency counting, waking waiters, propagating final statuses;
+//! - [`rules`]: Dagster's rules as pure functions (what a failure abandons, what a missing optional
+//!   output skips, `min_success`, the run's status, Dagster's texts);
+//! - [`replay`]: steps taken from an earlier run (re-execution, resume) instead of run;
+//! - [`held`]: the records of an op with retries, held until an attempt succeeds;
+//! - [`inputs`]: a ready instance turned into the [`crate::step::StepSpec`] a worker runs;
+//! - [`payload`]: the ended step handed to the observer;
+//! - [`assemble`]: the run's report at the end.
+//!
+//! Every structure is indexed (by id, key or fan-out) so that a run of N clones costs O(N)
+//! bookkeeping: nothing here rescans the instances while the run goes.
 
+mod assemble;
 mod held;
 mod inputs;
+mod payload;
 mod readiness;
 mod replay;
 mod rules;
@@ -11,7 +27,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::report::{AttemptReport, EndedStep, RecordReport, RunReport, RunStatus, StepReport, StepStatus, millis};
+use super::report::{AttemptReport, StepStatus};
 use crate::job::{MinSuccess, Plan};
 use crate::keys::step_key;
 use crate::runtime::{Emission, StepLog};
@@ -20,8 +36,10 @@ use crate::value::{JsonText, Metadata};
 
 /// Index of a step instance in the run.
 pub(crate) type InstanceId = usize;
+/// Index of a fan-out in the run.
 type FanId = usize;
 
+/// Where an instance is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Status {
     /// Some dependency is still open.
@@ -43,6 +61,7 @@ enum Need {
     Records(String),
 }
 
+/// One dependency of an instance.
 #[derive(Debug, Clone)]
 enum Dep {
     /// An upstream step must finish.
@@ -51,6 +70,11 @@ enum Dep {
     Collect { fan: FanId, op: usize, input: String, min_success: Option<MinSuccess> },
 }
 
+/// One step of the run: an unmapped op's, or a clone of a mapped op.
+///
+/// There is one per clone, so its size is the run's footprint per clone; and `into_report` turns
+/// each into a [`super::StepReport`] in place, so it must stay at least as large as one (see
+/// `assemble`'s size test).
 struct Instance {
     op: usize,
     keys: Vec<String>,
@@ -90,6 +114,7 @@ struct Extra {
 }
 
 impl Instance {
+    /// The value of its plain output `name`, if it produced one.
     fn output(&self, name: &str) -> Option<&JsonText> {
         self.outputs.iter().find(|(n, _)| n == name).map(|(_, v)| v)
     }
@@ -105,6 +130,11 @@ impl Instance {
     /// Its status in a report: a step that never reached a final one was not executed.
     fn final_status(&self) -> StepStatus {
         self.ended().unwrap_or(StepStatus::Abandoned)
+    }
+
+    /// Whether it was taken from an earlier run instead of run.
+    fn reused(&self) -> bool {
+        self.extra.as_ref().is_some_and(|e| e.reused)
     }
 
     fn extra(&mut self) -> &mut Extra {
@@ -130,6 +160,7 @@ struct Fan {
     waiters: Vec<(usize, InstanceId, usize)>,
 }
 
+/// Everything the scheduler knows of a run while it goes.
 pub(crate) struct RunState<'p> {
     plan: &'p Plan,
     instances: Vec<Instance>,
@@ -149,6 +180,7 @@ pub(crate) struct RunState<'p> {
 }
 
 impl<'p> RunState<'p> {
+    /// The bookkeeping of a run of `plan`, before any step exists.
     pub(crate) fn new(
         plan: &'p Plan,
         reuse: Option<&'p super::Reuse>,
@@ -185,6 +217,21 @@ impl<'p> RunState<'p> {
         self.drain(ready);
     }
 
+    /// After the last step: anything still waiting could never run (a bug guard, not a path
+    /// any plan takes).
+    pub(crate) fn abandon_leftovers(&mut self) {
+        for id in 0..self.instances.len() {
+            if !matches!(self.instances[id].status, Status::Done(_)) {
+                self.terminate(id, StepStatus::Abandoned, Some("never became runnable".into()));
+            }
+        }
+        while let Some(id) = self.terminated.pop_front() {
+            self.tell_finished(id);
+        }
+    }
+
+    /// The step of `op` on the key path `keys` (cut to the op's depth: a broadcast from an outer
+    /// level), if it exists.
     fn instance_at(&self, op: usize, keys: &[String]) -> Option<InstanceId> {
         let depth = self.plan.ops[op].scope.len();
         self.by_key.get(&step_key(&self.plan.ops[op].name, &keys[..depth.min(keys.len())])).copied()
@@ -278,34 +325,6 @@ impl<'p> RunState<'p> {
         id
     }
 
-    /// The run's status and error, from its failed steps and those a collect tolerated.
-    fn status(&self) -> (RunStatus, Option<String>) {
-        let (mut failed, mut tolerated) = (Vec::new(), 0usize);
-        for (id, instance) in self.instances.iter().enumerate() {
-            if instance.status == Status::Done(StepStatus::Failure) {
-                if self.is_tolerated(id) {
-                    tolerated += 1;
-                } else {
-                    failed.push(instance.step_key.clone());
-                }
-            }
-        }
-        let status = rules::run_status(failed.len(), tolerated);
-        (status, rules::run_error(&self.plan.job, status, &failed, tolerated))
-    }
-
-    /// Whether a `min_success` collect accepted the failure of `id` (or of the clone it was
-    /// made under).
-    fn is_tolerated(&self, mut id: InstanceId) -> bool {
-        while let Some((fan, index)) = self.instances[id].record {
-            if self.tolerated.contains(&(fan, index)) {
-                return true;
-            }
-            id = self.fans[fan].producer;
-        }
-        false
-    }
-
     /// Record an emission and, for a record, create its clones.
     fn release(&mut self, id: InstanceId, emission: Emission, ready: &mut VecDeque<InstanceId>) {
         match emission {
@@ -328,7 +347,8 @@ impl<'p> RunState<'p> {
         }
     }
 
-    /// Add a record to `id`'s fan-out for `output`; its (fan, index).
+    /// Add a record to `id`'s fan-out for `output`, without cloning anything from it; its (fan,
+    /// index).
     fn append_record(
         &mut self,
         id: InstanceId,
@@ -345,121 +365,6 @@ impl<'p> RunState<'p> {
         (fan, records.keys.len() - 1)
     }
 
-    /// After the last step: anything still waiting could never run (a bug guard, not a path
-    /// any plan takes).
-    pub(crate) fn abandon_leftovers(&mut self) {
-        for id in 0..self.instances.len() {
-            if !matches!(self.instances[id].status, Status::Done(_)) {
-                self.terminate(id, StepStatus::Abandoned, Some("never became runnable".into()));
-            }
-        }
-        while let Some(id) = self.terminated.pop_front() {
-            self.tell_finished(id);
-        }
-    }
-
-    /// Hand the observer a finished step's report (a copy: the run keeps its own for the end).
-    fn tell_finished(&self, id: InstanceId) {
-        let Some(observer) = self.observer else { return };
-        let instance = &self.instances[id];
-        let extra = instance.extra.as_deref();
-        let report = StepReport {
-            key: instance.step_key.clone(),
-            op: self.plan.ops[instance.op].name.clone(),
-            mapping_key: instance.keys.last().cloned(),
-            status: instance.final_status(),
-            error: instance.error.clone(),
-            attempts: instance.attempts,
-            previous_attempts: extra.map(|e| e.previous_attempts.clone()).unwrap_or_default(),
-            duration_ms: millis(instance.duration),
-            records: self.records_of(instance),
-            log: extra.map(|e| e.log.clone()).unwrap_or_default(),
-            values: instance.outputs.clone(),
-        };
-        let ended = EndedStep {
-            report,
-            reused: extra.is_some_and(|e| e.reused),
-            record_digest: instance
-                .record
-                .and_then(|(fan, index)| self.fans[fan].values.get(index))
-                .map(|v| crate::runtime::digest(v.as_str().as_bytes())),
-            sort_key: std::iter::once(u32::try_from(instance.op).unwrap_or(u32::MAX))
-                .chain(self.emission_path(id))
-                .collect(),
-        };
-        observer.step_finished(instance.op, &Arc::new(ended));
-    }
-
-    /// Every record `instance` emitted, in emission order per output.
-    fn records_of(&self, instance: &Instance) -> Vec<RecordReport> {
-        instance
-            .fans
-            .iter()
-            .flat_map(|&f| {
-                let fan = &self.fans[f];
-                fan.keys.iter().zip(&fan.metadata).zip(&fan.values).map(|((key, metadata), value)| RecordReport {
-                    output: fan.output.clone(),
-                    mapping_key: key.clone(),
-                    metadata: metadata.clone(),
-                    value: Some(value.clone()),
-                })
-            })
-            .collect()
-    }
-
-    pub(crate) fn into_report(mut self, run_id: String, duration: Duration) -> RunReport {
-        let (status, error) = self.status();
-        let outputs = self.leaf_outputs();
-        // Breadth-first by op, as Dagster lists steps: every clone of an op, in the order the
-        // clones came into being, before the next op.
-        // Each op's steps in emission order, outermost level first: `b[k0][j1]` before `b[k1][j0]`
-        // whichever inner fan-out ran first (creation order would depend on timing).
-        let paths: Vec<Vec<u32>> = (0..self.instances.len()).map(|id| self.emission_path(id)).collect();
-        let mut reused = Vec::new();
-        let mut instances = std::mem::take(&mut self.instances);
-        // In place: a stable sort's scratch buffer would cost half the instances again.
-        instances.sort_unstable_by(|a, b| (a.op, &paths[a.seq as usize]).cmp(&(b.op, &paths[b.seq as usize])));
-        let steps = instances
-            .into_iter()
-            .filter(|i| {
-                let was_reused = i.extra.as_ref().is_some_and(|e| e.reused);
-                if was_reused {
-                    reused.push(i.step_key.clone());
-                }
-                !was_reused
-            })
-            .map(|i| {
-                let records = self.records_of(&i);
-                let status = i.final_status();
-                let extra = i.extra.map(|e| *e).unwrap_or_default();
-                StepReport {
-                    key: i.step_key,
-                    op: self.plan.ops[i.op].name.clone(),
-                    mapping_key: i.keys.last().cloned(),
-                    status,
-                    error: i.error,
-                    attempts: i.attempts,
-                    previous_attempts: extra.previous_attempts,
-                    duration_ms: millis(i.duration),
-                    records,
-                    log: extra.log,
-                    values: i.outputs,
-                }
-            })
-            .collect();
-        RunReport {
-            run_id,
-            job: self.plan.job.clone(),
-            status,
-            error,
-            steps,
-            outputs,
-            duration_ms: millis(duration),
-            parent_run_id: self.reuse.map(|r| r.parent.clone()),
-            reused,
-        }
-    }
-
     /// The indices, in emission order, of the records `id` descends from, outermost first.
     fn emission_path(&self, id: InstanceId) -> Vec<u32> {
         let mut path = Vec::new();
@@ -470,69 +375,5 @@ impl<'p> RunState<'p> {
         }
         path.reverse();
         path
-    }
-
-    /// `{op: {output: value}}` for every op nothing consumes; mapped ops and dynamic outputs
-    /// give objects keyed by mapping key (nested keys joined with `/`), in emission order.
-    fn leaf_outputs(&self) -> serde_json::Map<String, serde_json::Value> {
-        use serde_json::{Map, Value};
-        let mut all = Map::new();
-        for (op_index, op) in self.plan.ops.iter().enumerate() {
-            if op.consumed {
-                continue;
-            }
-            let mut outputs = Map::new();
-            let mut ids: Vec<InstanceId> =
-                (0..self.instances.len()).filter(|&i| self.instances[i].op == op_index).collect();
-            if !op.scope.is_empty() {
-                ids.sort_by_cached_key(|&id| self.emission_path(id));
-            }
-            for instance in ids.iter().map(|&id| &self.instances[id]) {
-                if instance.status != Status::Done(StepStatus::Success) {
-                    continue;
-                }
-                for def in op.outputs.iter() {
-                    let value = if def.dynamic {
-                        let records: Map<String, Value> = self
-                            .fan_index
-                            .get(&(self.by_key[&instance.step_key], def.name.clone()))
-                            .map(|&f| {
-                                let fan = &self.fans[f];
-                                fan.keys.iter().cloned().zip(fan.values.iter().map(JsonText::to_value)).collect()
-                            })
-                            .unwrap_or_default();
-                        Value::Object(records)
-                    } else {
-                        match instance.output(&def.name) {
-                            Some(value) => value.to_value(),
-                            None => continue,
-                        }
-                    };
-                    if op.scope.is_empty() {
-                        outputs.insert(def.name.clone(), value);
-                    } else if let Value::Object(per_key) =
-                        outputs.entry(def.name.clone()).or_insert_with(|| Value::Object(Map::new()))
-                    {
-                        per_key.insert(instance.keys.join("/"), value);
-                    }
-                }
-            }
-            all.insert(op.name.clone(), Value::Object(outputs));
-        }
-        all
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// `into_report` collects the steps' reports in place, in the buffer of the run's step
-    /// records: only while a report is no larger than a record (else a second buffer the size of
-    /// the run is allocated, ~370 bytes more per clone at the peak).
-    #[test]
-    fn a_step_report_fits_where_its_instance_was() {
-        assert!(std::mem::size_of::<StepReport>() <= std::mem::size_of::<Instance>());
-        assert_eq!(std::mem::align_of::<StepReport>(), std::mem::align_of::<Instance>());
     }
 }
