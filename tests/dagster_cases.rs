@@ -1,4 +1,4 @@
-//! Dagster's observed dynamic-mapping behaviour (`shared/dagster-semantics.md`), case by case.
+//! Dagster's observed dynamic-mapping behaviour (`docs/dagster-semantics.md`), case by case.
 //! Each test names the case it checks. Cases checked elsewhere: 14, 15 and 16 (job validation,
 //! `tests/validation.rs`); 23 (re-execution) belongs to the run store. Not applicable: 22
 //! (sandmap values are untyped JSON; the nearest check, a value that is not JSON, is in the
