@@ -174,11 +174,43 @@ fn progress_lines_show_what_runs_when_stderr_is_not_a_terminal() {
         .spawn()
         .unwrap();
     let mut lines = std::io::BufReader::new(host.stderr.take().unwrap()).lines();
-    // The first status line comes while behave[f02_txt] waits for the gate.
+    // The run's id comes first, with how to finish it if it is stopped.
+    let first = lines.next().unwrap().unwrap();
+    let id = first.strip_prefix("run ").and_then(|rest| rest.split_once(' ')).map(|(id, _)| id.to_owned()).unwrap();
+    assert_eq!(first, format!("run {id} of job \"behave_job\" (if it is stopped: sandmap resume {id})"));
+    // The first status line comes while behave[f02_txt] waits for the gate: it names the step
+    // running, and for how long.
     let line = lines.next().unwrap().unwrap();
     std::fs::write(s.ws.path().join("gate/open"), b"").unwrap();
     let (_, status) = line.split_once("] ").unwrap();
-    assert_eq!(status, "steps: 3/5 done, 1 running; behave 2/3", "{line}");
+    let (counts, running) = status.split_once("; running: ").unwrap_or((status, ""));
+    assert_eq!(counts, "steps: 3/5 done, 1 running; behave 2/3", "{line}");
+    let (step, elapsed) = running.split_once(' ').unwrap_or((running, ""));
+    assert_eq!(step, "behave[f02_txt]", "{line}");
+    assert!(elapsed.ends_with('s'), "{line}");
+    assert!(host.wait().unwrap().success());
+}
+
+#[test]
+fn progress_counts_as_running_only_what_a_worker_runs() {
+    // One worker, three clones waiting on the gate: one runs, the others wait their turn (they
+    // were counted running as soon as they were queued for the worker).
+    let s = setup(&["await:/gate/open\n", "await:/gate/open\n", "await:/gate/open\n"]);
+    let mut host = sandmap()
+        .env("SANDMAP_HOME", &s.store)
+        .args(["run", &s.job, "--progress", "lines", "--max-concurrent", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(host.stderr.take().unwrap()).lines();
+    let _id = lines.next().unwrap().unwrap();
+    let line = lines.next().unwrap().unwrap();
+    std::fs::write(s.ws.path().join("gate/open"), b"").unwrap();
+    let (_, status) = line.split_once("] ").unwrap();
+    let (counts, running) = status.split_once("; running: ").unwrap_or((status, ""));
+    assert_eq!(counts, "steps: 1/5 done, 1 running; behave 0/3", "{line}");
+    assert!(running.starts_with("behave[f00_txt] "), "{line}");
     assert!(host.wait().unwrap().success());
 }
 

@@ -1,9 +1,11 @@
 //! The live progress display of `run`, `reexecute` and `resume`: bars on a terminal (indicatif),
 //! a plain status line every few seconds otherwise (CI logs), nothing with `--quiet`.
 //!
-//! The scheduler only bumps atomic counters; a display thread of its own reads them and draws,
-//! so progress costs the run nothing it could notice.
+//! The scheduler only bumps atomic counters and notes which step a worker started when; a
+//! display thread of its own reads them and draws, so progress costs the run nothing it could
+//! notice.
 
+use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -28,6 +30,8 @@ pub enum ProgressMode {
     Off,
 }
 
+/// Running steps named in the display, longest first (as cargo names what it builds).
+const LONGEST_SHOWN: usize = 3;
 /// How often the bars are redrawn.
 const BAR_INTERVAL: Duration = Duration::from_millis(100);
 /// How often a status line is printed when stderr is not a terminal: often enough to show a
@@ -45,7 +49,11 @@ struct OpCounts {
 struct Shared {
     names: Vec<String>,
     mapped: Vec<bool>,
+    /// Ops with a dynamic output: while one of their steps has not ended, more clones may come.
+    fans_out: Vec<bool>,
     counts: Vec<OpCounts>,
+    /// The steps a worker is running, and since when (at most one per worker).
+    running: Mutex<HashMap<String, Instant>>,
     stop: Mutex<bool>,
     wake: Condvar,
 }
@@ -70,7 +78,9 @@ impl Progress {
         let shared = Arc::new(Shared {
             names: plan.ops.iter().map(|o| o.name.clone()).collect(),
             mapped: plan.ops.iter().map(|o| !o.scope.is_empty()).collect(),
+            fans_out: plan.ops.iter().map(|o| o.outputs.iter().any(|out| out.dynamic)).collect(),
             counts: plan.ops.iter().map(|_| OpCounts::default()).collect(),
+            running: Mutex::new(HashMap::new()),
             stop: Mutex::new(false),
             wake: Condvar::new(),
         });
@@ -105,10 +115,13 @@ impl RunObserver for Progress {
         self.shared.counts[op].created.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn step_started(&self, op: usize, attempt: u32) {
+    fn step_started(&self, op: usize, key: &str, attempt: u32) {
         // A retry is the same step, still running.
         if attempt == 1 {
             self.shared.counts[op].running.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Ok(mut running) = self.shared.running.lock() {
+            running.insert(key.to_owned(), Instant::now());
         }
     }
 
@@ -116,6 +129,9 @@ impl RunObserver for Progress {
         let counts = &self.shared.counts[op];
         if !step.reused && step.report.attempts > 0 {
             counts.running.fetch_sub(1, Ordering::Relaxed);
+            if let Ok(mut running) = self.shared.running.lock() {
+                running.remove(&step.report.key);
+            }
         }
         if step.report.status == StepStatus::Failure {
             counts.failed.fetch_add(1, Ordering::Relaxed);
@@ -155,6 +171,26 @@ impl Shared {
         )
     }
 
+    /// Whether a fan-out may still emit, so that the total is not final yet.
+    fn open(&self) -> bool {
+        (0..self.counts.len()).any(|op| self.fans_out[op] && self.op(op).created > self.op(op).done)
+    }
+
+    /// The steps running longest, with how long: `process_file[big_csv] 12s`.
+    fn longest(&self, most: usize) -> String {
+        let Ok(running) = self.running.lock() else { return String::new() };
+        let mut steps: Vec<(&String, &Instant)> = running.iter().collect();
+        steps.sort_by_key(|&(key, since)| (*since, key.as_str()));
+        let shown: Vec<String> = steps
+            .iter()
+            .take(most)
+            .map(|(key, since)| {
+                format!("{} {:.0?}", crate::runtime::printable(key), Duration::from_secs(since.elapsed().as_secs()))
+            })
+            .collect();
+        shown.join(", ")
+    }
+
     /// Sleep `interval`, or less if told to stop; whether to stop.
     fn wait(&self, interval: Duration) -> bool {
         let Ok(stop) = self.stop.lock() else { return true };
@@ -186,7 +222,15 @@ fn draw_bars(shared: &Shared) {
         let t = shared.total();
         total.set_length(t.created as u64);
         total.set_position(t.done as u64);
-        total.set_message(status(&t));
+        let mut message = status(&t);
+        if shared.open() {
+            message.insert_str(0, "(more coming) ");
+        }
+        let longest = shared.longest(LONGEST_SHOWN);
+        if !longest.is_empty() {
+            message.push_str(&format!(": {longest}"));
+        }
+        total.set_message(message);
         for (op, bar) in bars.iter_mut().enumerate() {
             let o = shared.op(op);
             if !shared.mapped[op] || o.created == 0 {
@@ -211,10 +255,16 @@ fn draw_lines(shared: &Shared) {
     let started = Instant::now();
     while !shared.wait(LINE_INTERVAL) {
         let t = shared.total();
-        let mut line = format!("[{:.0?}] steps: {}/{} done, {}", started.elapsed(), t.done, t.created, status(&t));
+        let open = if shared.open() { "+" } else { "" };
+        let mut line =
+            format!("[{:.0?}] steps: {}/{}{open} done, {}", started.elapsed(), t.done, t.created, status(&t));
         for op in (0..shared.names.len()).filter(|&op| shared.mapped[op]) {
             let o = shared.op(op);
             line.push_str(&format!("; {} {}/{}", crate::runtime::printable(&shared.names[op]), o.done, o.created));
+        }
+        let longest = shared.longest(LONGEST_SHOWN);
+        if !longest.is_empty() {
+            line.push_str(&format!("; running: {longest}"));
         }
         let mut err = std::io::stderr().lock();
         let _ = writeln!(err, "{line}");

@@ -92,6 +92,11 @@ pub(super) fn execute(session: Result<Session, SessionError>, output: &ReportArg
         eprintln!("note: {}", printable(note));
     }
     let progress = Progress::start(session.plan(), output.progress, output.quiet);
+    if progress.is_some() {
+        // First, so that whatever stops the run leaves its id (and how to finish it) on screen.
+        let id = session.run_id();
+        eprintln!("run {id} of job \"{}\" (if it is stopped: sandmap resume {id})", printable(&session.plan().job));
+    }
     let observers: Vec<Arc<dyn RunObserver>> = progress.iter().map(|p| Arc::clone(p) as Arc<dyn RunObserver>).collect();
     let finished = session.execute(observers);
     if let Some(progress) = progress {

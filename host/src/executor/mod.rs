@@ -146,6 +146,7 @@ fn schedule(state: &mut RunState, ops: &[Arc<LoadedOp>], runner: &mut dyn Runner
         }
         let instance = task.0 as InstanceId;
         match event {
+            RunnerEvent::Started { attempt, .. } => state.tell_started(instance, attempt),
             RunnerEvent::Emitted { emission, .. } => state.emitted(instance, emission, &mut ready),
             RunnerEvent::Finished { outcome, .. } => {
                 in_flight.remove(&task);

@@ -12,8 +12,8 @@ pub trait RunObserver: Send + Sync {
     /// the plan.
     fn step_created(&self, _op: usize) {}
 
-    /// An attempt of a step was handed to a worker (`attempt` 1 first, more for retries).
-    fn step_started(&self, _op: usize, _attempt: u32) {}
+    /// A worker started an attempt of step `key` (`attempt` 1 first, more for retries).
+    fn step_started(&self, _op: usize, _key: &str, _attempt: u32) {}
 
     /// A step reached its final status. Shared, so that an observer that keeps it (the
     /// recorder's queue) holds no copy of its log, records or values.
@@ -26,8 +26,8 @@ impl RunObserver for Vec<std::sync::Arc<dyn RunObserver>> {
         self.iter().for_each(|o| o.step_created(op));
     }
 
-    fn step_started(&self, op: usize, attempt: u32) {
-        self.iter().for_each(|o| o.step_started(op, attempt));
+    fn step_started(&self, op: usize, key: &str, attempt: u32) {
+        self.iter().for_each(|o| o.step_started(op, key, attempt));
     }
 
     fn step_finished(&self, op: usize, step: &Arc<EndedStep>) {

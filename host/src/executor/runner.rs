@@ -28,6 +28,13 @@ pub struct Task {
 /// What a runner tells the scheduler.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub enum RunnerEvent {
+    /// A worker started an attempt (it may have waited for one since it was submitted).
+    Started {
+        /// Which step.
+        task: TaskId,
+        /// Which of its attempts.
+        attempt: u32,
+    },
     /// A running attempt emitted this, and the host accepted it.
     Emitted {
         /// Which step.
@@ -52,7 +59,9 @@ impl RunnerEvent {
     /// The step and attempt it is about.
     pub fn attempt(&self) -> (TaskId, u32) {
         match self {
-            Self::Emitted { task, attempt, .. } | Self::Finished { task, attempt, .. } => (*task, *attempt),
+            Self::Started { task, attempt }
+            | Self::Emitted { task, attempt, .. }
+            | Self::Finished { task, attempt, .. } => (*task, *attempt),
         }
     }
 }
@@ -181,6 +190,9 @@ impl StepEvents for ChannelEvents {
 fn work(runtime: &Runtime, tasks: &Receiver<LocalTask>, events: &Sender<RunnerEvent>) {
     for LocalTask { task, op } in tasks {
         let attempt = task.spec.attempt;
+        if events.send(RunnerEvent::Started { task: task.id, attempt }).is_err() {
+            return;
+        }
         let sink = ChannelEvents { task: task.id, attempt, events: events.clone() };
         let outcome = runtime.run(&op, &task.spec, Box::new(sink));
         if events.send(RunnerEvent::Finished { task: task.id, attempt, outcome }).is_err() {

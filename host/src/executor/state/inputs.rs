@@ -19,9 +19,6 @@ impl RunState<'_> {
             return None;
         }
         self.instances[id].status = Status::Running;
-        if let Some(observer) = self.observer {
-            observer.step_started(self.instances[id].op, self.instances[id].attempts + 1);
-        }
         let instance = &self.instances[id];
         let op = &plan.ops[instance.op];
         let mut inputs = Vec::with_capacity(op.inputs.len());

@@ -9,6 +9,15 @@ use crate::executor::report::{EndedStep, RecordReport, StepReport, millis};
 use crate::runtime::digest;
 
 impl RunState<'_> {
+    /// Tell the observer that a worker started the current attempt of a step (not when it was
+    /// handed out: a handed-out task may wait for a free worker).
+    pub(crate) fn tell_started(&self, id: InstanceId, attempt: u32) {
+        if let Some(observer) = self.observer {
+            let instance = &self.instances[id];
+            observer.step_started(instance.op, &instance.step_key, attempt);
+        }
+    }
+
     /// Hand the observer a finished step's report (a copy: the run keeps its own for the end).
     pub(super) fn tell_finished(&self, id: InstanceId) {
         let Some(observer) = self.observer else { return };
