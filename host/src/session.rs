@@ -159,6 +159,12 @@ impl Session {
                     "run {id} is still running (its process holds the run lock)"
                 )));
             }
+            RunStatus::Success => {
+                return Err(SessionError::Refused(format!(
+                    "run {id} is not interrupted: it ended (success), so there is nothing to finish; \
+                     `sandmap reexecute {id} --step SELECTION` runs steps of it again"
+                )));
+            }
             ended => {
                 return Err(SessionError::Refused(format!(
                     "run {id} is not interrupted: it ended ({}); `sandmap reexecute {id} --from-failure` runs its \

@@ -15,17 +15,23 @@ use crate::units::{format_bytes, format_duration};
 /// `sandmap inspect`.
 #[derive(Debug, clap::Args)]
 pub struct InspectArgs {
-    /// The component (.wasm), or the name of a built-in op.
+    /// The component: a `.wasm` path, or a name found as `run` finds it (`--plugin-path`,
+    /// `SANDMAP_PLUGIN_PATH`, `./plugins/`, the built-in ops).
     component: PathBuf,
     /// Print the definition as JSON.
     #[arg(long)]
     json: bool,
+    /// A folder to search for NAME.wasm first. Repeatable.
+    #[arg(long = "plugin-path", value_name = "DIR")]
+    plugin_path: Vec<PathBuf>,
 }
 
 pub fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
     let runtime = Runtime::new(&RuntimeConfig::default())?;
     let name = args.component.to_string_lossy().into_owned();
-    let found = match crate::plugins::find(&name, std::path::Path::new("."), &[]) {
+    // Names resolve as in a job file in this folder.
+    let here = std::path::Path::new(".");
+    let found = match crate::plugins::find(&name, here, &crate::plugins::plugin_path(&args.plugin_path, here)) {
         Ok(found) => found,
         Err(error) => {
             eprintln!("error: {error}");

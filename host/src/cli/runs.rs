@@ -167,6 +167,15 @@ pub fn logs(args: LogsArgs) -> anyhow::Result<ExitCode> {
             writeln!(out, "{} [… {} more bytes cut at max_log_bytes]", printable(&step.key), step.log.truncated_bytes)
                 .context("cannot write the log")?;
         }
+        // A failed step's error is part of what it left, log lines or not.
+        if let Some(error) = &step.error
+            && step.status == crate::executor::StepStatus::Failure
+        {
+            for line in error.lines() {
+                writeln!(out, "{} failed: {}", printable(&step.key), printable(line))
+                    .context("cannot write the log")?;
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -142,6 +142,8 @@ pub struct JobOp {
     pub limits: Limits,
     /// Retries of a failed step or clone.
     pub retries: RetryPolicy,
+    /// The `--set` assignments applied to its config, to name when the config is refused.
+    pub overrides: Vec<String>,
 }
 
 /// A parsed job file.
@@ -194,6 +196,7 @@ impl Job {
         }
         let object = node.as_object_mut().ok_or_else(|| bad("the key is inside a value that is not a table".into()))?;
         object.insert(path[path.len() - 1].to_owned(), parsed);
+        target.overrides.push(assignment.to_owned());
         Ok(())
     }
 
@@ -383,6 +386,7 @@ fn parse_op(name: String, raw: RawOp, text: &str, path: &Path, dir: &Path) -> Re
             .retries
             .map(|r| RetryPolicy { max: r.max, delay: std::time::Duration::from_millis(r.delay_ms) })
             .unwrap_or_default(),
+        overrides: Vec::new(),
     })
 }
 
@@ -454,8 +458,14 @@ fn parse_limits(raw: RawLimits) -> Result<Limits, (&'static str, String)> {
         limits.max_open_files = n;
     }
     limits.fuel = raw.fuel;
-    if limits.memory_bytes == 0 || limits.timeout.is_zero() || limits.max_value_bytes == 0 {
-        return Err(("memory", "memory, timeout and max_value_bytes must be greater than zero".into()));
+    for (field, zero) in [
+        ("memory", limits.memory_bytes == 0),
+        ("timeout", limits.timeout.is_zero()),
+        ("max_value_bytes", limits.max_value_bytes == 0),
+    ] {
+        if zero {
+            return Err((field, format!("{field} must be greater than zero")));
+        }
     }
     Ok(limits)
 }

@@ -273,7 +273,31 @@ fn plan_op(
         }
     };
 
-    // Every required input connected, every connected input declared.
+    // Every connected input declared (a misspelled one is named at its own line, with the name
+    // it most likely meant), then every required input connected.
+    for input in &op.inputs {
+        if !index.inputs.contains(input.name.as_str()) {
+            let names: Vec<String> = definition.inputs.iter().map(|i| format!("'{}'", i.name)).collect();
+            let meant = definition
+                .inputs
+                .iter()
+                .map(|i| (strsim::jaro_winkler(&i.name, &input.name), &i.name))
+                .filter(|(score, _)| *score > 0.8)
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .map(|(_, name)| format!("; did you mean \"{name}\"?"))
+                .unwrap_or_default();
+            return Err(err(
+                &format!("inputs.{}", input.name),
+                format!(
+                    "component \"{}\" has no input \"{}\" (its inputs are [{}]){meant}",
+                    op.component,
+                    input.name,
+                    names.join(", ")
+                ),
+                Some(input.span.clone()),
+            ));
+        }
+    }
     let connected: HashSet<&str> = op.inputs.iter().map(|i| i.name.as_str()).collect();
     for declared in &definition.inputs {
         if declared.required && !connected.contains(declared.name.as_str()) {
@@ -292,15 +316,6 @@ fn plan_op(
     for input in &op.inputs {
         let field = format!("inputs.{}", input.name);
         let at = |message: String| err(&field, message, Some(input.span.clone()));
-        if !index.inputs.contains(input.name.as_str()) {
-            let names: Vec<String> = definition.inputs.iter().map(|i| format!("'{}'", i.name)).collect();
-            return Err(at(format!(
-                "component \"{}\" has no input \"{}\" (its inputs are [{}])",
-                op.component,
-                input.name,
-                names.join(", ")
-            )));
-        }
         let source = input.source.output_ref();
         let upstream_index = names.get(source.op.as_str()).map(|&i| position[i]);
         let Some(upstream_pos) = upstream_index else {
@@ -400,9 +415,16 @@ fn plan_op(
     }
 
     let schema = index.schema.as_ref().map_err(|m| err("config", m.clone(), op.config_span.clone()))?;
+    if let Some(given) = op.config.as_object().filter(|c| !c.is_empty())
+        && takes_no_config(&definition.config_schema)
+    {
+        let keys: Vec<String> = given.keys().map(|k| format!("\"{k}\"")).collect();
+        let message = format!("op \"{}\" takes no config (got {})", op.name, keys.join(", "));
+        return Err(err("config", with_overrides(message, op), op.config_span.clone()));
+    }
     let mut config = op.config.clone();
     config::apply_defaults(&definition.config_schema, &mut config);
-    schema.validate(&config).map_err(|m| err("config", m, op.config_span.clone()))?;
+    schema.validate(&config).map_err(|m| err("config", with_overrides(m, op), op.config_span.clone()))?;
 
     Ok(PlannedOp {
         name: op.name.clone(),
@@ -416,6 +438,23 @@ fn plan_op(
         scope,
         consumed: false,
     })
+}
+
+/// Whether a config schema accepts only an empty table (the guest SDK's `NoConfig`, and the same
+/// in the other kits): `type: object`, no properties, `additionalProperties: false`.
+fn takes_no_config(schema: &serde_json::Value) -> bool {
+    schema.get("type").and_then(serde_json::Value::as_str) == Some("object")
+        && schema.get("additionalProperties") == Some(&serde_json::Value::Bool(false))
+        && schema.get("properties").and_then(serde_json::Value::as_object).is_none_or(|p| p.is_empty())
+        && schema.get("patternProperties").is_none()
+}
+
+/// A config error, saying which of the config came from `--set` rather than the file.
+fn with_overrides(message: String, op: &JobOp) -> String {
+    if op.overrides.is_empty() {
+        return message;
+    }
+    format!("{message} (the config includes --set {})", op.overrides.join(", --set "))
 }
 
 /// The longest input scope; every other must be a prefix of it.

@@ -314,7 +314,9 @@ impl Runtime {
             let _ = store.set_fuel(fuel.unwrap_or(u64::MAX));
         }
         store.limiter(|s| &mut s.limiter);
-        let ticks = (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1);
+        // One tick more than the timeout holds: the current tick is already partly gone, and the
+        // limit must never fire early. (A wait in a host call is cut at the exact deadline.)
+        let ticks = (timeout.as_millis() / EPOCH_TICK.as_millis()).saturating_add(1);
         store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
         store.epoch_deadline_trap();
         store
@@ -392,7 +394,15 @@ impl Runtime {
                 Some(failure) => failure,
                 None => return state.emitter.check_required(),
             },
-            Ok(Err(op_error)) => state.emitter.failure.take().unwrap_or(StepFailure::Op(op_error.message)),
+            Ok(Err(op_error)) => match (state.emitter.failure.take(), state.limiter.hit.take()) {
+                (Some(failure), _) => failure,
+                // The op met its memory limit (an allocation failed) and reported that as its own
+                // error: one text for the limit, however the op took it.
+                (None, Some(StepFailure::Limit { limit, value })) => {
+                    StepFailure::Limit { limit, value: format!("{value} (the op then failed: {})", op_error.message) }
+                }
+                (None, _) => StepFailure::Op(op_error.message),
+            },
             Err(trap) => classify_trap(&trap, state, step.limits, &log),
         };
         // An op that fails after an open was refused for `max_open_files` most likely failed of
