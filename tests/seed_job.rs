@@ -124,3 +124,20 @@ fn the_fan_out_lists_only_regular_files_directly_in_its_folder() {
     assert_eq!(keys_of(&report, "process_file"), ["process_file[a_txt]"]);
     assert_eq!(report.output("summarize_directory", "result"), Some(&json!({"files": 1, "bytes": 2, "lines": 1})));
 }
+
+#[test]
+fn a_file_larger_than_the_memory_limit_is_processed_in_chunks() {
+    // 48 MiB of data under a 16 MiB memory limit: process_file must not hold the file.
+    let ws = Workspace::new();
+    let content: Vec<u8> = (0..48u32 << 20).map(|i| if i % 1000 == 999 { b'\n' } else { (i % 251) as u8 }).collect();
+    ws.files("sample", &[("big.bin", &content)]);
+    let text = MAP_ONLY_JOB
+        .replace("component = \"process_file\"\n", "component = \"process_file\"\nlimits = { memory = \"16 MiB\" }\n");
+    let job = ws.job(&text);
+    let (code, report) = common::run_json(&job);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(
+        report["outputs"]["process_file"]["result"]["big_bin"],
+        common::process_file_result("big.bin", &content)
+    );
+}
