@@ -101,6 +101,14 @@ pub fn validate_mapping_key(key: &str) -> Result<(), KeyError> {
     Ok(())
 }
 
+/// Whether `name` is an identifier (`^[A-Za-z_][A-Za-z0-9_]*$`), as the names of ops, inputs and
+/// outputs must be.
+pub fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// The step key of `op` cloned for `keys` (outermost first): `op`, `op[a]`, `op[a][b]`.
 pub fn step_key(op: &str, keys: &[String]) -> String {
     let mut out = String::with_capacity(op.len() + keys.iter().map(|k| k.len() + 2).sum::<usize>());

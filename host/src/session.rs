@@ -273,8 +273,8 @@ impl Session {
 
 /// The job parsed once (with its overrides), a runtime that meters fuel only when an op sets a
 /// fuel limit (it costs every guest instruction), and the job prepared with the run store
-/// protected from grants.
-fn prepare(
+/// protected from grants; and the number of steps that may run at once.
+pub fn prepare(
     source: &JobSource,
     max_concurrent: Option<usize>,
     store_dir: &Path,

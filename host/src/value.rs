@@ -108,11 +108,6 @@ impl JsonText {
         Self(value.to_string().into())
     }
 
-    /// `null`.
-    pub fn null() -> Self {
-        Self(Arc::from("null"))
-    }
-
     /// A JSON array of these values, in order, made by joining their texts.
     pub fn array<'a>(items: impl IntoIterator<Item = &'a JsonText>) -> Self {
         let mut out = String::from("[");

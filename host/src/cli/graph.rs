@@ -4,10 +4,7 @@ use std::process::ExitCode;
 
 use clap::CommandFactory;
 
-use super::run::invalid;
-use super::{Cli, EXIT_INVALID, JobArgs};
-use crate::executor;
-use crate::runtime::{Runtime, RuntimeConfig};
+use super::{Cli, JobArgs};
 
 /// The drawing format.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -36,22 +33,16 @@ pub struct CompletionsArgs {
 }
 
 pub fn graph(args: GraphArgs) -> anyhow::Result<ExitCode> {
-    let job = match args.job.load() {
-        Ok(job) => job,
-        Err(error) => return Ok(invalid(&error)),
+    let prepared = match super::run::prepared(&args.job)? {
+        Ok(prepared) => prepared,
+        Err(code) => return Ok(code),
     };
-    let runtime = Runtime::new(&RuntimeConfig { fuel: job.uses_fuel(), ..RuntimeConfig::default() })?;
-    match executor::prepare_parsed(job, &args.job.plugin_path, &runtime, &[]) {
-        Ok(prepared) => {
-            let text = match args.format {
-                Format::Mermaid => crate::job::graph::mermaid(&prepared.plan),
-                Format::Dot => crate::job::graph::dot(&prepared.plan),
-            };
-            print!("{text}");
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(error) => Ok(invalid(&error)),
-    }
+    let text = match args.format {
+        Format::Mermaid => crate::job::graph::mermaid(&prepared.plan),
+        Format::Dot => crate::job::graph::dot(&prepared.plan),
+    };
+    print!("{text}");
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn completions(args: CompletionsArgs) -> ExitCode {
@@ -63,9 +54,6 @@ pub fn completions(args: CompletionsArgs) -> ExitCode {
     match std::io::stdout().lock().write_all(&script) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: cannot write the completion script: {error}");
-            ExitCode::from(EXIT_INVALID)
-        }
+        Err(error) => super::refuse(format!("cannot write the completion script: {error}")),
     }
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use serde_json::json;
 
-use super::EXIT_INVALID;
+use super::refuse;
 use crate::keys::MAX_KEY_BYTES;
 use crate::runtime::{MAX_HANDLES, MAX_WASM_STACK, Runtime, RuntimeConfig, printable};
 use crate::step::Limits;
@@ -33,17 +33,11 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
     let here = std::path::Path::new(".");
     let found = match crate::plugins::find(&name, here, &crate::plugins::plugin_path(&args.plugin_path, here)) {
         Ok(found) => found,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return Ok(ExitCode::from(EXIT_INVALID));
-        }
+        Err(error) => return Ok(refuse(error)),
     };
     let op = match runtime.load(&found.bytes, &found.origin.to_string()) {
         Ok(op) => op,
-        Err(error) => {
-            eprintln!("error: {}", printable(&error.to_string()));
-            return Ok(ExitCode::from(EXIT_INVALID));
-        }
+        Err(error) => return Ok(refuse(error)),
     };
     let limits = Limits::default();
     let def = &op.definition;

@@ -21,6 +21,13 @@ pub const EXIT_RUN_FAILED: u8 = 1;
 /// Exit status of an invalid job, component or command line.
 pub const EXIT_INVALID: u8 = 2;
 
+/// Say `error` on stderr (escaped for the terminal: it may quote what an op or a file holds);
+/// exit status 2.
+pub(crate) fn refuse(error: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {}", crate::runtime::printable(&error.to_string()));
+    ExitCode::from(EXIT_INVALID)
+}
+
 /// sandmap runs data-pipeline ops as sandboxed WebAssembly components, with Dagster's dynamic
 /// mapping & collect.
 #[derive(Debug, Parser)]
@@ -105,10 +112,7 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         // `sandmap show RUN | head`: the reader has what it wanted. Stop quietly, as ripgrep does.
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {}", crate::runtime::printable(&format!("{error:#}")));
-            ExitCode::from(EXIT_INVALID)
-        }
+        Err(error) => refuse(format!("{error:#}")),
     }
 }
 

@@ -8,9 +8,9 @@ use anyhow::Context;
 use std::sync::Arc;
 
 use super::progress::{Progress, ProgressMode};
-use super::{EXIT_INVALID, EXIT_RUN_FAILED, JobArgs, render};
+use super::{EXIT_RUN_FAILED, JobArgs, refuse, render};
 use crate::executor::{self, RunObserver, RunStatus};
-use crate::runtime::{Runtime, RuntimeConfig, printable};
+use crate::runtime::printable;
 use crate::session::{Session, SessionError};
 
 /// `sandmap run`.
@@ -82,10 +82,7 @@ pub(super) fn execute(session: Result<Session, SessionError>, output: &ReportArg
     let session = match session {
         Ok(session) => session,
         Err(SessionError::Invalid(error)) => return Ok(invalid(&error)),
-        Err(SessionError::Refused(message)) => {
-            eprintln!("error: {}", printable(&message));
-            return Ok(ExitCode::from(EXIT_INVALID));
-        }
+        Err(SessionError::Refused(message)) => return Ok(refuse(message)),
         Err(other) => return Err(other.into()),
     };
     for note in &session.notes {
@@ -120,30 +117,32 @@ pub(super) fn execute(session: Result<Session, SessionError>, output: &ReportArg
 }
 
 pub fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
-    let job = match args.job.load() {
-        Ok(job) => job,
-        Err(error) => return Ok(invalid(&error)),
+    let prepared = match prepared(&args.job)? {
+        Ok(prepared) => prepared,
+        Err(code) => return Ok(code),
     };
-    let runtime = Runtime::new(&RuntimeConfig { fuel: job.uses_fuel(), ..RuntimeConfig::default() })?;
-    let store_dir = crate::store::locate(None);
-    match executor::prepare_parsed(job, &args.job.plugin_path, &runtime, std::slice::from_ref(&store_dir)) {
-        Ok(prepared) => {
-            let mapped = prepared.plan.ops.iter().filter(|o| !o.scope.is_empty()).count();
-            println!(
-                "{}: job \"{}\" is valid: {} ops ({} mapped)",
-                args.job.job.display(),
-                prepared.plan.job,
-                prepared.plan.ops.len(),
-                mapped
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(error) => Ok(invalid(&error)),
+    let mapped = prepared.plan.ops.iter().filter(|o| !o.scope.is_empty()).count();
+    println!(
+        "{}: job \"{}\" is valid: {} ops ({} mapped)",
+        args.job.job.display(),
+        prepared.plan.job,
+        prepared.plan.ops.len(),
+        mapped
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The job prepared as `run` would (components loaded, plan checked, the run store protected),
+/// or the exit status of having reported why it is invalid.
+pub(super) fn prepared(job: &JobArgs) -> anyhow::Result<Result<executor::PreparedJob, ExitCode>> {
+    match crate::session::prepare(&job.source(), None, &crate::store::locate(None)) {
+        Ok((_runtime, prepared, _)) => Ok(Ok(prepared)),
+        Err(SessionError::Invalid(error)) => Ok(Err(invalid(&error))),
+        Err(other) => Err(other.into()),
     }
 }
 
 /// Report an invalid job on stderr; exit status 2.
 pub(super) fn invalid(error: &crate::job::JobError) -> ExitCode {
-    eprintln!("error: {}", crate::runtime::printable(&error.to_string()));
-    ExitCode::from(EXIT_INVALID)
+    refuse(error)
 }

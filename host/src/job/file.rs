@@ -306,18 +306,12 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Job, JobError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut ops = Vec::with_capacity(raw.ops.len());
     for (name, op) in raw.ops {
-        if !is_op_name(&name) {
+        if !crate::keys::is_identifier(&name) {
             return Err(JobError::op(path, &name, None, "op names must match ^[A-Za-z_][A-Za-z0-9_]*$"));
         }
         ops.push(parse_op(name, op, text, path, dir)?);
     }
     Ok(Job { name: raw.name, description: raw.description, file: path.to_owned(), text: text.to_owned(), ops })
-}
-
-fn is_op_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn parse_op(name: String, raw: RawOp, text: &str, path: &Path, dir: &Path) -> Result<JobOp, JobError> {

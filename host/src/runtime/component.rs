@@ -11,6 +11,7 @@ use crate::definition::{
     InputDefinition, MAX_DEFINITION_BYTES, MAX_INPUTS, MAX_OUTPUTS, OpDefinition, OutputDefinition,
 };
 use crate::job::config;
+use crate::keys::is_identifier;
 use crate::units::format_bytes;
 
 /// The SHA-256 of a component's bytes, hex: its identity in steps, caches and run records.
@@ -121,12 +122,6 @@ fn check_names<'a>(kind: &str, names: impl Iterator<Item = &'a str>) -> Result<(
         }
     }
     Ok(())
-}
-
-fn is_identifier(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 #[cfg(test)]

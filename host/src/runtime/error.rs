@@ -5,14 +5,6 @@ use thiserror::Error;
 /// Why a component could not be loaded as an op.
 #[derive(Debug, Error)]
 pub enum LoadError {
-    /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// The file.
-        path: String,
-        /// The I/O error.
-        source: std::io::Error,
-    },
     /// A 0-byte file.
     #[error("{origin} is empty (0 bytes), not a WebAssembly component")]
     Empty {
