@@ -29,7 +29,10 @@ impl Op for ProcessFile {
         let mut file = std::fs::File::open(&path).context(format!("read {path}"))?;
         // In chunks: the op's memory does not grow with the file (a 300 MB file fits the default
         // 256 MiB limit), and each chunk is hashed and counted while it is in cache.
-        let mut chunk = vec![0u8; CHUNK];
+        // Sized to the file when it is smaller: a fresh sandbox per clone pays for every page of
+        // the buffer it touches (a 256 KiB buffer for a 1 KiB file cost ~60 µs a clone).
+        let size_hint = file.metadata().map_or(CHUNK as u64, |m| m.len().saturating_add(1));
+        let mut chunk = vec![0u8; usize::try_from(size_hint).unwrap_or(CHUNK).clamp(1, CHUNK)];
         let (mut hasher, mut bytes, mut lines) = (Sha256::new(), 0u64, 0u64);
         loop {
             let n = match file.read(&mut chunk) {
