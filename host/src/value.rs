@@ -88,10 +88,14 @@ impl JsonText {
     /// Checked by reading it as a `serde_json::Value`, exactly as consumers read it: skipping it
     /// with `IgnoredAny` is cheaper but accepts numbers a `Value` cannot hold (`6e6666`, found by
     /// fuzzing), which would then read back as nothing.
+    ///
+    /// Whitespace around the document is dropped, so that the text is exactly what the run
+    /// store gives back.
     pub fn parse(text: impl Into<Arc<str>>) -> Result<Self, JsonError> {
-        let text = text.into();
+        let text: Arc<str> = text.into();
         parse_value(&text)?;
-        Ok(Self(text))
+        let trimmed = text.trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\r'));
+        if trimmed.len() == text.len() { Ok(Self(text)) } else { Ok(Self(Arc::from(trimmed))) }
     }
 
     /// A value the host accepted earlier, read back (from the run store): checked to be JSON,

@@ -531,10 +531,8 @@ impl RunStore {
                 (key, op, mapping_key, status, error, attempts),
                 (duration_ms, previous, log, values, record_digest, reused),
             ) = row.map_err(|e| self.sqlite(e))?;
-            let values: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_str(&values).map_err(|e| self.corrupt("step outputs", e))?;
             let report = StepReport {
-                values: values.into_iter().map(|(name, value)| (name, JsonText::from_value(&value))).collect(),
+                values: stored_values(&values).map_err(|e| self.corrupt("step outputs", e))?,
                 records: self.records(id, &key)?,
                 previous_attempts: serde_json::from_str(&previous).map_err(|e| self.corrupt("attempt list", e))?,
                 log: serde_json::from_str::<StepLog>(&log)
@@ -585,6 +583,32 @@ impl RunStore {
         }
         Ok(out)
     }
+}
+
+/// A step's plain outputs as stored (`{name: value}`, each value the text the op emitted), read
+/// back with every value's text exactly as it was written: a re-execution compares the digest
+/// of what a step receives with the one recorded, so a value must not come back re-serialized
+/// (`1.0e2` as `100.0`, a large integer rounded).
+fn stored_values(text: &str) -> Result<Vec<(String, JsonText)>, serde_json::Error> {
+    struct Values;
+    impl<'de> serde::de::Visitor<'de> for Values {
+        type Value = Vec<(String, JsonText)>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object of output values")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut values = Vec::new();
+            while let Some((name, value)) = map.next_entry::<String, Box<serde_json::value::RawValue>>()? {
+                let value = JsonText::parse_stored(value.get().to_owned()).map_err(serde::de::Error::custom)?;
+                values.push((name, value));
+            }
+            Ok(values)
+        }
+    }
+    let mut input = serde_json::Deserializer::from_str(text);
+    let values = serde::Deserializer::deserialize_map(&mut input, Values)?;
+    input.end()?;
+    Ok(values)
 }
 
 fn parse_run_status(text: &str) -> Option<RunStatus> {
