@@ -374,13 +374,14 @@ fn a_value_at_the_depth_limit_is_recorded_and_read_back() {
     assert_eq!(again["reused"].as_array().unwrap().len(), 20);
     assert_eq!(again["outputs"]["behave"]["records"]["deep_txt"]["v"], nested(limit));
     assert_eq!(again["outputs"]["behave"]["result"]["deep_txt"], nested(limit));
-    // By step: the deep clone runs again and stores the same (the failed one, which left no
-    // result to reuse, runs again too).
+    // By step: the deep clone runs again, alone, and stores the same (the failed one was not
+    // selected: its failure stands, and the run still fails).
     let (code, by_step, stderr) = s.run(&["reexecute", id, "--step", "behave[deep_txt]", "--json"]);
     assert_eq!(code, 1, "{stderr}");
-    assert_eq!(keys(&by_step), ["behave[boom_txt]", "behave[deep_txt]"]);
+    assert_eq!(keys(&by_step), ["behave[deep_txt]"]);
     assert_eq!(step(&by_step, "behave[deep_txt]")["status"], "success");
-    assert_eq!(by_step["reused"].as_array().unwrap().len(), 19);
+    assert_eq!(by_step["reused"].as_array().unwrap().len(), 20);
+    assert!(by_step["reused"].as_array().unwrap().contains(&json!("behave[boom_txt]")));
     assert_eq!(by_step["outputs"]["behave"]["records"]["deep_txt"]["v"], nested(limit));
     let (code, shown, _) = s.run(&["show", by_step["run_id"].as_str().unwrap(), "--json"]);
     assert_eq!((code, &shown), (0, &by_step));

@@ -351,6 +351,7 @@ fn a_clone_is_reused_only_for_the_record_value_it_was_made_from() {
             report: s.clone(),
             reused: false,
             record_digest: Some(digest_of(value)),
+            inputs_digest: None,
             sort_key: Vec::new(),
         })
         .collect();

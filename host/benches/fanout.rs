@@ -246,6 +246,7 @@ fn run_recorded(job: &Path, workers: usize, pooling: bool, cache: &Path, store: 
             configs: &[],
             parent_run_id: None,
             overrides: &[],
+            selection: None,
         };
         Arc::new(Recorder::start(RunStore::open(dir).unwrap(), &start).unwrap())
     });

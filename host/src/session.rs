@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
-use crate::executor::{self, ExecOptions, PreparedJob, Reuse, RunObserver, RunReport, RunStatus};
+use crate::executor::{self, ExecOptions, ParentRun, PreparedJob, Reuse, RunObserver, RunReport, RunStatus};
 use crate::job::{JobError, Plan};
 use crate::runtime::{Runtime, RuntimeConfig, RuntimeError};
 use crate::store::{Recorder, RunLock, RunStart, RunStore, StoreError};
@@ -36,13 +36,25 @@ impl JobSource {
     }
 }
 
-/// What a re-execution runs again.
-#[derive(Debug, Clone)]
+/// What a re-execution runs again (recorded with it, as JSON, so that it resumes as planned).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Selection {
-    /// The failed, abandoned, cancelled and skipped steps.
+    /// The failed, abandoned, cancelled and skipped steps, and what is downstream of them.
     FromFailure,
-    /// These step selections (`op[key]`, `op[?]`, `op`, a trailing `*` for what is downstream).
+    /// These step selections, in Dagster's syntax (`op[key]`, `op[?]`, `op`, with `+` or `*`
+    /// before for upstream levels and after for downstream ones).
     Steps(Vec<String>),
+}
+
+impl Selection {
+    /// What this selection reuses of `parent`, a run of `plan`.
+    pub fn reuse(&self, parent: &ParentRun<'_>, plan: &Plan) -> Result<Reuse, executor::ReuseError> {
+        match self {
+            Self::FromFailure => Reuse::from_failure(parent, plan),
+            Self::Steps(steps) => Reuse::selecting(parent, steps, plan),
+        }
+    }
 }
 
 /// Why a session could not start.
@@ -65,8 +77,8 @@ pub enum SessionError {
 
 /// How the run is recorded in the store.
 enum Recording {
-    /// A new run; a re-execution names its parent and keeps its overrides.
-    New { parent: Option<String>, overrides: Vec<String> },
+    /// A new run; a re-execution names its parent and its selection, and keeps its overrides.
+    New { parent: Option<String>, overrides: Vec<String>, selection: Option<String> },
     /// An interrupted run going on: its lock, held by this process, and its store.
     Resumed { store: RunStore, lock: RunLock, parent: Option<String> },
 }
@@ -97,7 +109,7 @@ impl Session {
     pub fn run(source: &JobSource, max_concurrent: Option<usize>, store_dir: &Path) -> Result<Self, SessionError> {
         let (runtime, prepared, max_concurrent) = prepare(source, max_concurrent, store_dir)?;
         let options = ExecOptions { max_concurrent, ..ExecOptions::default() };
-        let recording = Recording::New { parent: None, overrides: source.set.clone() };
+        let recording = Recording::New { parent: None, overrides: source.set.clone(), selection: None };
         Ok(Self { store_dir: store_dir.to_owned(), runtime, prepared, options, recording, notes: Vec::new() })
     }
 
@@ -121,6 +133,8 @@ impl Session {
             )));
         }
         let provenance = store.provenance(&id)?;
+        // Every step the parent holds: the ones it ran and the ones it took from its own parent.
+        let steps = store.ended_steps(&id)?;
         drop(store);
         let source = JobSource {
             file: provenance.job_file,
@@ -128,16 +142,16 @@ impl Session {
             set: provenance.overrides.clone(),
         };
         let (runtime, prepared, max_concurrent) = prepare(&source, max_concurrent, store_dir)?;
-        let reuse = match selection {
-            Selection::FromFailure => Reuse::from_failure(&parent),
-            Selection::Steps(steps) => {
-                Reuse::selecting(&parent, steps, |from, to| downstream(&prepared.plan, from, to))
-            }
-        }
-        .map_err(|e| SessionError::Refused(e.to_string()))?;
+        let reuse = selection
+            .reuse(&ParentRun { run_id: &id, status: parent.status, steps: &steps }, &prepared.plan)
+            .map_err(|e| SessionError::Refused(e.to_string()))?;
         let notes = changed_components(&prepared, &provenance.components, &id);
         let options = ExecOptions { max_concurrent, reuse: Some(Arc::new(reuse)), ..ExecOptions::default() };
-        let recording = Recording::New { parent: Some(id), overrides: provenance.overrides };
+        let recording = Recording::New {
+            parent: Some(id),
+            overrides: provenance.overrides,
+            selection: serde_json::to_string(selection).ok(),
+        };
         Ok(Self { store_dir: store_dir.to_owned(), runtime, prepared, options, recording, notes })
     }
 
@@ -194,7 +208,25 @@ impl Session {
             )));
         }
         let notes = changed_components(&prepared, &provenance.components, &id);
-        let reuse = Reuse::resuming(&id, &ended).map_err(|e| SessionError::Refused(e.to_string()))?;
+        let refused = |e: executor::ReuseError| SessionError::Refused(e.to_string());
+        let mut reuse = Reuse::resuming(&id, &ended).map_err(refused)?;
+        // An interrupted re-execution goes on as planned: what it had not come to yet is taken
+        // from its parent by the selection it started with.
+        if let (Some(parent_id), Some(selection)) = (&recorded.parent_run_id, &provenance.selection) {
+            let selection: Selection = serde_json::from_str(selection).map_err(|e| {
+                SessionError::Store(StoreError::Corrupt {
+                    path: store.path().to_owned(),
+                    what: "re-execution selection",
+                    reason: e.to_string(),
+                })
+            })?;
+            let parent = store.report(parent_id)?;
+            let steps = store.ended_steps(parent_id)?;
+            let planned = selection
+                .reuse(&ParentRun { run_id: parent_id, status: parent.status, steps: &steps }, &prepared.plan)
+                .map_err(refused)?;
+            reuse = planned.overlaid_by(reuse);
+        }
         let options =
             ExecOptions { run_id: id, max_concurrent, reuse: Some(Arc::new(reuse)), ..ExecOptions::default() };
         let recording = Recording::Resumed { store, lock, parent: recorded.parent_run_id };
@@ -218,7 +250,7 @@ impl Session {
         let Self { store_dir, runtime, prepared, mut options, recording, notes: _ } = self;
         let mut warnings = Vec::new();
         let (recorder, resumed_parent) = match recording {
-            Recording::New { parent, overrides } => {
+            Recording::New { parent, overrides, selection } => {
                 let components = component_digests(&prepared);
                 let configs: Vec<(String, String)> =
                     prepared.plan.ops.iter().map(|op| (op.name.clone(), op.config.as_str().to_owned())).collect();
@@ -233,6 +265,7 @@ impl Session {
                     configs: &configs,
                     parent_run_id: parent.as_deref(),
                     overrides: &overrides,
+                    selection: selection.as_deref(),
                 };
                 match RunStore::open(&store_dir).and_then(|store| Recorder::start(store, &start)) {
                     Ok(recorder) => (Some(Arc::new(recorder)), None),
@@ -305,18 +338,4 @@ fn changed_components(prepared: &PreparedJob, recorded: &[(String, String)], id:
         }
     }
     notes
-}
-
-/// Whether `to` is `from` or downstream of it in the plan.
-fn downstream(plan: &Plan, from: &str, to: &str) -> bool {
-    let Some(start) = plan.ops.iter().position(|o| o.name == from) else { return false };
-    let mut reached = vec![false; plan.ops.len()];
-    reached[start] = true;
-    // Plan order is topological: one pass reaches everything downstream.
-    for (i, op) in plan.ops.iter().enumerate() {
-        if op.inputs.iter().any(|input| reached[input.binding.op()]) {
-            reached[i] = true;
-        }
-    }
-    plan.ops.iter().position(|o| o.name == to).is_some_and(|i| reached[i])
 }

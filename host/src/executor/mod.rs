@@ -12,6 +12,7 @@ mod prepare;
 mod report;
 mod reuse;
 mod runner;
+pub mod selection;
 mod state;
 
 use std::collections::{HashMap, VecDeque};
@@ -21,7 +22,7 @@ use std::time::Instant;
 pub use observer::RunObserver;
 pub use prepare::{PreparedJob, prepare, prepare_parsed, prepare_protecting};
 pub use report::{AttemptReport, EndedStep, RecordReport, RunReport, RunStatus, StepReport, StepStatus};
-pub use reuse::{Reuse, ReuseError, ReusedStep};
+pub use reuse::{NamedStep, ParentRun, Reuse, ReuseError, ReusedStep, inputs_digest};
 pub use runner::{LocalRunner, Next, Runner, RunnerEvent, RunnerStopped, Task, TaskId};
 
 use crate::job::Plan;

@@ -145,6 +145,9 @@ pub struct EndedStep {
     /// For a clone: the sha256 of the record value it was made from, so that a resumed run
     /// reuses the clone only for the same value.
     pub record_digest: Option<String>,
+    /// The digest of the inputs the step ran with (`reuse::inputs_digest`): a later run takes
+    /// its result only for the same inputs. `None` for a step that never started.
+    pub inputs_digest: Option<String>,
     /// Where the step stands in the report: its op's place in the plan, then the emission index
     /// of each record it descends from, so that a store keeps report order although steps end in
     /// any order.

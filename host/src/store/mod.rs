@@ -171,8 +171,8 @@ impl RunStore {
         let tx = self.conn.transaction().map_err(sqlite)?;
         tx.execute(
             "INSERT INTO runs (id, job, job_file, job_digest, status, error, recorded_at_ms, duration_ms, outputs,
-                               parent_run_id, reused, overrides)
-             VALUES (?1, ?2, ?3, ?4, 'running', NULL, ?5, 0, '{}', ?6, '[]', ?7)",
+                               parent_run_id, reused, overrides, selection)
+             VALUES (?1, ?2, ?3, ?4, 'running', NULL, ?5, 0, '{}', ?6, '[]', ?7, ?8)",
             params![
                 run.run_id,
                 run.job,
@@ -181,6 +181,7 @@ impl RunStore {
                 now_ms(),
                 run.parent_run_id,
                 serde_json::to_string(run.overrides).unwrap_or_else(|_| "[]".into()),
+                run.selection,
             ],
         )
         .map_err(sqlite)?;
@@ -215,8 +216,8 @@ impl RunStore {
                 .prepare_cached(
                     "INSERT OR REPLACE INTO steps (run_id, seq, key, op, mapping_key, status, error, attempts,
                                                    duration_ms, previous_attempts, log, outputs, reused, record_digest,
-                                                   sort_key)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                                                   sort_key, inputs_digest)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
                 )
                 .map_err(sqlite)?;
             let mut forget =
@@ -263,6 +264,7 @@ impl RunStore {
                     ended.reused,
                     ended.record_digest,
                     sort_key(&ended.sort_key),
+                    ended.inputs_digest,
                 ])
                 .map_err(sqlite)?;
                 if replacing {
@@ -294,8 +296,17 @@ impl RunStore {
         })?;
         let tx = self.conn.transaction().map_err(sqlite)?;
         let reused = if resumed {
-            tx.query_row("SELECT reused FROM runs WHERE id = ?1", params![report.run_id], |row| row.get(0))
+            // What it took from its parent: before it was interrupted and since (the steps it
+            // took from before the interruption are its own).
+            let mut query = tx
+                .prepare("SELECT key FROM steps WHERE run_id = ?1 AND reused = 1 ORDER BY sort_key, seq")
+                .map_err(sqlite)?;
+            let keys = query
+                .query_map(params![report.run_id], |row| row.get::<_, String>(0))
                 .map_err(sqlite)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(sqlite)?;
+            serde_json::to_string(&keys).unwrap_or_else(|_| "[]".into())
         } else {
             serde_json::to_string(&report.reused).unwrap_or_else(|_| "[]".into())
         };
@@ -427,11 +438,13 @@ impl RunStore {
 
     /// Where run `id` came from: its job file (and digest), overrides and component digests.
     pub fn provenance(&self, id: &str) -> Result<Provenance, StoreError> {
-        let (job_file, job_digest, overrides): (String, String, String) = self
+        let (job_file, job_digest, overrides, selection): (String, String, String, Option<String>) = self
             .conn
-            .query_row("SELECT job_file, job_digest, overrides FROM runs WHERE id = ?1", params![id], |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-            })
+            .query_row(
+                "SELECT job_file, job_digest, overrides, selection FROM runs WHERE id = ?1",
+                params![id],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+            )
             .map_err(|e| self.sqlite(e))?;
         let mut query = self
             .conn
@@ -447,6 +460,7 @@ impl RunStore {
             job_digest,
             overrides: serde_json::from_str(&overrides).map_err(|e| self.corrupt("override list", e))?,
             components,
+            selection,
         })
     }
 
@@ -499,7 +513,7 @@ impl RunStore {
             .conn
             .prepare(
                 "SELECT key, op, mapping_key, status, error, attempts, duration_ms, previous_attempts, log, outputs,
-                        record_digest, reused
+                        record_digest, reused, inputs_digest
                  FROM steps WHERE run_id = ?1 AND (?2 OR reused = 0) ORDER BY sort_key, seq",
             )
             .map_err(|e| self.sqlite(e))?;
@@ -521,6 +535,7 @@ impl RunStore {
                         row.get::<_, String>(9)?,
                         row.get::<_, Option<String>>(10)?,
                         row.get::<_, bool>(11)?,
+                        row.get::<_, Option<String>>(12)?,
                     ),
                 ))
             })
@@ -529,7 +544,7 @@ impl RunStore {
         for row in rows {
             let (
                 (key, op, mapping_key, status, error, attempts),
-                (duration_ms, previous, log, values, record_digest, reused),
+                (duration_ms, previous, log, values, record_digest, reused, inputs_digest),
             ) = row.map_err(|e| self.sqlite(e))?;
             let report = StepReport {
                 values: stored_values(&values).map_err(|e| self.corrupt("step outputs", e))?,
@@ -547,7 +562,7 @@ impl RunStore {
                 duration_ms,
             };
             // The sort key only orders rows in the query above.
-            steps.push(EndedStep { report, reused, record_digest, sort_key: Vec::new() });
+            steps.push(EndedStep { report, reused, record_digest, inputs_digest, sort_key: Vec::new() });
         }
         Ok(steps)
     }
@@ -652,6 +667,8 @@ pub struct Provenance {
     pub overrides: Vec<String>,
     /// Each op's component digest.
     pub components: Vec<(String, String)>,
+    /// For a re-execution: what it selected, as JSON (`session::Selection`).
+    pub selection: Option<String>,
 }
 
 /// What the store keeps of a run as it starts.
@@ -673,6 +690,8 @@ pub struct RunStart<'a> {
     pub parent_run_id: Option<&'a str>,
     /// The `--set` overrides the run was started with.
     pub overrides: &'a [String],
+    /// For a re-execution: what it selected, as JSON (`session::Selection`).
+    pub selection: Option<&'a str>,
 }
 
 /// The lock a running run holds (a locked file under the store's `running/`); removed when

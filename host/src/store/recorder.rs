@@ -21,6 +21,8 @@ pub struct Recorder {
     /// The database file, to name in errors.
     path: std::path::PathBuf,
     resumed: bool,
+    /// For a resumed run: the steps recorded before it was interrupted (written once only).
+    recorded: std::collections::HashSet<String>,
     sender: Sender<Message>,
     writer: std::sync::Mutex<Option<JoinHandle<Result<RunStore, StoreError>>>>,
     _lock: RunLock,
@@ -32,7 +34,7 @@ impl Recorder {
     pub fn start(mut store: RunStore, run: &RunStart<'_>) -> Result<Self, StoreError> {
         let lock = store.lock_run(run.run_id)?;
         store.begin(run)?;
-        Ok(Self::spawn(store, run.run_id, false, 0, lock))
+        Ok(Self::spawn(store, run.run_id, false, 0, lock, Default::default()))
     }
 
     /// Go on recording interrupted run `run_id`, whose lock `lock` this process now holds. Steps
@@ -46,14 +48,30 @@ impl Recorder {
                 |r| r.get(0),
             )
             .map_err(|e| store.sqlite(e))?;
-        Ok(Self::spawn(store, run_id, true, next_seq, lock))
+        let recorded = {
+            let mut query =
+                store.conn.prepare("SELECT key FROM steps WHERE run_id = ?1").map_err(|e| store.sqlite(e))?;
+            query
+                .query_map(rusqlite::params![run_id], |row| row.get::<_, String>(0))
+                .map_err(|e| store.sqlite(e))?
+                .collect::<Result<_, _>>()
+                .map_err(|e| store.sqlite(e))?
+        };
+        Ok(Self::spawn(store, run_id, true, next_seq, lock, recorded))
     }
 
-    fn spawn(store: RunStore, run_id: &str, resumed: bool, next_seq: i64, lock: RunLock) -> Self {
+    fn spawn(
+        store: RunStore,
+        run_id: &str,
+        resumed: bool,
+        next_seq: i64,
+        lock: RunLock,
+        recorded: std::collections::HashSet<String>,
+    ) -> Self {
         let (sender, receiver) = crossbeam_channel::unbounded();
         let (id, path) = (run_id.to_owned(), store.path().to_owned());
         let writer = std::thread::spawn(move || write_steps(store, &id, next_seq, resumed, &receiver));
-        Self { path, resumed, sender, writer: std::sync::Mutex::new(Some(writer)), _lock: lock }
+        Self { path, resumed, recorded, sender, writer: std::sync::Mutex::new(Some(writer)), _lock: lock }
     }
 
     /// Write what is still queued, then end the run with `report` (status, outputs, order).
@@ -72,8 +90,10 @@ impl Recorder {
 
 impl RunObserver for Recorder {
     fn step_finished(&self, _op: usize, step: &std::sync::Arc<EndedStep>) {
-        // A resumed run's reused steps are the ones it recorded before it was interrupted.
-        if self.resumed && step.reused {
+        // A resumed run takes the steps it recorded before it was interrupted as they are; what
+        // it takes from its parent only now (a re-execution interrupted before it came to them)
+        // is written like any step.
+        if self.resumed && step.reused && self.recorded.contains(&step.report.key) {
             return;
         }
         // The writer only stops when told to, so a send fails only if it has failed already,

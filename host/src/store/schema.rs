@@ -62,6 +62,10 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE steps ADD COLUMN sort_key BLOB;
      ALTER TABLE runs ADD COLUMN overrides TEXT NOT NULL DEFAULT '[]';
      ALTER TABLE run_components ADD COLUMN config TEXT;",
+    // 5: re-execution by lineage — the digest of each step's inputs (a later run takes a result
+    //    only for the same inputs), and a re-execution's selection (to resume it as planned).
+    "ALTER TABLE steps ADD COLUMN inputs_digest TEXT;
+     ALTER TABLE runs ADD COLUMN selection TEXT;",
 ];
 
 /// Bring the schema up to date.

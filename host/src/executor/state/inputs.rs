@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::{Dep, InstanceId, RunState, Status};
+use crate::executor::inputs_digest;
 use crate::executor::report::StepStatus;
 use crate::job::{Binding, PlannedInput};
 use crate::runtime::LoadedOp;
@@ -19,15 +20,15 @@ impl RunState<'_> {
             return None;
         }
         self.instances[id].status = Status::Running;
+        let inputs = self.inputs_of(id);
         let instance = &self.instances[id];
         let op = &plan.ops[instance.op];
-        let mut inputs = Vec::with_capacity(op.inputs.len());
-        for input in &op.inputs {
-            if let Some(value) = self.input_value(id, input) {
-                inputs.push((input.name.clone(), value));
-            }
-        }
-        Some(StepSpec {
+        let collect_failures = instance.extra.as_ref().map(|e| e.collect_failures.clone()).unwrap_or_default();
+        let digest = match &instance.inputs_digest {
+            Some(digest) => digest.clone(),
+            None => inputs_digest(&inputs, &collect_failures).into(),
+        };
+        let spec = StepSpec {
             key: instance.step_key.clone(),
             op: op.name.clone(),
             mapping_key: instance.keys.last().cloned(),
@@ -38,8 +39,23 @@ impl RunState<'_> {
             grants: op.grants.iter().map(|g| g.grant.clone()).collect(),
             limits: op.limits,
             outputs: op.outputs.clone(),
-            collect_failures: instance.extra.as_ref().map(|e| e.collect_failures.clone()).unwrap_or_default(),
-        })
+            collect_failures,
+        };
+        self.instances[id].inputs_digest = Some(digest);
+        Some(spec)
+    }
+
+    /// The inputs of `id`, in its op's input order (an optional input nothing was produced for
+    /// is absent).
+    fn inputs_of(&self, id: InstanceId) -> Vec<(String, JsonText)> {
+        let op = &self.plan.ops[self.instances[id].op];
+        op.inputs.iter().filter_map(|input| Some((input.name.clone(), self.input_value(id, input)?))).collect()
+    }
+
+    /// The digest of what `id` receives now ([`inputs_digest`]).
+    pub(super) fn inputs_digest_of(&self, id: InstanceId) -> String {
+        let failures = self.instances[id].extra.as_ref().map(|e| e.collect_failures.as_slice()).unwrap_or_default();
+        inputs_digest(&self.inputs_of(id), failures)
     }
 
     /// The value of `input` for `id`; `None` for an optional input nothing was produced for.

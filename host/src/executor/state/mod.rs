@@ -95,6 +95,9 @@ struct Instance {
     duration: Duration,
     /// Creation order (the instance's id), kept for ordering the report.
     seq: u32,
+    /// The digest of its inputs, once it had them (`reuse::inputs_digest`): recorded, so that a
+    /// later run takes its result only for the same inputs.
+    inputs_digest: Option<Box<str>>,
     /// What most clones never need, out of line to keep the per-clone footprint small.
     extra: Option<Box<Extra>>,
 }
@@ -207,19 +210,25 @@ impl<'p> RunState<'p> {
         }
     }
 
-    /// Create one step for every unmapped op.
+    /// Create one step for every unmapped op: every one first, then each waits on its
+    /// dependencies (a reused fan-out replays its records at once, and its clones may read any
+    /// root).
     pub(crate) fn create_roots(&mut self, ready: &mut VecDeque<InstanceId>) {
-        for op in 0..self.plan.ops.len() {
-            if self.plan.ops[op].scope.is_empty() {
-                self.create(op, Vec::new(), None, ready);
-            }
+        let roots: Vec<InstanceId> = (0..self.plan.ops.len())
+            .filter(|&op| self.plan.ops[op].scope.is_empty())
+            .map(|op| self.create(op, Vec::new(), None))
+            .collect();
+        for id in roots {
+            self.wait_for_dependencies(id, ready);
         }
         self.drain(ready);
     }
 
-    /// After the last step: anything still waiting could never run (a bug guard, not a path
-    /// any plan takes).
+    /// After the last step: a step a re-execution's selection names that never came into being
+    /// fails, naming it; anything still waiting could never run (a bug guard, not a path any plan
+    /// takes).
     pub(crate) fn abandon_leftovers(&mut self) {
+        self.fail_never_created();
         for id in 0..self.instances.len() {
             if !matches!(self.instances[id].status, Status::Done(_)) {
                 self.terminate(id, StepStatus::Abandoned, Some("never became runnable".into()));
@@ -267,27 +276,16 @@ impl<'p> RunState<'p> {
         id
     }
 
-    /// Create the step of `op` on the key path `keys` (cloned from `record`, for a mapped op):
-    /// taken from the earlier run if it stands there, else waiting on its dependencies (or
-    /// ready, or settled at once if one of them is already lost).
-    fn create(
-        &mut self,
-        op: usize,
-        keys: Vec<String>,
-        record: Option<(FanId, usize)>,
-        ready: &mut VecDeque<InstanceId>,
-    ) -> InstanceId {
+    /// Create the step of `op` on the key path `keys` (cloned from `record`, for a mapped op),
+    /// waiting: [`Self::wait_for_dependencies`] wires it once the steps created with it exist
+    /// too (then it is ready, taken from the earlier run, or settled at once if a dependency is
+    /// already lost).
+    fn create(&mut self, op: usize, keys: Vec<String>, record: Option<(FanId, usize)>) -> InstanceId {
         let key = step_key(&self.plan.ops[op].name, &keys);
-        let reused = self.reused_for(&key, record);
         if let Some(observer) = self.observer {
             observer.step_created(op);
         }
-        let id = self.push_instance(op, keys, key, record);
-        match reused {
-            Some(reused) => self.replay(id, reused, ready),
-            None => self.wait_for_dependencies(id, ready),
-        }
-        id
+        self.push_instance(op, keys, key, record)
     }
 
     /// Add a new, waiting instance and index it (by key, and under its fan-out).
@@ -320,6 +318,7 @@ impl<'p> RunState<'p> {
             attempts: 0,
             duration: Duration::ZERO,
             seq: u32::try_from(id).unwrap_or(u32::MAX),
+            inputs_digest: None,
             extra: held::holds_records(self.plan.ops[op].retries).then(|| Box::new(Extra::holding())),
         });
         id
@@ -337,10 +336,18 @@ impl<'p> RunState<'p> {
                 let (fan, index) = self.append_record(id, &output, key.clone(), value, metadata);
                 let op = self.instances[id].op;
                 let clones = self.clones_of.get(&(op, output)).cloned().unwrap_or_default();
-                for clone_op in clones {
-                    let mut keys = self.instances[id].keys.clone();
-                    keys.push(key.clone());
-                    self.create(clone_op, keys, Some((fan, index)), ready);
+                // Every clone of the record first, then each waits (one replayed at once may read
+                // a sibling).
+                let created: Vec<InstanceId> = clones
+                    .into_iter()
+                    .map(|clone_op| {
+                        let mut keys = self.instances[id].keys.clone();
+                        keys.push(key.clone());
+                        self.create(clone_op, keys, Some((fan, index)))
+                    })
+                    .collect();
+                for clone in created {
+                    self.wait_for_dependencies(clone, ready);
                 }
                 self.drain(ready);
             }

@@ -45,6 +45,8 @@ impl RunState<'_> {
                 .record
                 .and_then(|(fan, index)| self.fans[fan].values.get(index))
                 .map(|v| digest(v.as_str().as_bytes())),
+            // What a later run checks before it takes the step's result: the inputs it had.
+            inputs_digest: instance.inputs_digest.as_deref().map(str::to_owned),
             // Steps end in any order; this lets a store keep the report's.
             sort_key: std::iter::once(u32::try_from(instance.op).unwrap_or(u32::MAX))
                 .chain(self.emission_path(id))

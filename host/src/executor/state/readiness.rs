@@ -30,8 +30,7 @@ impl RunState<'_> {
             }
         }
         if self.instances[id].open_deps == 0 {
-            self.instances[id].status = Status::Ready;
-            ready.push_back(id);
+            self.make_ready(id, ready);
         }
     }
 
@@ -167,10 +166,16 @@ impl RunState<'_> {
 
     /// Give `id` its final status (the first one stands) and queue it for [`Self::drain`].
     pub(super) fn terminate(&mut self, id: InstanceId, status: StepStatus, error: Option<String>) {
-        let instance = &mut self.instances[id];
-        if matches!(instance.status, Status::Done(_)) {
+        if matches!(self.instances[id].status, Status::Done(_)) {
             return;
         }
+        // Not executed in the earlier run and not now, the same way: taken as it was.
+        if !matches!(status, StepStatus::Success | StepStatus::Failure)
+            && self.reused_for(id).is_some_and(|earlier| earlier.status == status)
+        {
+            self.instances[id].extra().reused = true;
+        }
+        let instance = &mut self.instances[id];
         instance.status = Status::Done(status);
         instance.error = error;
         self.terminated.push_back(id);
@@ -209,6 +214,8 @@ impl RunState<'_> {
                     self.terminate(child, StepStatus::Cancelled, Some(message.clone()));
                 }
             }
+        } else {
+            self.fail_unemitted(fan);
         }
         self.fire_fan(fan, None, ready);
     }
@@ -239,8 +246,7 @@ impl RunState<'_> {
             let instance = &mut self.instances[waiter];
             instance.open_deps -= 1;
             if instance.open_deps == 0 {
-                instance.status = Status::Ready;
-                ready.push_back(waiter);
+                self.make_ready(waiter, ready);
             }
         }
     }
