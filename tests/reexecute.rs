@@ -118,3 +118,319 @@ fn a_reexecution_keeps_the_parents_set_overrides() {
     assert_eq!(keys(&second), ["files_in_directory", "behave[inner_txt]"]);
     assert_eq!(second["outputs"], first["outputs"]);
 }
+
+fn reused(report: &Value) -> Vec<String> {
+    report["reused"].as_array().map_or_else(Vec::new, |r| r.iter().map(|k| k.as_str().unwrap().to_owned()).collect())
+}
+
+fn status_of<'a>(report: &'a Value, key: &str) -> &'a Value {
+    &report["steps"].as_array().unwrap().iter().find(|s| s["key"] == key).unwrap_or_else(|| panic!("no step {key}"))["status"]
+}
+
+/// How many times behave ran for `key` (its `mark:` files).
+fn marks(dir: &std::path::Path, key: &str) -> usize {
+    (1..).take_while(|n| dir.join(format!("{key}.{n}")).exists()).count()
+}
+
+/// `n` files for behave (each marks its executions in `marks/`), a chained map `stat` (mapper,
+/// per key, over behave's result) and a collect `summary` over `stat`; the keys in `failing`
+/// fail.
+fn chain(n: usize, failing: &[usize]) -> StoredJob {
+    let ws = Workspace::new();
+    ws.files("marks", &[]);
+    let s = StoredJob::new(
+        ws,
+        &format!(
+            r#"
+name = "chain"
+[ops.files_in_directory]
+component = "files_in_directory"
+grants = [{{ host = "cmds", guest = "/data" }}]
+[ops.parse]
+component = "{behave}"
+inputs = {{ path = {{ map = "files_in_directory" }} }}
+grants = [{{ host = "cmds", guest = "/data" }}, {{ host = "marks", guest = "/marks", access = "read-write" }}]
+[ops.stat]
+component = "mapper"
+inputs = {{ x = {{ map = "parse" }} }}
+[ops.summary]
+component = "mapper"
+inputs = {{ x = {{ collect = "stat" }} }}
+"#,
+            behave = sandmap_test_programs::BEHAVE
+        ),
+    );
+    for i in 0..n {
+        write_command(&s, i, failing.contains(&i));
+    }
+    s
+}
+
+fn write_command(s: &StoredJob, i: usize, fail: bool) {
+    let command: &[u8] = if fail { b"mark:/marks\nfail:bad row\n" } else { b"mark:/marks\nok\n" };
+    s.ws.files("cmds", &[(&format!("f{i:02}.txt"), command)]);
+}
+
+fn file_keys(op: &str, range: std::ops::Range<usize>) -> Vec<String> {
+    range.map(|i| format!("{op}[f{i:02}_txt]")).collect()
+}
+
+#[test]
+fn a_reexecution_of_a_reexecution_runs_only_what_is_still_failed() {
+    // Ten files, two bad: R1 fails two clones.
+    let s = setup_ten(&[2, 7]);
+    let (code, r1, _) = s.run(&["run", &s.job, "--json"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        r1["error"],
+        "Execution of run for \"chain\" failed. Steps failed: ['parse[f02_txt]', 'parse[f07_txt]']."
+    );
+    // One file fixed: R2 runs the two failed clones and what they abandoned, and fails the other.
+    write_command(&s, 2, false);
+    let (code, r2, stderr) = s.run(&["reexecute", r1["run_id"].as_str().unwrap(), "--from-failure", "--json"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(
+        keys(&r2),
+        ["parse[f02_txt]", "parse[f07_txt]", "stat[f02_txt]", "stat[f07_txt]", "summary"].map(String::from)
+    );
+    assert_eq!(r2["error"], "Execution of run for \"chain\" failed. Steps failed: ['parse[f07_txt]'].");
+    assert_eq!(status_of(&r2, "stat[f07_txt]"), "abandoned");
+    // The other fixed: R3 runs that clone, its stat and the collect; everything R2 took from R1
+    // is R2's own, so none of it runs again.
+    write_command(&s, 7, false);
+    let r2_id = r2["run_id"].as_str().unwrap();
+    let (code, r3, stderr) = s.run(&["reexecute", r2_id, "--from-failure", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(r3["parent_run_id"], r2_id);
+    assert_eq!(keys(&r3), ["parse[f07_txt]", "stat[f07_txt]", "summary"]);
+    let mut expected_reused = vec!["files_in_directory".to_owned()];
+    expected_reused.extend(file_keys("parse", 0..10).into_iter().filter(|k| k != "parse[f07_txt]"));
+    expected_reused.extend(file_keys("stat", 0..10).into_iter().filter(|k| k != "stat[f07_txt]"));
+    assert_eq!(reused(&r3), expected_reused);
+    let marks_dir = s.ws.path().join("marks");
+    let runs: Vec<usize> = (0..10).map(|i| marks(&marks_dir, &format!("f{i:02}_txt"))).collect();
+    assert_eq!(runs, [1, 1, 2, 1, 1, 1, 1, 3, 1, 1]);
+    // The outputs of a fresh run of the fixed files, and `show` gives R3 as printed.
+    let (_, fresh, _) = s.run(&["run", &s.job, "--json"]);
+    assert_eq!(r3["outputs"], fresh["outputs"]);
+    assert_eq!(r3["outputs"]["summary"]["result"].as_array().unwrap().len(), 10);
+    let (_, shown, _) = s.run(&["show", r3["run_id"].as_str().unwrap(), "--json"]);
+    assert_eq!(shown, r3);
+    // A step R2 took from R1 is a step of R2: selecting it on R2 (and on R3) runs exactly it.
+    for run in [r2_id, r3["run_id"].as_str().unwrap()] {
+        let (code, again, stderr) = s.run(&["reexecute", run, "--step", "parse[f04_txt]", "--json"]);
+        assert_eq!(code, if run == r2_id { 1 } else { 0 }, "{stderr}");
+        assert_eq!(keys(&again), ["parse[f04_txt]"]);
+    }
+    // R1, the fresh run, and the two selections.
+    assert_eq!(marks(&marks_dir, "f04_txt"), 4);
+}
+
+fn setup_ten(failing: &[usize]) -> StoredJob {
+    chain(10, failing)
+}
+
+#[test]
+fn a_selection_runs_exactly_what_it_names_even_on_a_failed_run() {
+    let s = chain(10, &[2, 7]);
+    let (code, r1, _) = s.run(&["run", &s.job, "--json"]);
+    assert_eq!(code, 1);
+    let r1_id = r1["run_id"].as_str().unwrap();
+    // `stat[?]*` names every stat clone and the collect: the failed parse clones were not
+    // selected, so their failures stand (they do not run), and what they abandon stays so.
+    let (code, r2, stderr) = s.run(&["reexecute", r1_id, "--step", "stat[?]*", "--json"]);
+    assert_eq!(code, 1, "{stderr}");
+    let mut expected = file_keys("stat", 0..10);
+    expected.push("summary".into());
+    assert_eq!(keys(&r2), expected);
+    for i in 0..10 {
+        let status = if i == 2 || i == 7 { "abandoned" } else { "success" };
+        assert_eq!(status_of(&r2, &format!("stat[f{i:02}_txt]")), status, "{i}");
+    }
+    assert_eq!(status_of(&r2, "summary"), "abandoned");
+    let mut taken = vec!["files_in_directory".to_owned()];
+    taken.extend(file_keys("parse", 0..10));
+    assert_eq!(reused(&r2), taken);
+    assert_eq!(
+        r2["error"],
+        "Execution of run for \"chain\" failed. Steps failed: ['parse[f02_txt]', 'parse[f07_txt]']."
+    );
+    let marks_dir = s.ws.path().join("marks");
+    assert!((0..10).all(|i| marks(&marks_dir, &format!("f{i:02}_txt")) == 1), "a parse clone ran again");
+
+    // Selecting a failed clone alone runs it alone: what it abandoned was not selected.
+    write_command(&s, 2, false);
+    let (code, r3, stderr) = s.run(&["reexecute", r1_id, "--step", "parse[f02_txt]", "--json"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(keys(&r3), ["parse[f02_txt]"]);
+    assert_eq!(status_of(&r3, "parse[f02_txt]"), "success");
+    assert!(reused(&r3).contains(&"stat[f02_txt]".to_owned()) && reused(&r3).contains(&"summary".to_owned()));
+    // From failure on that run picks up what is still not done.
+    write_command(&s, 7, false);
+    let (code, r4, stderr) = s.run(&["reexecute", r3["run_id"].as_str().unwrap(), "--from-failure", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(keys(&r4), ["parse[f07_txt]", "stat[f02_txt]", "stat[f07_txt]", "summary"]);
+    let (_, fresh, _) = s.run(&["run", &s.job, "--json"]);
+    assert_eq!(r4["outputs"], fresh["outputs"]);
+}
+
+#[test]
+fn dagster_step_selection_syntax_picks_levels_up_and_down() {
+    let s = chain(3, &[]);
+    let (code, r1, _) = s.run(&["run", &s.job, "--json"]);
+    assert_eq!(code, 0);
+    let id = r1["run_id"].as_str().unwrap();
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["parse[f01_txt]"], &["parse[f01_txt]"]),
+        (&["parse[f01_txt]+"], &["parse[f01_txt]", "stat[f01_txt]"]),
+        (&["parse[f01_txt]++"], &["parse[f01_txt]", "stat[f01_txt]", "summary"]),
+        (&["parse[f01_txt]*"], &["parse[f01_txt]", "stat[f01_txt]", "summary"]),
+        (&["+stat[f01_txt]"], &["parse[f01_txt]", "stat[f01_txt]"]),
+        (&["++stat[f01_txt]"], &["files_in_directory", "parse[f01_txt]", "stat[f01_txt]"]),
+        (&["+summary"], &["stat[f00_txt]", "stat[f01_txt]", "stat[f02_txt]", "summary"]),
+        (
+            &["*summary"],
+            &[
+                "files_in_directory",
+                "parse[f00_txt]",
+                "parse[f01_txt]",
+                "parse[f02_txt]",
+                "stat[f00_txt]",
+                "stat[f01_txt]",
+                "stat[f02_txt]",
+                "summary",
+            ],
+        ),
+        (&["files_in_directory+"], &["files_in_directory", "parse[f00_txt]", "parse[f01_txt]", "parse[f02_txt]"]),
+        (&["stat[?]+"], &["stat[f00_txt]", "stat[f01_txt]", "stat[f02_txt]", "summary"]),
+        (&["+stat[f00_txt]+", "parse[f02_txt]"], &["parse[f00_txt]", "parse[f02_txt]", "stat[f00_txt]", "summary"]),
+    ];
+    for (selection, expected) in cases {
+        let mut args = vec!["reexecute", id, "--json"];
+        for step in *selection {
+            args.extend(["--step", step]);
+        }
+        let (code, report, stderr) = s.run(&args);
+        assert_eq!(code, 0, "{selection:?}: {stderr}");
+        assert_eq!(keys(&report), *expected, "{selection:?}");
+        // Everything else is taken from the parent, and the results are the parent's.
+        assert_eq!(keys(&report).len() + reused(&report).len(), 8, "{selection:?}");
+        assert_eq!(report["outputs"], r1["outputs"], "{selection:?}");
+    }
+    for bad in ["parse[f01_txt]*+", "parse[f01_txt", "+*parse[?]", "parse[a-b]"] {
+        let (code, _, stderr) = s.run(&["reexecute", id, "--step", bad]);
+        assert_eq!(code, 2, "{bad}");
+        assert!(stderr.contains(&format!("Invalid step selection \"{bad}\"")), "{stderr}");
+    }
+    for unknown in ["parse+", "+stat[f09_txt]", "*nope[?]*"] {
+        let (code, _, stderr) = s.run(&["reexecute", id, "--step", unknown]);
+        assert_eq!(code, 2, "{unknown}");
+        let name = unknown.trim_matches(|c| c == '+' || c == '*');
+        assert!(stderr.contains(&format!("Step selection refers to unknown step: {name}")), "{stderr}");
+    }
+}
+
+/// generate_subtasks emits `keys` (value = key × `factor`); offset gives a plain value; subtask
+/// (per key) gets the record and offset; double is chained over it; total collects it.
+fn subtasks_job(keys: &[u32], factor: u32, offset: u32) -> String {
+    let script: Vec<String> =
+        keys.iter().map(|k| format!("{{ emit = \"{k}\", value = {{ v = {} }} }}", k * factor)).collect();
+    format!(
+        r#"
+name = "subtasks"
+[ops.generate_subtasks]
+component = "emit_script"
+config = {{ script = [{}] }}
+[ops.offset]
+component = "emit_script"
+config = {{ script = [{{ output_value = "extra", value = {offset} }}] }}
+[ops.subtask]
+component = "mapper"
+inputs = {{ x = {{ map = "generate_subtasks" }}, y = "offset.extra" }}
+[ops.double]
+component = "mapper"
+inputs = {{ x = {{ map = "subtask" }} }}
+[ops.total]
+component = "mapper"
+inputs = {{ x = {{ collect = "double" }} }}
+"#,
+        script.join(", ")
+    )
+}
+
+#[test]
+fn a_clone_is_reused_only_for_the_same_record_value_and_inputs() {
+    let ws = Workspace::new();
+    let s = StoredJob::new(ws, &subtasks_job(&[0, 2, 4], 1, 7));
+    let (code, r1, stderr) = s.run(&["run", &s.job, "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let id = r1["run_id"].as_str().unwrap();
+    let value = |v: u32| json!({"x": {"v": v}, "y": 7});
+    assert_eq!(r1["outputs"]["total"]["result"], json!([value(0), value(2), value(4)]));
+
+    // The fan-out runs again and emits the same values: exactly it runs.
+    let (code, same, stderr) = s.run(&["reexecute", id, "--step", "generate_subtasks", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(keys(&same), ["generate_subtasks"]);
+    assert_eq!(same["outputs"], r1["outputs"]);
+
+    // A clone picked alone gets every input it had (offset is a root after the fan-out).
+    let (_, one, _) = s.run(&["reexecute", id, "--step", "subtask[2]", "--json"]);
+    assert_eq!(keys(&one), ["subtask[2]"]);
+    assert_eq!(one["outputs"], r1["outputs"]);
+
+    // Key 0 now comes with 100: its clone, what it feeds and the collect run; keys 2 and 4 are
+    // the parent's.
+    std::fs::write(&s.job, subtasks_job(&[0, 2, 4], 1, 7).replace("v = 0 ", "v = 100 ")).unwrap();
+    let (code, changed, stderr) = s.run(&["reexecute", id, "--step", "generate_subtasks", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(keys(&changed), ["generate_subtasks", "subtask[0]", "double[0]", "total"]);
+    assert_eq!(reused(&changed), ["offset", "subtask[2]", "subtask[4]", "double[2]", "double[4]"]);
+    assert_eq!(changed["outputs"]["total"]["result"], json!([value(100), value(2), value(4)]));
+    let (_, fresh, _) = s.run(&["run", &s.job, "--json"]);
+    assert_eq!(changed["outputs"], fresh["outputs"]);
+
+    // A broadcast input that changes: every clone reading it runs, nothing else.
+    std::fs::write(&s.job, subtasks_job(&[0, 2, 4], 1, 8)).unwrap();
+    let (code, offset, stderr) = s.run(&["reexecute", id, "--step", "offset", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        keys(&offset),
+        ["offset", "subtask[0]", "subtask[2]", "subtask[4]", "double[0]", "double[2]", "double[4]", "total"]
+    );
+    assert_eq!(reused(&offset), ["generate_subtasks"]);
+    assert_eq!(offset["outputs"]["total"]["result"][1]["y"], 8);
+}
+
+#[test]
+fn a_selected_clone_the_fan_out_no_longer_emits_fails_naming_its_key() {
+    let ws = Workspace::new();
+    let s = StoredJob::new(ws, &subtasks_job(&[0, 2, 4], 1, 7));
+    let (_, r1, _) = s.run(&["run", &s.job, "--json"]);
+    let id = r1["run_id"].as_str().unwrap();
+    std::fs::write(&s.job, subtasks_job(&[0, 4], 1, 7)).unwrap();
+    let (code, r2, stderr) = s.run(&["reexecute", id, "--step", "generate_subtasks", "--step", "subtask[2]", "--json"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(r2["status"], "failure");
+    assert_eq!(r2["error"], "Execution of run for \"subtasks\" failed. Steps failed: ['subtask[2]'].");
+    let missing = r2["steps"].as_array().unwrap().iter().find(|s| s["key"] == "subtask[2]").unwrap();
+    assert_eq!(missing["status"], "failure");
+    assert_eq!(missing["attempts"], 0);
+    assert_eq!(
+        missing["error"],
+        "Step selection refers to step subtask[2], but step generate_subtasks ran again and did not emit mapping key \
+         \"2\" on output \"result\" this time"
+    );
+    // The rest goes by the keys the fan-out emitted: the other clones are the parent's, and the
+    // collect over them gets two values (so it runs).
+    assert_eq!(keys(&r2), ["generate_subtasks", "subtask[2]", "total"]);
+    assert_eq!(reused(&r2), ["offset", "subtask[0]", "subtask[4]", "double[0]", "double[4]"]);
+    assert_eq!(r2["outputs"]["total"]["result"].as_array().unwrap().len(), 2);
+    let (_, shown, _) = s.run(&["show", r2["run_id"].as_str().unwrap(), "--json"]);
+    assert_eq!(shown, r2);
+    // Not named one by one, a key the fan-out dropped is simply gone.
+    let (code, r3, stderr) = s.run(&["reexecute", id, "--step", "generate_subtasks*", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(keys(&r3), ["generate_subtasks", "subtask[0]", "subtask[4]", "double[0]", "double[4]", "total"]);
+    assert_eq!(r3["outputs"]["total"]["result"].as_array().unwrap().len(), 2);
+}
