@@ -367,3 +367,95 @@ fn a_clone_is_reused_only_for_the_record_value_it_was_made_from() {
     assert_eq!(resumed.reused, ["each[a]"]);
     assert_eq!(resumed.outputs, first.outputs);
 }
+
+#[test]
+fn an_interrupted_reexecution_resumes_taking_from_its_parent_what_it_had_not_come_to() {
+    // parse (behave) → stat (mapper, chained) → summary (collect). parse[f00_txt] waits for the
+    // gate, open in R1 and closed in R2.
+    let ws = Workspace::new();
+    ws.files("marks", &[]);
+    ws.files("gate", &[("open", b"")]);
+    let mut files: Vec<(String, &[u8])> = vec![("f00.txt".into(), b"mark:/marks\nawait:/gate/open\n")];
+    files.extend((1..4).map(|i| (format!("f{i:02}.txt"), &b"mark:/marks\nok\n"[..])));
+    let files: Vec<(&str, &[u8])> = files.iter().map(|(n, c)| (n.as_str(), *c)).collect();
+    ws.files("cmds", &files);
+    let s = StoredJob::new(
+        ws,
+        &format!(
+            r#"
+name = "chain"
+[ops.files_in_directory]
+component = "files_in_directory"
+grants = [{{ host = "cmds", guest = "/data" }}]
+[ops.parse]
+component = "{behave}"
+inputs = {{ path = {{ map = "files_in_directory" }} }}
+grants = [{{ host = "cmds", guest = "/data" }}, {{ host = "marks", guest = "/marks", access = "read-write" }},
+          {{ host = "gate", guest = "/gate" }}]
+[ops.stat]
+component = "mapper"
+inputs = {{ x = {{ map = "parse" }} }}
+[ops.summary]
+component = "mapper"
+inputs = {{ x = {{ collect = "stat" }} }}
+"#,
+            behave = sandmap_test_programs::BEHAVE
+        ),
+    );
+    let (code, r1, stderr) = s.run(&["run", &s.job, "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let r1_id = r1["run_id"].as_str().unwrap();
+    std::fs::remove_file(s.ws.path().join("gate/open")).unwrap();
+
+    // R2 re-runs parse[f00_txt] alone; stat[f00_txt] and summary are taken from R1 only once it
+    // has given the same value again, so R2 dies before it comes to them.
+    let mut host = sandmap()
+        .env("SANDMAP_HOME", &s.store)
+        .args(["reexecute", r1_id, "--step", "parse[f00_txt]", "--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let marks_dir = s.ws.path().join("marks");
+    let r2 = wait_for("R2 to run parse[f00_txt]", || {
+        let (_, runs, _) = s.run(&["runs", "--json"]);
+        let id = runs.as_array()?.iter().find(|r| r["run_id"] != r1_id)?["run_id"].as_str()?.to_owned();
+        (marks(&marks_dir, "f00_txt") == 2).then_some(id)
+    });
+    host.kill().unwrap();
+    host.wait().unwrap();
+    let (_, shown, _) = s.run(&["show", &r2, "--json"]);
+    assert_eq!(shown["status"], "interrupted");
+
+    std::fs::write(s.ws.path().join("gate/open"), b"").unwrap();
+    let (code, resumed, stderr) = s.run(&["resume", &r2, "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(resumed["parent_run_id"], r1_id);
+    assert_eq!(step_keys(&resumed), ["parse[f00_txt]"]);
+    let mut taken = vec!["files_in_directory".to_owned()];
+    taken.extend((1..4).map(|i| format!("parse[f{i:02}_txt]")));
+    taken.extend((0..4).map(|i| format!("stat[f{i:02}_txt]")));
+    taken.push("summary".into());
+    let mut reused = keys(&resumed["reused"]);
+    reused.sort();
+    let mut expected = taken.clone();
+    expected.sort();
+    assert_eq!(reused, expected);
+    assert_eq!(resumed["outputs"], r1["outputs"]);
+    // Only parse[f00_txt] ran again (its killed attempt and the resumed one).
+    let counts: Vec<usize> = (0..4).map(|i| marks(&marks_dir, &format!("f{i:02}_txt"))).collect();
+    assert_eq!(counts, [3, 1, 1, 1]);
+    // The stored re-execution is whole: its own step, and everything it took from R1.
+    let (_, shown, _) = s.run(&["show", &r2, "--json"]);
+    assert_eq!(shown["status"], "success");
+    assert_eq!(step_keys(&shown), ["parse[f00_txt]"]);
+    assert_eq!(keys(&shown["reused"]), taken);
+    // So it re-executes like any run.
+    let (code, again, stderr) = s.run(&["reexecute", &r2, "--step", "stat[f02_txt]+", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(step_keys(&again), ["stat[f02_txt]", "summary"]);
+}
+
+fn step_keys(report: &Value) -> Vec<String> {
+    report["steps"].as_array().unwrap().iter().map(|s| s["key"].as_str().unwrap().to_owned()).collect()
+}

@@ -192,6 +192,12 @@ mod tests {
         assert!(JsonText::parse(deep).is_err());
     }
 
+    #[test]
+    fn parse_drops_whitespace_around_the_document_only() {
+        assert_eq!(JsonText::parse(" \n{\"a\": [1, 2]}\t\r\n").unwrap().as_str(), "{\"a\": [1, 2]}");
+        assert_eq!(JsonText::parse("5").unwrap().as_str(), "5");
+    }
+
     fn nested(depth: usize) -> String {
         format!("{}1{}", "[".repeat(depth), "]".repeat(depth))
     }

@@ -741,6 +741,20 @@ mod tests {
     }
 
     #[test]
+    fn step_outputs_read_back_as_the_texts_that_were_stored() {
+        // As an op may write them (a Python op's json.dumps puts spaces in): not re-serialized.
+        let stored = r#"{"a":1e2,"b":[1, 2],"big":123456789012345678901234567890,"s":"x\u0041"}"#;
+        let values = stored_values(stored).unwrap();
+        let texts: Vec<(&str, &str)> = values.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        assert_eq!(
+            texts,
+            [("a", "1e2"), ("b", "[1, 2]"), ("big", "123456789012345678901234567890"), ("s", r#""x\u0041""#)]
+        );
+        assert!(stored_values(r#"{"a":1} x"#).is_err());
+        assert!(stored_values("[1]").is_err());
+    }
+
+    #[test]
     fn the_empty_log_constant_is_what_serde_writes() {
         assert_eq!(serde_json::to_string(&StepLog::default()).unwrap(), EMPTY_LOG);
     }
