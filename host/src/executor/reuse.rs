@@ -54,9 +54,17 @@ impl ReusedStep {
         }
     }
 
-    /// Whether a step now receiving inputs of digest `digest` may take this earlier result.
+    /// Whether this earlier step ended with a result (succeeded or failed), rather than not
+    /// being executed.
+    pub fn is_result(&self) -> bool {
+        matches!(self.status, StepStatus::Success | StepStatus::Failure)
+    }
+
+    /// Whether a step now receiving inputs of digest `digest` may take this earlier step: a
+    /// result only for the same inputs; a step not executed there (and not selected now) stays
+    /// so whatever it would receive.
     pub fn same_inputs(&self, digest: &str) -> bool {
-        self.inputs_digest.as_deref().is_none_or(|earlier| earlier == digest)
+        !self.is_result() || self.inputs_digest.as_deref().is_none_or(|earlier| earlier == digest)
     }
 }
 
@@ -278,6 +286,8 @@ mod tests {
         assert!(step.made_from(Some(&value("1"))));
         assert!(!step.made_from(Some(&value("2"))));
         assert!(step.same_inputs("abc") && !step.same_inputs("abd"));
+        let not_executed = ReusedStep { status: StepStatus::Abandoned, ..step.clone() };
+        assert!(not_executed.same_inputs("abd"));
         let older = ReusedStep { record_digest: None, inputs_digest: None, ..step };
         assert!(older.made_from(Some(&value("2"))) && older.same_inputs("anything"));
     }

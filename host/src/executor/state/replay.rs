@@ -29,6 +29,11 @@ impl<'p> RunState<'p> {
     /// and inputs it has now, else queue it to run.
     pub(super) fn make_ready(&mut self, id: InstanceId, ready: &mut VecDeque<InstanceId>) {
         if let Some(reused) = self.reused_for(id) {
+            if !reused.is_result() {
+                // Not executed there and not selected now: it stays so (and received nothing).
+                self.replay(id, reused, ready);
+                return;
+            }
             let digest = self.inputs_digest_of(id);
             let same = reused.same_inputs(&digest);
             self.instances[id].inputs_digest = Some(digest.into());
