@@ -1,5 +1,6 @@
-//! `sandmap reexecute RUN --from-failure | --step SELECTION…`: run again what failed (or what
-//! is selected), reusing the parent run's other results, its fan-out keys and their order.
+//! `sandmap reexecute RUN --from-failure | --step SELECTION…`: run again what failed (or exactly
+//! what is selected), taking every other step of the parent as it was: its results, its fan-out
+//! keys and their order.
 
 use std::process::ExitCode;
 
@@ -12,11 +13,13 @@ use crate::session::{Selection, Session};
 pub struct ReexecuteArgs {
     /// The run to re-execute (a unique prefix of its id is enough).
     run: String,
-    /// Run again only the failed, abandoned, cancelled and skipped steps.
+    /// Run again the steps that did not succeed (failed, abandoned, cancelled, skipped) and
+    /// everything downstream of them.
     #[arg(long)]
     from_failure: bool,
-    /// Run again these steps: `op[key]`, `op[?]` (every key), `op` (an unmapped op); a trailing
-    /// `*` adds everything downstream. Repeatable.
+    /// Run again exactly these steps, in Dagster's syntax: `op[key]`, `op[?]` (every key), `op`
+    /// (an unmapped op); `+` before or after for one level upstream or downstream (`++` for two…),
+    /// `*` for every level. Repeatable.
     #[arg(long, value_name = "SELECTION")]
     step: Vec<String>,
     #[command(flatten)]
