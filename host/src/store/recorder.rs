@@ -21,7 +21,8 @@ pub struct Recorder {
     /// The database file, to name in errors.
     path: std::path::PathBuf,
     resumed: bool,
-    /// For a resumed run: the steps recorded before it was interrupted (written once only).
+    /// For a resumed run: the steps recorded before it was interrupted that it takes as they are
+    /// (written once only).
     recorded: std::collections::HashSet<String>,
     sender: Sender<Message>,
     writer: std::sync::Mutex<Option<JoinHandle<Result<RunStore, StoreError>>>>,
@@ -48,9 +49,13 @@ impl Recorder {
                 |r| r.get(0),
             )
             .map_err(|e| store.sqlite(e))?;
+        // The steps a resume takes as they are (`Reuse::resuming`); the others it settles again,
+        // and writes again.
         let recorded = {
-            let mut query =
-                store.conn.prepare("SELECT key FROM steps WHERE run_id = ?1").map_err(|e| store.sqlite(e))?;
+            let mut query = store
+                .conn
+                .prepare("SELECT key FROM steps WHERE run_id = ?1 AND (reused = 1 OR status IN ('success', 'failure'))")
+                .map_err(|e| store.sqlite(e))?;
             query
                 .query_map(rusqlite::params![run_id], |row| row.get::<_, String>(0))
                 .map_err(|e| store.sqlite(e))?
