@@ -9,13 +9,16 @@
 //! - [`store`] is the run store; [`session`] runs a job end to end (prepare, record, observe,
 //!   execute), shared by every command that runs one.
 //! - [`step`], [`definition`], [`value`] and [`keys`] are the plain data both sides share; a
-//!   [`step::StepSpec`] could be run by another process or machine.
+//!   [`step::StepSpec`] is run by another process or machine as it is.
+//! - [`nats`] runs steps on `sandmap worker`s over NATS JetStream: a second runner, and the
+//!   worker.
 
 pub mod cli;
 pub mod definition;
 pub mod executor;
 pub mod job;
 pub mod keys;
+pub mod nats;
 pub mod plugins;
 pub mod runtime;
 pub mod session;

@@ -57,6 +57,20 @@ impl Selection {
     }
 }
 
+/// Where a run's steps run.
+#[derive(Debug, Clone, Default)]
+pub enum Executor {
+    /// On this process's threads (the default).
+    #[default]
+    Local,
+    /// On `sandmap worker`s, through a NATS JetStream server.
+    Nats(crate::nats::NatsOptions),
+}
+
+/// Steps handed to remote workers at once when `--max-concurrent` is not given: enough to keep
+/// many machines busy, few enough that what waits on the bus stays small.
+const REMOTE_IN_FLIGHT: usize = 256;
+
 /// Why a session could not start.
 #[derive(Debug, Error)]
 pub enum SessionError {
@@ -73,6 +87,9 @@ pub enum SessionError {
     /// The WebAssembly runtime could not be set up.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    /// The executor could not be reached (nothing was run or recorded).
+    #[error(transparent)]
+    Executor(#[from] crate::nats::NatsError),
 }
 
 /// How the run is recorded in the store.
@@ -90,6 +107,8 @@ pub struct Session {
     prepared: PreparedJob,
     options: ExecOptions,
     recording: Recording,
+    /// `--max-concurrent`, if given.
+    requested_concurrency: Option<usize>,
     /// Things worth telling the user before the run starts (components that changed since the
     /// run re-executed or resumed).
     pub notes: Vec<String>,
@@ -107,10 +126,19 @@ pub struct Finished {
 impl Session {
     /// A new run of `source`, recorded into the store in `store_dir`.
     pub fn run(source: &JobSource, max_concurrent: Option<usize>, store_dir: &Path) -> Result<Self, SessionError> {
+        let max_concurrent_arg = max_concurrent;
         let (runtime, prepared, max_concurrent) = prepare(source, max_concurrent, store_dir)?;
         let options = ExecOptions { max_concurrent, ..ExecOptions::default() };
         let recording = Recording::New { parent: None, overrides: source.set.clone(), selection: None };
-        Ok(Self { store_dir: store_dir.to_owned(), runtime, prepared, options, recording, notes: Vec::new() })
+        Ok(Self {
+            store_dir: store_dir.to_owned(),
+            runtime,
+            prepared,
+            options,
+            recording,
+            requested_concurrency: max_concurrent_arg,
+            notes: Vec::new(),
+        })
     }
 
     /// Re-execute recorded run `run` (an id or a unique prefix): what `selection` names runs
@@ -123,6 +151,7 @@ impl Session {
         plugin_path: &[PathBuf],
         max_concurrent: Option<usize>,
     ) -> Result<Self, SessionError> {
+        let max_concurrent_arg = max_concurrent;
         let store = RunStore::open_existing(store_dir)?;
         let id = store.resolve(run)?;
         let parent = store.report(&id)?;
@@ -152,7 +181,15 @@ impl Session {
             overrides: provenance.overrides,
             selection: serde_json::to_string(selection).ok(),
         };
-        Ok(Self { store_dir: store_dir.to_owned(), runtime, prepared, options, recording, notes })
+        Ok(Self {
+            store_dir: store_dir.to_owned(),
+            runtime,
+            prepared,
+            options,
+            recording,
+            requested_concurrency: max_concurrent_arg,
+            notes,
+        })
     }
 
     /// Finish recorded run `run`, whose process died: every step that ended stands, only the
@@ -163,6 +200,7 @@ impl Session {
         plugin_path: &[PathBuf],
         max_concurrent: Option<usize>,
     ) -> Result<Self, SessionError> {
+        let max_concurrent_arg = max_concurrent;
         let store = RunStore::open_existing(store_dir)?;
         let id = store.resolve(run)?;
         let recorded = store.report(&id)?;
@@ -230,7 +268,15 @@ impl Session {
         let options =
             ExecOptions { run_id: id, max_concurrent, reuse: Some(Arc::new(reuse)), ..ExecOptions::default() };
         let recording = Recording::Resumed { store, lock, parent: recorded.parent_run_id };
-        Ok(Self { store_dir: store_dir.to_owned(), runtime, prepared, options, recording, notes })
+        Ok(Self {
+            store_dir: store_dir.to_owned(),
+            runtime,
+            prepared,
+            options,
+            recording,
+            requested_concurrency: max_concurrent_arg,
+            notes,
+        })
     }
 
     /// The plan it runs (for progress displays).
@@ -243,11 +289,21 @@ impl Session {
         &self.options.run_id
     }
 
-    /// Execute the run on this process's threads, recording each step as it ends and telling
-    /// `observers` of every step. A store that cannot record is reported in
-    /// [`Finished::warnings`], never fatal: the run happens regardless.
-    pub fn execute(self, observers: Vec<Arc<dyn RunObserver>>) -> Finished {
-        let Self { store_dir, runtime, prepared, mut options, recording, notes: _ } = self;
+    /// Execute the run with `executor`, recording each step as it ends and telling `observers`
+    /// of every step. A store that cannot record is reported in [`Finished::warnings`], never
+    /// fatal: the run happens regardless. An executor that cannot be reached is an error, before
+    /// anything is run or recorded.
+    pub fn execute(self, executor: &Executor, observers: Vec<Arc<dyn RunObserver>>) -> Result<Finished, SessionError> {
+        let Self { store_dir, runtime, prepared, mut options, recording, requested_concurrency, notes: _ } = self;
+        let mut remote = match executor {
+            Executor::Local => None,
+            Executor::Nats(nats) => Some(crate::nats::NatsRunner::connect(
+                nats,
+                &options.run_id,
+                &prepared.ops,
+                requested_concurrency.unwrap_or(REMOTE_IN_FLIGHT),
+            )?),
+        };
         let mut warnings = Vec::new();
         let (recorder, resumed_parent) = match recording {
             Recording::New { parent, overrides, selection } => {
@@ -291,7 +347,13 @@ impl Session {
         if !all.is_empty() {
             options.observer = Some(Arc::new(all));
         }
-        let mut report = executor::execute(&prepared.plan, &prepared.ops, &runtime, &options);
+        let mut report = match remote.as_mut() {
+            None => executor::execute(&prepared.plan, &prepared.ops, &runtime, &options),
+            Some(runner) => executor::execute_with(&prepared.plan, &prepared.ops, runner, &options),
+        };
+        if let Some(runner) = remote {
+            runner.close();
+        }
         if let Some(parent) = resumed_parent {
             report.parent_run_id = parent;
         }
@@ -300,7 +362,7 @@ impl Session {
         {
             warnings.push(format!("the run was not fully recorded: {error}"));
         }
-        Finished { report, warnings }
+        Ok(Finished { report, warnings })
     }
 }
 

@@ -10,6 +10,7 @@ mod render;
 mod resume;
 mod run;
 mod runs;
+mod worker;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -59,6 +60,9 @@ enum Command {
     Show(runs::ShowArgs),
     /// Print the captured logs of a recorded run, or of one of its steps.
     Logs(runs::LogsArgs),
+    /// Run steps for `run --executor nats://…` on this machine: pull them from a NATS JetStream
+    /// server and run each in a fresh sandbox.
+    Worker(worker::WorkerArgs),
 }
 
 /// Options every job command takes.
@@ -107,6 +111,7 @@ pub fn main() -> ExitCode {
         Command::Runs(args) => runs::runs(args),
         Command::Show(args) => runs::show(args),
         Command::Logs(args) => runs::logs(args),
+        Command::Worker(args) => worker::worker(args),
     };
     match result {
         Ok(code) => code,
@@ -126,6 +131,8 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
 /// Diagnostics go to stderr, filtered by `SANDMAP_LOG` (e.g. `SANDMAP_LOG=debug`).
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SANDMAP_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        // The NATS client logs every failed (re)connect as an error of its own; sandmap says what
+        // failed itself, once, naming the server.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,async_nats=off"));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }

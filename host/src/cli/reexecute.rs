@@ -26,12 +26,15 @@ pub struct ReexecuteArgs {
     report: ReportArgs,
     #[command(flatten)]
     again: AgainArgs,
+    #[command(flatten)]
+    executor: super::worker::ExecutorArgs,
 }
 
 /// What `reexecute` and `resume` take beside the run: how to run it again, and where from.
 #[derive(Debug, clap::Args)]
 pub(super) struct AgainArgs {
-    /// Steps running at once [default: the number of cores].
+    /// Steps running at once [default: the number of cores]; with `--executor nats://…`, steps
+    /// handed to the workers at once [default: 256].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_concurrent: Option<u32>,
     /// Search these folders for components first. Repeatable.
@@ -50,5 +53,5 @@ pub fn reexecute(args: ReexecuteArgs) -> anyhow::Result<ExitCode> {
         &args.again.plugin_path,
         args.again.max_concurrent.map(|n| n as usize),
     );
-    execute(session, &args.report)
+    execute(session, &args.report, &args.executor)
 }

@@ -17,6 +17,8 @@ pub struct ResumeArgs {
     report: ReportArgs,
     #[command(flatten)]
     again: AgainArgs,
+    #[command(flatten)]
+    executor: super::worker::ExecutorArgs,
 }
 
 pub fn resume(args: ResumeArgs) -> anyhow::Result<ExitCode> {
@@ -26,5 +28,5 @@ pub fn resume(args: ResumeArgs) -> anyhow::Result<ExitCode> {
         &args.again.plugin_path,
         args.again.max_concurrent.map(|n| n as usize),
     );
-    execute(session, &args.report)
+    execute(session, &args.report, &args.executor)
 }

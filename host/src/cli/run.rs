@@ -21,11 +21,14 @@ pub struct RunArgs {
     job: JobArgs,
     #[command(flatten)]
     report: ReportArgs,
-    /// Steps running at once [default: the number of cores].
+    /// Steps running at once [default: the number of cores]; with `--executor nats://…`, steps
+    /// handed to the workers at once [default: 256].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     max_concurrent: Option<u32>,
     #[command(flatten)]
     store: super::runs::StoreArgs,
+    #[command(flatten)]
+    executor: super::worker::ExecutorArgs,
 }
 
 /// How a run shows itself: progress while it runs, the report when it ends.
@@ -73,12 +76,16 @@ pub struct ValidateArgs {
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let store_dir = args.store.dir();
     let session = Session::run(&args.job.source(), args.max_concurrent.map(|n| n as usize), &store_dir);
-    execute(session, &args.report)
+    execute(session, &args.report, &args.executor)
 }
 
 /// Execute a session (a run, re-execution or resumed run) with its progress shown; print the
 /// report; the exit status it calls for. A session that could not start is reported here.
-pub(super) fn execute(session: Result<Session, SessionError>, output: &ReportArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn execute(
+    session: Result<Session, SessionError>,
+    output: &ReportArgs,
+    executor: &super::worker::ExecutorArgs,
+) -> anyhow::Result<ExitCode> {
     let session = match session {
         Ok(session) => session,
         Err(SessionError::Invalid(error)) => return Ok(invalid(&error)),
@@ -95,7 +102,15 @@ pub(super) fn execute(session: Result<Session, SessionError>, output: &ReportArg
         eprintln!("run {id} of job \"{}\" (if it is stopped: sandmap resume {id})", printable(&session.plan().job));
     }
     let observers: Vec<Arc<dyn RunObserver>> = progress.iter().map(|p| Arc::clone(p) as Arc<dyn RunObserver>).collect();
-    let finished = session.execute(observers);
+    let finished = match session.execute(&executor.executor(), observers) {
+        Ok(finished) => finished,
+        Err(error) => {
+            if let Some(progress) = progress {
+                progress.finish();
+            }
+            return Ok(refuse(error));
+        }
+    };
     if let Some(progress) = progress {
         progress.finish();
     }

@@ -149,9 +149,9 @@ fn schedule(state: &mut RunState, ops: &[Arc<LoadedOp>], runner: &mut dyn Runner
         match event {
             RunnerEvent::Started { attempt, .. } => state.tell_started(instance, attempt),
             RunnerEvent::Emitted { emission, .. } => state.emitted(instance, emission, &mut ready),
-            RunnerEvent::Finished { outcome, .. } => {
+            RunnerEvent::Finished { outcome, worker, .. } => {
                 in_flight.remove(&task);
-                if let Some(delay) = state.finished(instance, outcome, &mut ready) {
+                if let Some(delay) = state.finished(instance, outcome, worker, &mut ready) {
                     delayed.push((Instant::now() + delay, instance));
                 }
             }

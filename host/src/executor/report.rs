@@ -123,6 +123,9 @@ pub struct StepReport {
     pub previous_attempts: Vec<AttemptReport>,
     /// Wall time of its last attempt, in milliseconds.
     pub duration_ms: f64,
+    /// Where its last attempt ran: a worker's name, `local` (this process), or none if it did
+    /// not run in this run.
+    pub worker: Option<String>,
     /// Dynamic records it emitted, in emission order.
     pub records: Vec<RecordReport>,
     /// Its captured log (shared with the run's own state and its observers, never copied).

@@ -52,6 +52,8 @@ pub enum RunnerEvent {
         attempt: u32,
         /// How it went.
         outcome: StepOutcome,
+        /// The worker that ran it, if it ran elsewhere (`None`: on this process's threads).
+        worker: Option<String>,
     },
 }
 
@@ -150,6 +152,7 @@ impl Runner for LocalRunner {
                 task: task.id,
                 attempt: task.spec.attempt,
                 outcome: StepOutcome { result: Err(failure), log: StepLog::default(), duration: Default::default() },
+                worker: None,
             });
             return Ok(());
         };
@@ -195,7 +198,7 @@ fn work(runtime: &Runtime, tasks: &Receiver<LocalTask>, events: &Sender<RunnerEv
         }
         let sink = ChannelEvents { task: task.id, attempt, events: events.clone() };
         let outcome = runtime.run(&op, &task.spec, Box::new(sink));
-        if events.send(RunnerEvent::Finished { task: task.id, attempt, outcome }).is_err() {
+        if events.send(RunnerEvent::Finished { task: task.id, attempt, outcome, worker: None }).is_err() {
             return;
         }
     }

@@ -68,7 +68,7 @@ pub struct RuntimeError(pub String);
 /// Why a step failed. Its `Display` is the message users see after the step key. Plain data:
 /// it travels back from wherever the step ran.
 #[derive(Debug, Clone, PartialEq, Eq, Error, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
 pub enum StepFailure {
     /// The op returned an error.
     #[error("{0}")]
@@ -93,4 +93,9 @@ pub enum StepFailure {
     /// The sandbox could not be set up (a grant could not be opened, …).
     #[error("cannot set up the sandbox: {0}")]
     Sandbox(String),
+    /// Running it elsewhere failed: its workers were lost, a worker lacks a grant's folder or
+    /// could not fetch its component, or a redelivery emitted other records. Names the step and
+    /// the workers involved.
+    #[error("{0}")]
+    Remote(String),
 }

@@ -38,6 +38,14 @@ impl HeldDirs {
 
     /// The sandbox's preopens for `grants`: each held directory, opened now by its path if it
     /// was not held yet (and held from then on).
+    /// Hold `dir` as `grant`'s directory from now on, in place of any held before (a worker
+    /// opens each grant afresh per step: the folder at a path may be replaced between runs).
+    pub fn replace(&self, grant: &Grant, dir: &cap_std::fs::Dir) -> std::io::Result<()> {
+        let held = wasi_dir(dir.try_clone()?.into_std_file(), grant.access);
+        self.lock().insert((grant.host.clone(), grant.access), held);
+        Ok(())
+    }
+
     pub fn preopens(&self, grants: &[Grant]) -> Result<Vec<(Dir, String)>, StepFailure> {
         let mut dirs = self.lock();
         let mut out = Vec::with_capacity(grants.len());

@@ -67,6 +67,8 @@ pub struct LoadedOp {
     pub definition: OpDefinition,
     /// The interfaces the component imports (`sandmap:op/host@0.1.0`, `wasi:…`), sorted.
     pub imports: Vec<String>,
+    /// The component's bytes, kept for runners that ship them to other machines.
+    pub bytes: Arc<[u8]>,
     pre: OpComponentPre<Sandbox>,
 }
 
@@ -236,7 +238,7 @@ impl Runtime {
         let mut imports: Vec<String> =
             component.component_type().imports(&self.engine).map(|(name, _)| name.to_owned()).collect();
         imports.sort();
-        Ok(LoadedOp { digest, definition, imports, pre })
+        Ok(LoadedOp { digest, definition, imports, bytes: Arc::from(bytes), pre })
     }
 
     /// Whether steps can have a `fuel` limit.
@@ -256,6 +258,12 @@ impl Runtime {
     /// changes nothing. A grant no one held is opened by its path when a step first needs it.
     pub fn hold_grant(&self, grant: &Grant, dir: &cap_std::fs::Dir) -> std::io::Result<()> {
         self.held.hold(grant, dir)
+    }
+
+    /// Hold `dir` as `grant`'s directory in place of whatever was held for it: for a process that
+    /// runs steps of many runs (a worker), which checks and opens each grant per step.
+    pub fn refresh_grant(&self, grant: &Grant, dir: &cap_std::fs::Dir) -> std::io::Result<()> {
+        self.held.replace(grant, dir)
     }
 
     /// Folders of sandmap's own that no op may be granted (the compile cache: an op that could
@@ -515,6 +523,18 @@ mod tests {
         };
         let back: StepOutcome = serde_json::from_str(&serde_json::to_string(&outcome).unwrap()).unwrap();
         assert_eq!((back.result, back.log, back.duration), (outcome.result, outcome.log, outcome.duration));
+        // Every kind of failure travels, the ones that are only a message too.
+        for failure in [
+            StepFailure::Op("no".into()),
+            StepFailure::Emission("bad key".into()),
+            StepFailure::MissingOutput("none".into()),
+            StepFailure::Trap("unreachable".into()),
+            StepFailure::Sandbox("no grant".into()),
+            StepFailure::Remote("worker lost".into()),
+        ] {
+            let back: StepFailure = serde_json::from_str(&serde_json::to_string(&failure).unwrap()).unwrap();
+            assert_eq!(back, failure);
+        }
     }
 
     #[test]

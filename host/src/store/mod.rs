@@ -216,8 +216,8 @@ impl RunStore {
                 .prepare_cached(
                     "INSERT OR REPLACE INTO steps (run_id, seq, key, op, mapping_key, status, error, attempts,
                                                    duration_ms, previous_attempts, log, outputs, reused, record_digest,
-                                                   sort_key, inputs_digest)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                                                   sort_key, inputs_digest, worker)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
                 )
                 .map_err(sqlite)?;
             let mut forget =
@@ -265,6 +265,7 @@ impl RunStore {
                     ended.record_digest,
                     sort_key(&ended.sort_key),
                     ended.inputs_digest,
+                    s.worker,
                 ])
                 .map_err(sqlite)?;
                 if replacing {
@@ -513,7 +514,7 @@ impl RunStore {
             .conn
             .prepare(
                 "SELECT key, op, mapping_key, status, error, attempts, duration_ms, previous_attempts, log, outputs,
-                        record_digest, reused, inputs_digest
+                        record_digest, reused, inputs_digest, worker
                  FROM steps WHERE run_id = ?1 AND (?2 OR reused = 0) ORDER BY sort_key, seq",
             )
             .map_err(|e| self.sqlite(e))?;
@@ -536,6 +537,7 @@ impl RunStore {
                         row.get::<_, Option<String>>(10)?,
                         row.get::<_, bool>(11)?,
                         row.get::<_, Option<String>>(12)?,
+                        row.get::<_, Option<String>>(13)?,
                     ),
                 ))
             })
@@ -544,7 +546,7 @@ impl RunStore {
         for row in rows {
             let (
                 (key, op, mapping_key, status, error, attempts),
-                (duration_ms, previous, log, values, record_digest, reused, inputs_digest),
+                (duration_ms, previous, log, values, record_digest, reused, inputs_digest, worker),
             ) = row.map_err(|e| self.sqlite(e))?;
             let report = StepReport {
                 values: stored_values(&values).map_err(|e| self.corrupt("step outputs", e))?,
@@ -560,6 +562,7 @@ impl RunStore {
                 error,
                 attempts,
                 duration_ms,
+                worker,
             };
             // The sort key only orders rows in the query above.
             steps.push(EndedStep { report, reused, record_digest, inputs_digest, sort_key: Vec::new() });

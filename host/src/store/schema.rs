@@ -66,6 +66,8 @@ const MIGRATIONS: &[&str] = &[
     //    only for the same inputs), and a re-execution's selection (to resume it as planned).
     "ALTER TABLE steps ADD COLUMN inputs_digest TEXT;
      ALTER TABLE runs ADD COLUMN selection TEXT;",
+    // 6: many machines — where each step's last attempt ran (a worker's name, or `local`).
+    "ALTER TABLE steps ADD COLUMN worker TEXT;",
 ];
 
 /// Bring the schema up to date.

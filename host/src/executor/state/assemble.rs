@@ -89,6 +89,7 @@ impl RunState<'_> {
     fn step_report(&self, instance: Instance) -> StepReport {
         let records = self.records_of(&instance);
         let status = instance.final_status();
+        let worker = instance.worker();
         let extra = instance.extra.map(|e| *e).unwrap_or_default();
         StepReport {
             key: instance.step_key,
@@ -99,6 +100,7 @@ impl RunState<'_> {
             attempts: instance.attempts,
             previous_attempts: extra.previous_attempts,
             duration_ms: millis(instance.duration),
+            worker,
             records,
             log: extra.log,
             values: instance.outputs,

@@ -38,7 +38,7 @@ impl RunState<'_> {
         self.release(id, emission, ready);
     }
 
-    /// A step attempt finished.
+    /// A step attempt finished (on `worker`, if it ran elsewhere).
     ///
     /// Returns the delay before a retry, if the attempt failed and the op's retry policy allows
     /// another; the instance is then runnable again once the caller re-queues it.
@@ -46,10 +46,14 @@ impl RunState<'_> {
         &mut self,
         id: InstanceId,
         outcome: StepOutcome,
+        worker: Option<String>,
         ready: &mut VecDeque<InstanceId>,
     ) -> Option<Duration> {
         let StepOutcome { result, log, duration } = outcome;
         let instance = &mut self.instances[id];
+        if worker.is_some() {
+            instance.extra().worker = worker;
+        }
         instance.attempts += 1;
         instance.duration = duration;
         if !log.entries.is_empty() || log.truncated_bytes > 0 {

@@ -114,9 +114,20 @@ struct Extra {
     log: Arc<StepLog>,
     /// Taken from the parent run of a re-execution instead of run.
     reused: bool,
+    /// The remote worker that ran its last attempt (none: it ran on this process's threads).
+    worker: Option<String>,
 }
 
 impl Instance {
+    /// Where its last attempt ran, for its report.
+    fn worker(&self) -> Option<String> {
+        match self.extra.as_deref().and_then(|e| e.worker.clone()) {
+            Some(worker) => Some(worker),
+            None if self.attempts > 0 && !self.reused() => Some("local".to_owned()),
+            None => None,
+        }
+    }
+
     /// The value of its plain output `name`, if it produced one.
     fn output(&self, name: &str) -> Option<&JsonText> {
         self.outputs.iter().find(|(n, _)| n == name).map(|(_, v)| v)

@@ -32,6 +32,7 @@ impl RunState<'_> {
             attempts: instance.attempts,
             previous_attempts: extra.map(|e| e.previous_attempts.clone()).unwrap_or_default(),
             duration_ms: millis(instance.duration),
+            worker: instance.worker(),
             records: self.records_of(instance),
             // The log is shared, not copied: held once for the run, its report and the recorder.
             log: extra.map(|e| e.log.clone()).unwrap_or_default(),

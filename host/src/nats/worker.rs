@@ -1,0 +1,546 @@
+//! `sandmap worker`: pull step attempts from the tasks stream and run each in a fresh sandbox,
+//! exactly as a local run would (same limits, timeouts, fuel, log capture), telling the
+//! coordinator on the events stream what happened.
+//!
+//! A worker keeps nothing between tasks but its compiled components (fetched once per digest
+//! from the components bucket, checked against their sha256, compiled through its compile
+//! cache). A task message is untrusted input: a malformed one is refused on its own, with the
+//! step failed when it can be named, and the worker goes on.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::AckKind;
+use async_nats::jetstream::consumer::PullConsumer;
+use async_nats::jetstream::context::PublishAckFuture;
+use async_nats::jetstream::message::Acker;
+use async_nats::jetstream::message::PublishMessage;
+use futures_util::StreamExt;
+use tokio::sync::{Notify, OnceCell, mpsc};
+
+use super::wire::{ATTEMPT_HEADER, Event, EventMessage, RUN_HEADER, STEP_HEADER, TaskBody};
+use super::{
+    Bus, HEARTBEAT, MAX_BLOB_BYTES, MAX_COMPONENT_BYTES, MAX_LOST_DELIVERIES, NatsError, NatsOptions, blobs,
+    event_subject, is_subject_token,
+};
+use crate::runtime::{Emission, LoadedOp, Runtime, RuntimeConfig, StepEvents, StepFailure, StepLog, StepOutcome};
+use crate::step::StepSpec;
+use crate::units::format_duration;
+
+/// How a worker runs.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// The server.
+    pub nats: NatsOptions,
+    /// Its name, in every event it sends and in `run --json`'s `worker`.
+    pub name: String,
+    /// Steps it runs at once.
+    pub max_concurrent: usize,
+    /// `(coordinator's path, this machine's path)`: grants under the first are found under the
+    /// second.
+    pub mounts: Vec<(PathBuf, PathBuf)>,
+    /// Print nothing per step.
+    pub quiet: bool,
+}
+
+/// A component, compiled for one of the worker's two engines (with and without fuel).
+type Loaded = Arc<OnceCell<Result<Arc<LoadedOp>, String>>>;
+
+struct Shared {
+    options: WorkerOptions,
+    bus: Bus,
+    plain: OnceCell<Arc<Runtime>>,
+    fueled: OnceCell<Arc<Runtime>>,
+    components: Mutex<HashMap<(String, bool), Loaded>>,
+    /// Set on the first Ctrl-C / SIGTERM: pull no more.
+    stopping: AtomicBool,
+    stop: Notify,
+    running: AtomicUsize,
+    /// Ackers of the tasks running now, to hand them back on a second signal.
+    in_hand: Mutex<HashMap<u64, Arc<Acker>>>,
+}
+
+/// Connect and run tasks until the process is told to stop (Ctrl-C or SIGTERM): it then
+/// finishes the steps it is running; told again, it hands them back to the server at once.
+pub fn run(options: WorkerOptions) -> Result<(), NatsError> {
+    let threads = options.max_concurrent.clamp(1, 4);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .thread_name("sandmap-worker")
+        .enable_all()
+        .build()
+        .map_err(|e| NatsError::Runtime(e.to_string()))?;
+    runtime.block_on(serve(options))
+}
+
+async fn serve(options: WorkerOptions) -> Result<(), NatsError> {
+    let bus = Bus::connect(&options.nats).await?;
+    let consumer = bus.workers_consumer().await?;
+    let slots = options.max_concurrent.max(1);
+    if !options.quiet {
+        eprintln!(
+            "worker {} connected to {}: running up to {slots} steps at once",
+            options.name,
+            super::redact(&options.nats.url)
+        );
+    }
+    let shared = Arc::new(Shared {
+        options,
+        bus,
+        plain: OnceCell::new(),
+        fueled: OnceCell::new(),
+        components: Mutex::new(HashMap::new()),
+        stopping: AtomicBool::new(false),
+        stop: Notify::new(),
+        running: AtomicUsize::new(0),
+        in_hand: Mutex::new(HashMap::new()),
+    });
+    let signals = tokio::spawn(watch_signals(shared.clone()));
+    let mut loops = Vec::with_capacity(slots);
+    for _ in 0..slots {
+        loops.push(tokio::spawn(pull_loop(shared.clone(), consumer.clone())));
+    }
+    for handle in loops {
+        let _ = handle.await;
+    }
+    signals.abort();
+    if !shared.options.quiet {
+        eprintln!("worker {} stopped", shared.options.name);
+    }
+    Ok(())
+}
+
+async fn watch_signals(shared: Arc<Shared>) {
+    let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else { return };
+    let mut told = false;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        if told {
+            // Hand back what runs now: the server redelivers it to another worker at once.
+            let ackers: Vec<Arc<Acker>> = lock(&shared.in_hand).values().cloned().collect();
+            for acker in ackers {
+                let _ = acker.ack_with(AckKind::Nak(None)).await;
+            }
+            let _ = shared.bus.client.flush().await;
+            eprintln!("worker {}: handed back {} running steps", shared.options.name, lock(&shared.in_hand).len());
+            std::process::exit(130);
+        }
+        told = true;
+        shared.stopping.store(true, Ordering::SeqCst);
+        shared.stop.notify_waiters();
+        eprintln!(
+            "worker {}: stopping; finishing {} running steps (again to hand them back now)",
+            shared.options.name,
+            shared.running.load(Ordering::SeqCst)
+        );
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// One slot: pull a task, run it, repeat. Pulls one at a time, so a task never waits in a busy
+/// worker while another is idle.
+async fn pull_loop(shared: Arc<Shared>, consumer: PullConsumer) {
+    while !shared.stopping.load(Ordering::SeqCst) {
+        let batch = consumer.batch().max_messages(1).expires(Duration::from_secs(5)).messages();
+        let mut batch = match batch.await {
+            Ok(batch) => batch,
+            Err(error) => {
+                // The server is restarting, or the network is down: ask again.
+                tracing::warn!("cannot pull tasks: {error}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        let next = tokio::select! {
+            next = batch.next() => next,
+            _ = shared.stop.notified() => return,
+        };
+        match next {
+            Some(Ok(message)) => handle(&shared, message).await,
+            Some(Err(error)) => {
+                tracing::debug!("pull: {error}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            None => {}
+        }
+    }
+}
+
+/// Where one delivery of a task reports to.
+struct Reply {
+    shared: Arc<Shared>,
+    run_id: String,
+    key: String,
+    attempt: u32,
+    delivery: u64,
+    /// Publishes sent and not yet confirmed.
+    unconfirmed: Vec<PublishAckFuture>,
+    /// A publish failed: the delivery's result cannot be trusted to have arrived.
+    broken: bool,
+    sent: u64,
+}
+
+impl Reply {
+    async fn send(&mut self, event: Event, id_suffix: &str) {
+        let message = EventMessage {
+            key: self.key.clone(),
+            attempt: self.attempt,
+            delivery: self.delivery,
+            worker: self.shared.options.name.clone(),
+            event,
+        };
+        let body = match serde_json::to_vec(&message) {
+            Ok(body) => body,
+            Err(error) => {
+                tracing::error!("cannot encode an event of step {}: {error}", self.key);
+                self.broken = true;
+                return;
+            }
+        };
+        let mut headers = HeaderMap::new();
+        let payload = match blobs::outgoing(&self.shared.bus.blobs, &mut headers, body).await {
+            Ok(payload) => payload,
+            Err(error) => {
+                tracing::warn!("cannot store an event of step {}: {error}", self.key);
+                self.broken = true;
+                return;
+            }
+        };
+        let id = format!("{}:{}:{}:{}:{id_suffix}", self.run_id, self.key, self.attempt, self.delivery);
+        let publish = PublishMessage::build().payload(payload).headers(headers).message_id(id);
+        match self.shared.bus.js.send_publish(event_subject(&self.run_id), publish).await {
+            Ok(ack) => self.unconfirmed.push(ack),
+            Err(error) => {
+                tracing::warn!("cannot publish an event of step {}: {error}", self.key);
+                self.broken = true;
+            }
+        }
+    }
+
+    async fn emitted(&mut self, emission: Emission) {
+        let index = self.sent;
+        self.sent += 1;
+        self.send(Event::Emitted { index, emission }, &index.to_string()).await;
+    }
+
+    /// Wait until the server has every event sent so far.
+    async fn confirm(&mut self) -> bool {
+        for ack in self.unconfirmed.drain(..) {
+            if let Err(error) = ack.await {
+                tracing::warn!("an event of step {} was not stored: {error}", self.key);
+                self.broken = true;
+            }
+        }
+        !self.broken
+    }
+
+    /// Send the end of the delivery and wait until everything is stored.
+    async fn finish(&mut self, outcome: StepOutcome) -> bool {
+        let emitted = self.sent;
+        self.send(Event::Finished { emitted, outcome }, "finished").await;
+        self.confirm().await
+    }
+}
+
+fn failed(failure: StepFailure) -> StepOutcome {
+    StepOutcome { result: Err(failure), log: StepLog::default(), duration: Duration::ZERO }
+}
+
+async fn handle(shared: &Arc<Shared>, message: async_nats::jetstream::Message) {
+    let (delivery, sequence) = match message.info() {
+        Ok(info) => (u64::try_from(info.delivered).unwrap_or(1), info.stream_sequence),
+        Err(error) => {
+            tracing::warn!("refused a task without delivery info: {error}");
+            let _ = message.ack_with(AckKind::Term).await;
+            return;
+        }
+    };
+    let (message, acker) = message.split();
+    let acker = Arc::new(acker);
+    let header = |name: &str| message.headers.as_ref().and_then(|h| h.get(name)).map(|v| v.as_str().to_owned());
+    let (Some(run_id), Some(key), Some(attempt)) =
+        (header(RUN_HEADER), header(STEP_HEADER), header(ATTEMPT_HEADER).and_then(|a| a.parse::<u32>().ok()))
+    else {
+        tracing::warn!("refused a task on {} without its run, step and attempt headers", message.subject);
+        let _ = acker.ack_with(AckKind::Term).await;
+        return;
+    };
+    if !is_subject_token(&run_id) {
+        tracing::warn!("refused a task whose run id {run_id:?} is not a subject token");
+        let _ = acker.ack_with(AckKind::Term).await;
+        return;
+    }
+    shared.running.fetch_add(1, Ordering::SeqCst);
+    lock(&shared.in_hand).insert(sequence, acker.clone());
+    let heartbeat = {
+        let acker = acker.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(HEARTBEAT).await;
+                if let Err(error) = acker.ack_with(AckKind::Progress).await {
+                    tracing::debug!("heartbeat: {error}");
+                }
+            }
+        })
+    };
+    let mut reply = Reply {
+        shared: shared.clone(),
+        run_id,
+        key,
+        attempt,
+        delivery,
+        unconfirmed: Vec::new(),
+        broken: false,
+        sent: 0,
+    };
+    let done = run_delivery(shared, &message, &mut reply).await;
+    heartbeat.abort();
+    if done {
+        // Acked only once the result is stored; a lost ack means a redelivery, whose result
+        // the coordinator ignores as late.
+        if let Err(error) = acker.double_ack().await {
+            tracing::warn!("cannot ack step {}: {error}", reply.key);
+        }
+    } else {
+        let _ = acker.ack_with(AckKind::Nak(Some(Duration::from_secs(1)))).await;
+    }
+    lock(&shared.in_hand).remove(&sequence);
+    shared.running.fetch_sub(1, Ordering::SeqCst);
+}
+
+/// Run one delivery and report it; whether its result is stored on the server.
+async fn run_delivery(shared: &Arc<Shared>, message: &async_nats::Message, reply: &mut Reply) -> bool {
+    let name = shared.options.name.clone();
+    let lost = reply.delivery.saturating_sub(1);
+    if lost >= MAX_LOST_DELIVERIES as u64 {
+        reply.send(Event::Lost { deliveries: lost }, "lost").await;
+        say(shared, reply, "lost", &format!("delivered {lost} times before; given up"));
+        return reply.confirm().await;
+    }
+    let body =
+        match blobs::incoming(&shared.bus.blobs, message.headers.as_ref(), &message.payload, MAX_BLOB_BYTES).await {
+            Ok(body) => body,
+            Err(error) => {
+                let failure =
+                    StepFailure::Remote(format!("worker {name} cannot read the task of step {}: {error}", reply.key));
+                return report_failure(shared, reply, failure).await;
+            }
+        };
+    let mut spec = match serde_json::from_slice::<TaskBody>(&body) {
+        Ok(task) if task.spec.key == reply.key && task.spec.attempt == reply.attempt => task.spec,
+        Ok(_) => {
+            let failure = StepFailure::Remote(format!(
+                "worker {name} refused the task of step {}: its body names another step or attempt",
+                reply.key
+            ));
+            return report_failure(shared, reply, failure).await;
+        }
+        Err(error) => {
+            let failure = StepFailure::Remote(format!(
+                "worker {name} refused the task of step {}: malformed: {error}",
+                reply.key
+            ));
+            return report_failure(shared, reply, failure).await;
+        }
+    };
+    let runtime = match runtime_for(shared, spec.limits.fuel.is_some()).await {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            return report_failure(shared, reply, StepFailure::Remote(format!("worker {name}: {error}"))).await;
+        }
+    };
+    if let Err(failure) = localize_grants(&shared.options, &runtime, &mut spec) {
+        return report_failure(shared, reply, failure).await;
+    }
+    let op = match component(shared, &runtime, &spec.component, spec.limits.fuel.is_some()).await {
+        Ok(op) => op,
+        Err(error) => {
+            let failure = StepFailure::Remote(format!(
+                "worker {name} cannot get the component of step {} (sha256:{:.12}): {error}",
+                reply.key, spec.component
+            ));
+            return report_failure(shared, reply, failure).await;
+        }
+    };
+    reply.send(Event::Started, "started").await;
+    let (sink, mut emissions) = mpsc::unbounded_channel();
+    let running = tokio::task::spawn_blocking(move || runtime.run(&op, &spec, Box::new(ChannelSink(sink))));
+    while let Some(emission) = emissions.recv().await {
+        reply.emitted(emission).await;
+    }
+    let outcome = match running.await {
+        Ok(outcome) => outcome,
+        Err(error) => failed(StepFailure::Sandbox(format!("the step's thread failed: {error}"))),
+    };
+    let summary = match &outcome.result {
+        Ok(()) => ("ok", format_duration(outcome.duration)),
+        Err(failure) => ("failed", format!("{}: {failure}", format_duration(outcome.duration))),
+    };
+    let stored = reply.finish(outcome).await;
+    say(shared, reply, summary.0, &summary.1);
+    stored
+}
+
+async fn report_failure(shared: &Arc<Shared>, reply: &mut Reply, failure: StepFailure) -> bool {
+    let text = failure.to_string();
+    let stored = reply.finish(failed(failure)).await;
+    say(shared, reply, "failed", &text);
+    stored
+}
+
+fn say(shared: &Shared, reply: &Reply, status: &str, detail: &str) {
+    if shared.options.quiet {
+        return;
+    }
+    let redelivered = if reply.delivery > 1 { format!(", delivery {}", reply.delivery) } else { String::new() };
+    eprintln!(
+        "{status:<6} {} (run {:.8}, attempt {}{redelivered}) {}",
+        crate::runtime::printable(&reply.key),
+        reply.run_id,
+        reply.attempt,
+        crate::runtime::printable(detail)
+    );
+}
+
+struct ChannelSink(mpsc::UnboundedSender<Emission>);
+
+impl StepEvents for ChannelSink {
+    fn emitted(&mut self, emission: Emission) {
+        // The receiver lives until the step ends.
+        let _ = self.0.send(emission);
+    }
+}
+
+async fn runtime_for(shared: &Arc<Shared>, fuel: bool) -> Result<Arc<Runtime>, String> {
+    let cell = if fuel { &shared.fueled } else { &shared.plain };
+    let max_concurrent = shared.options.max_concurrent;
+    cell.get_or_try_init(|| async move {
+        let settings = RuntimeConfig { max_concurrent, fuel, ..RuntimeConfig::default() };
+        tokio::task::spawn_blocking(move || Runtime::new(&settings).map(Arc::new).map_err(|e| e.to_string()))
+            .await
+            .map_err(|e| e.to_string())?
+    })
+    .await
+    .cloned()
+}
+
+/// The component `digest`, fetched and compiled once per engine.
+async fn component(
+    shared: &Arc<Shared>,
+    runtime: &Arc<Runtime>,
+    digest: &str,
+    fuel: bool,
+) -> Result<Arc<LoadedOp>, String> {
+    let entry = (digest.to_owned(), fuel);
+    let cell = lock(&shared.components).entry(entry.clone()).or_default().clone();
+    let bus = shared.bus.clone();
+    let runtime = runtime.clone();
+    let digest = digest.to_owned();
+    let loaded = cell
+        .get_or_init(|| async move {
+            let started = Instant::now();
+            let bytes = blobs::fetch(&bus.components, &digest, MAX_COMPONENT_BYTES).await?;
+            let fetched = started.elapsed();
+            let loaded = tokio::task::spawn_blocking(move || {
+                runtime.load_digested(&bytes, digest.clone(), &format!("component sha256:{digest:.12}"))
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+            tracing::info!("fetched component {} in {fetched:?}, ready in {:?}", loaded.digest, started.elapsed());
+            Ok(Arc::new(loaded))
+        })
+        .await
+        .clone();
+    if loaded.is_err() {
+        // Not cached: the next task may find it (the coordinator may still be uploading).
+        lock(&shared.components).remove(&entry);
+    }
+    loaded
+}
+
+/// Each grant's directory on this machine: its path, or its `--mount` mapping. A grant whose
+/// directory is missing fails the step, naming the grant, the path and the worker; so does one
+/// that would reach into the worker's compile cache. The directory is opened now, so the step
+/// sees what was checked.
+fn localize_grants(options: &WorkerOptions, runtime: &Runtime, spec: &mut StepSpec) -> Result<(), StepFailure> {
+    let name = &options.name;
+    for grant in &mut spec.grants {
+        let local = mounted(&options.mounts, &grant.host);
+        let refuse = |why: String| {
+            StepFailure::Remote(format!(
+                "worker {name} cannot run step {}: grant {} needs the folder {}{}, {why}",
+                spec.key,
+                grant.guest,
+                grant.host.display(),
+                if local == grant.host { String::new() } else { format!(" (here {})", local.display()) },
+            ))
+        };
+        if !grant.host.is_absolute() {
+            return Err(refuse("which is not an absolute path".into()));
+        }
+        let metadata = std::fs::metadata(&local).map_err(|e| {
+            refuse(format!(
+                "which this worker does not have ({e}); share it at the same path or map it with --mount {}=LOCAL_PATH",
+                grant.host.display()
+            ))
+        })?;
+        if !metadata.is_dir() {
+            return Err(refuse("which is not a folder on this worker".into()));
+        }
+        let canonical = local.canonicalize().map_err(|e| refuse(format!("which cannot be resolved here ({e})")))?;
+        for protected in runtime.protected_dirs() {
+            let protected = protected.canonicalize().unwrap_or(protected);
+            if canonical.starts_with(&protected) || protected.starts_with(&canonical) {
+                return Err(refuse(format!(
+                    "which holds or is inside this worker's compile cache {}",
+                    protected.display()
+                )));
+            }
+        }
+        let dir = cap_std::fs::Dir::open_ambient_dir(&canonical, cap_std::ambient_authority())
+            .map_err(|e| refuse(format!("which cannot be opened here ({e})")))?;
+        let local = crate::step::Grant { host: canonical, guest: grant.guest.clone(), access: grant.access };
+        runtime.refresh_grant(&local, &dir).map_err(|e| refuse(format!("which cannot be held open ({e})")))?;
+        *grant = local;
+    }
+    Ok(())
+}
+
+/// `path` under the longest `--mount` that contains it.
+fn mounted(mounts: &[(PathBuf, PathBuf)], path: &Path) -> PathBuf {
+    mounts
+        .iter()
+        .filter(|(from, _)| path.starts_with(from))
+        .max_by_key(|(from, _)| from.components().count())
+        .and_then(|(from, to)| {
+            let rest = path.strip_prefix(from).ok()?;
+            // `join("")` would add a trailing slash.
+            Some(if rest.as_os_str().is_empty() { to.clone() } else { to.join(rest) })
+        })
+        .unwrap_or_else(|| path.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_longest_mount_wins() {
+        let mounts = vec![("/data".into(), "/mnt/a".into()), ("/data/deep".into(), "/mnt/b".into())];
+        assert_eq!(mounted(&mounts, Path::new("/data/x")), Path::new("/mnt/a/x"));
+        assert_eq!(mounted(&mounts, Path::new("/data/deep/y")), Path::new("/mnt/b/y"));
+        assert_eq!(mounted(&mounts, Path::new("/database")), Path::new("/database"));
+        assert_eq!(mounted(&mounts, Path::new("/data")), Path::new("/mnt/a"));
+    }
+}
