@@ -8,160 +8,12 @@
 
 mod common;
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
+use common::nats::{Server, Worker, wait_for};
 use common::{StoredJob, Workspace, sandmap};
 use serde_json::Value;
-
-/// A `nats-server -js` of this test.
-struct Server {
-    child: Option<Child>,
-    binary: PathBuf,
-    port: u16,
-    store: tempfile::TempDir,
-    extra: Vec<String>,
-    log: PathBuf,
-}
-
-fn nats_server_binary() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/local/bin")])
-        .map(|dir| dir.join("nats-server"))
-        .find(|candidate| candidate.is_file())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-impl Server {
-    /// A server, or `None` (said) where none is installed and none is required.
-    fn start(extra: &[&str]) -> Option<Self> {
-        let Some(binary) = nats_server_binary() else {
-            assert!(
-                std::env::var("SANDMAP_REQUIRE_NATS").as_deref() != Ok("1"),
-                "nats-server is not installed, and SANDMAP_REQUIRE_NATS=1"
-            );
-            eprintln!("SKIPPED: nats-server is not installed (apt-get install nats-server)");
-            return None;
-        };
-        let store = tempfile::tempdir().unwrap();
-        let log = store.path().join("server.log");
-        let mut server = Self {
-            child: None,
-            binary,
-            port: free_port(),
-            store,
-            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
-            log,
-        };
-        server.launch();
-        Some(server)
-    }
-
-    fn launch(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
-        let child = std::process::Command::new(&self.binary)
-            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
-            .arg(self.store.path().join("js"))
-            .args(&self.extra)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        let ready = self.store.path().to_owned();
-        let log = self.log.clone();
-        let starts = std::fs::read_to_string(&log).unwrap_or_default().matches("Server is ready").count();
-        wait_for("nats-server to be ready", || {
-            let _ = &ready;
-            let now = std::fs::read_to_string(&log).unwrap_or_default();
-            (now.matches("Server is ready").count() > starts).then_some(())
-        });
-    }
-
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    /// SIGKILL the server.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().unwrap();
-            child.wait().unwrap();
-        }
-    }
-
-    /// Start it again on the same port and store.
-    fn restart(&mut self) {
-        self.launch();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// A `sandmap worker` of this test, its stderr in a file.
-struct Worker {
-    child: Child,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Worker {
-    fn start(url: &str, name: &str, args: &[&str]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("worker.log");
-        let child = sandmap()
-            .args(["worker", url, "--name", name])
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let worker = Self { child, log, _dir: dir };
-        wait_for("the worker to connect", || worker.log().contains(" connected to ").then_some(()));
-        worker
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn kill(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    fn alive(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Some(value) = probe() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "gave up waiting for {what}");
-        std::thread::sleep(Duration::from_millis(25));
-    }
-}
 
 /// behave over `commands` (files `f00.txt`…), with `marks/` read-write and `gate/` read-only,
 /// and a collect of its results.
@@ -225,8 +77,8 @@ fn latest_run(s: &StoredJob) -> Option<String> {
 fn the_seed_job_through_two_workers_gives_what_a_local_run_gives() {
     let Some(server) = Server::start(&[]) else { return };
     let url = server.url();
-    let w1 = Worker::start(&url, "w1", &["--max-concurrent", "2"]);
-    let w2 = Worker::start(&url, "w2", &["--max-concurrent", "2"]);
+    let w1 = Worker::start(sandmap(), &url, "w1", &["--max-concurrent", "2"]);
+    let w2 = Worker::start(sandmap(), &url, "w2", &["--max-concurrent", "2"]);
     let ws = Workspace::new();
     let files: Vec<(String, Vec<u8>)> =
         (0..40).map(|i| (format!("file {i:02}.txt"), format!("line\n{}\n", "x".repeat(i)).into_bytes())).collect();
@@ -253,8 +105,8 @@ fn the_seed_job_through_two_workers_gives_what_a_local_run_gives() {
     // Both workers take clones: each holds one that waits at the gate while the other starts.
     let g = gated(&["mark:/marks\nawait:/gate/open\n"; 4], "");
     drop((w1, w2));
-    let _w1 = Worker::start(&url, "w1", &["--max-concurrent", "1"]);
-    let _w2 = Worker::start(&url, "w2", &["--max-concurrent", "1"]);
+    let _w1 = Worker::start(sandmap(), &url, "w1", &["--max-concurrent", "1"]);
+    let _w2 = Worker::start(sandmap(), &url, "w2", &["--max-concurrent", "1"]);
     let mut host = g.spawn_run(&["--executor", &url]);
     wait_for("both workers to start a clone", || (total_marks(&g) == 2).then_some(()));
     open_gate(&g);
@@ -271,8 +123,8 @@ fn the_seed_job_through_two_workers_gives_what_a_local_run_gives() {
 fn a_worker_killed_while_its_clones_run_loses_nothing() {
     let Some(server) = Server::start(&[]) else { return };
     let url = server.url();
-    let mut doomed = Worker::start(&url, "doomed", &["--max-concurrent", "2"]);
-    let survivor = Worker::start(&url, "survivor", &["--max-concurrent", "2"]);
+    let mut doomed = Worker::start(sandmap(), &url, "doomed", &["--max-concurrent", "2"]);
+    let survivor = Worker::start(sandmap(), &url, "survivor", &["--max-concurrent", "2"]);
     let s = gated(&["mark:/marks\nawait:/gate/open\n"; 6], "");
     let mut host = s.spawn_run(&["--executor", &url]);
     // Both workers hold two clones each at the gate; two wait on the server.
@@ -301,8 +153,8 @@ fn a_worker_killed_while_its_clones_run_loses_nothing() {
 fn the_server_killed_and_restarted_mid_run_loses_and_doubles_nothing() {
     let Some(mut server) = Server::start(&[]) else { return };
     let url = server.url();
-    let _w1 = Worker::start(&url, "w1", &["--max-concurrent", "2"]);
-    let _w2 = Worker::start(&url, "w2", &["--max-concurrent", "2"]);
+    let _w1 = Worker::start(sandmap(), &url, "w1", &["--max-concurrent", "2"]);
+    let _w2 = Worker::start(sandmap(), &url, "w2", &["--max-concurrent", "2"]);
     let s = gated(&["mark:/marks\nawait:/gate/open\n"; 8], "");
     let mut host = s.spawn_run(&["--executor", &url]);
     wait_for("four clones to start", || (total_marks(&s) == 4).then_some(()));
@@ -326,7 +178,7 @@ fn the_server_killed_and_restarted_mid_run_loses_and_doubles_nothing() {
 fn a_coordinator_killed_mid_run_is_resumed_without_running_a_step_twice() {
     let Some(server) = Server::start(&[]) else { return };
     let url = server.url();
-    let _w1 = Worker::start(&url, "w1", &["--max-concurrent", "2"]);
+    let _w1 = Worker::start(sandmap(), &url, "w1", &["--max-concurrent", "2"]);
     let s = gated(&["mark:/marks\nawait:/gate/open\n"; 6], "");
     let mut host = s.spawn_run(&["--executor", &url]);
     wait_for("two clones to start", || (total_marks(&s) == 2).then_some(()));
@@ -363,7 +215,7 @@ fn a_worker_without_a_grants_folder_fails_the_step_naming_it() {
     let sample = sample.canonicalize().unwrap();
     let missing = s.ws.path().join("not-here");
     let mount = format!("{}={}", sample.display(), missing.display());
-    let mut worker = Worker::start(&url, "w-nogrant", &["--mount", &mount]);
+    let mut worker = Worker::start(sandmap(), &url, "w-nogrant", &["--mount", &mount]);
     let (code, report, stderr) = s.run(&["run", &s.job, "--json", "--executor", &url]);
     assert_eq!(code, 1, "{stderr}");
     let fan_out = &report["steps"][0];
@@ -385,13 +237,30 @@ fn a_worker_without_a_grants_folder_fails_the_step_naming_it() {
     );
     assert!(worker.alive());
 
+    // A worker that allows grants only elsewhere refuses it, naming where it resolves.
+    drop(worker);
+    let elsewhere = s.ws.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let worker = Worker::start(sandmap(), &url, "w-fenced", &["--allow-dir", elsewhere.to_str().unwrap()]);
+    let (code, report, stderr) = s.run(&["run", &s.job, "--json", "--executor", &url]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(
+        report["steps"][0]["error"],
+        format!(
+            "worker w-fenced cannot run step files_in_directory: grant /data needs the folder {}, which is outside this \
+             worker's --allow-dir and --mount folders (it resolves to {})",
+            sample.display(),
+            sample.display()
+        )
+    );
+
     // Mapped to where the folder is, the same worker-side rule runs the job.
     drop(worker);
     let copy = s.ws.path().join("copy");
     std::fs::create_dir_all(&copy).unwrap();
     std::fs::write(copy.join("a.txt"), b"a\n").unwrap();
     let mount = format!("{}={}", sample.display(), copy.display());
-    let _worker = Worker::start(&url, "w-mapped", &["--mount", &mount]);
+    let _worker = Worker::start(sandmap(), &url, "w-mapped", &["--mount", &mount]);
     let (code, report, stderr) = s.run(&["run", &s.job, "--json", "--executor", &url]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(report["outputs"]["summarize_directory"]["result"]["files"], 1);
@@ -401,7 +270,7 @@ fn a_worker_without_a_grants_folder_fails_the_step_naming_it() {
 fn hostile_ops_are_contained_on_a_worker_as_they_are_locally() {
     let Some(server) = Server::start(&[]) else { return };
     let url = server.url();
-    let mut worker = Worker::start(&url, "w1", &["--max-concurrent", "2"]);
+    let mut worker = Worker::start(sandmap(), &url, "w1", &["--max-concurrent", "2"]);
     let commands = [
         "ok\n",
         "loop\n",
@@ -438,7 +307,7 @@ fn hostile_ops_are_contained_on_a_worker_as_they_are_locally() {
 fn python_and_javascript_ops_run_on_a_worker() {
     let Some(server) = Server::start(&[]) else { return };
     let url = server.url();
-    let _worker = Worker::start(&url, "w1", &[]);
+    let _worker = Worker::start(sandmap(), &url, "w1", &[]);
     for lang in [sandmap_test_programs::polyglot::PYTHON, sandmap_test_programs::polyglot::JS] {
         if let Some(reason) = lang.skipped {
             assert!(
@@ -491,7 +360,7 @@ fn wrong_credentials_are_refused_with_a_clear_error() {
     let (_, runs, _) = s.run(&["runs", "--json"]);
     assert_eq!(runs.as_array().map_or(0, Vec::len), 0, "nothing was recorded");
 
-    let _worker = Worker::start(&good, "w1", &[]);
+    let _worker = Worker::start(sandmap(), &good, "w1", &[]);
     let (code, report, stderr) = s.run(&["run", &s.job, "--json", "--executor", &good]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(report["outputs"]["summarize_directory"]["result"]["files"], 2);
@@ -501,7 +370,7 @@ fn wrong_credentials_are_refused_with_a_clear_error() {
 fn malformed_task_messages_fail_cleanly_and_the_worker_lives_on() {
     let Some(server) = Server::start(&[]) else { return };
     let url = server.url();
-    let mut worker = Worker::start(&url, "w1", &[]);
+    let mut worker = Worker::start(sandmap(), &url, "w1", &[]);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let run = "0000-hostile-run";
     let events = runtime.block_on(async {

@@ -74,6 +74,10 @@ pub struct WorkerArgs {
     /// Repeatable.
     #[arg(long, value_name = "HOST_PATH=LOCAL_PATH", value_parser = parse_mount)]
     mount: Vec<(PathBuf, PathBuf)>,
+    /// Accept grants only inside DIR (and the --mount targets). Repeatable. Without it and
+    /// without --mount, a task may grant any folder this user can open.
+    #[arg(long = "allow-dir", value_name = "DIR")]
+    allow_dir: Vec<PathBuf>,
     /// A NATS credentials file (JWT and nkey seed).
     #[arg(long, value_name = "FILE", env = "SANDMAP_NATS_CREDS")]
     nats_creds: Option<PathBuf>,
@@ -121,6 +125,7 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
             .max_concurrent
             .map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), |n| n as usize),
         mounts: args.mount,
+        allow: args.allow_dir,
         quiet: args.quiet,
     };
     run(options)?;

@@ -25,6 +25,9 @@ use crate::runtime::LoadedOp;
 /// How long a task's publish is retried (the server restarting, a network blip) before the
 /// step fails.
 const PUBLISH_PATIENCE: Duration = Duration::from_secs(120);
+/// How long reading an event's body from the blob bucket is retried: a worker acks its task
+/// once the event is stored, so an event dropped here would never come again.
+const BLOB_PATIENCE: Duration = Duration::from_secs(600);
 
 enum Incoming {
     Event(EventMessage),
@@ -78,41 +81,7 @@ impl NatsRunner {
         let (sender, incoming) = crossbeam_channel::unbounded();
         let subject = event_subject(run_id);
         let earlier = runtime.block_on(read_earlier(&bus, &subject))?;
-        let consumer = runtime.block_on(bus.events.create_consumer(OrderedConfig {
-            filter_subject: subject.clone(),
-            deliver_policy: match earlier.last_sequence {
-                Some(last) => DeliverPolicy::ByStartSequence { start_sequence: last + 1 },
-                None => DeliverPolicy::All,
-            },
-            ..Default::default()
-        }));
-        let consumer = consumer.map_err(|e| NatsError::js(format!("cannot read {subject}"), e))?;
-        let listener = {
-            let sender = sender.clone();
-            let blobs = bus.blobs.clone();
-            runtime.spawn(async move {
-                let mut messages = match consumer.messages().await {
-                    Ok(messages) => messages,
-                    Err(error) => {
-                        tracing::error!("cannot read {subject}: {error}");
-                        return;
-                    }
-                };
-                while let Some(message) = messages.next().await {
-                    match message {
-                        Ok(message) => {
-                            if let Some(event) = decode_event(&blobs, &message).await
-                                && sender.send(Incoming::Event(event)).is_err()
-                            {
-                                return;
-                            }
-                        }
-                        // The ordered consumer recreates itself after a server restart.
-                        Err(error) => tracing::warn!("reading {subject}: {error}"),
-                    }
-                }
-            })
-        };
+        let listener = runtime.spawn(listen(bus.clone(), subject, earlier.last_sequence, sender.clone()));
         let mut by_attempt: HashMap<(String, u32), Vec<EventMessage>> = HashMap::new();
         for event in earlier.events {
             by_attempt.entry((event.key.clone(), event.attempt)).or_default().push(event);
@@ -180,9 +149,13 @@ impl Runner for NatsRunner {
                     self.pending.push_back(out);
                 }
             }
-            if flight.ended() {
-                return Ok(());
+            // A worker took this attempt before this process handed it out (the run is resumed):
+            // its task message is still on the server until a worker ends it, so it is not
+            // published again (once the duplicate window is over, that would store a second copy).
+            if !flight.ended() {
+                self.flights.insert(key, flight);
             }
+            return Ok(());
         }
         self.flights.insert(key.clone(), flight);
         let body = match serde_json::to_vec(&TaskBody { spec: task.spec }) {
@@ -265,6 +238,56 @@ async fn publish_task(bus: &Bus, run_id: &str, key: &str, attempt: u32, body: Ve
     }
 }
 
+/// Read the run's events from after `after` on, for as long as the runner lives: the ordered
+/// consumer is made again (from the last sequence seen) whenever it ends or fails, and an event
+/// already seen (a consumer remade from an older point) is dropped.
+async fn listen(bus: Bus, subject: String, after: Option<u64>, sender: Sender<Incoming>) {
+    let mut last = after.unwrap_or(0);
+    let mut pause = Duration::from_millis(100);
+    loop {
+        let consumer = bus
+            .events
+            .create_consumer(OrderedConfig {
+                filter_subject: subject.clone(),
+                deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: last + 1 },
+                ..Default::default()
+            })
+            .await;
+        let messages = match consumer {
+            Ok(consumer) => consumer.messages().await.map_err(|e| e.to_string()),
+            Err(error) => Err(error.to_string()),
+        };
+        match messages {
+            Err(error) => tracing::warn!("cannot read {subject}: {error}; trying again"),
+            Ok(mut messages) => {
+                pause = Duration::from_millis(100);
+                while let Some(message) = messages.next().await {
+                    let message = match message {
+                        Ok(message) => message,
+                        Err(error) => {
+                            tracing::warn!("reading {subject}: {error}");
+                            continue;
+                        }
+                    };
+                    let sequence = message.info().map_or(0, |i| i.stream_sequence);
+                    if sequence <= last {
+                        continue;
+                    }
+                    last = sequence;
+                    if let Some(event) = decode_event(&bus.blobs, &message).await
+                        && sender.send(Incoming::Event(event)).is_err()
+                    {
+                        return;
+                    }
+                }
+                tracing::warn!("reading {subject} stopped; reading again from sequence {}", last + 1);
+            }
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(2));
+    }
+}
+
 /// What a run already has on the events stream.
 struct Earlier {
     events: Vec<EventMessage>,
@@ -272,8 +295,13 @@ struct Earlier {
 }
 
 async fn read_earlier(bus: &Bus, subject: &str) -> Result<Earlier, NatsError> {
-    let Ok(last) = bus.events.get_last_raw_message_by_subject(subject).await else {
-        return Ok(Earlier { events: Vec::new(), last_sequence: None });
+    use async_nats::jetstream::stream::LastRawMessageErrorKind;
+    let last = match bus.events.get_last_raw_message_by_subject(subject).await {
+        Ok(last) => last,
+        Err(error) if error.kind() == LastRawMessageErrorKind::NoMessageFound => {
+            return Ok(Earlier { events: Vec::new(), last_sequence: None });
+        }
+        Err(error) => return Err(NatsError::js(format!("cannot read {subject}"), error)),
     };
     let consumer = bus
         .events
@@ -300,7 +328,9 @@ async fn decode_event(
     blobs: &async_nats::jetstream::object_store::ObjectStore,
     message: &async_nats::jetstream::Message,
 ) -> Option<EventMessage> {
-    let body = match blobs::incoming(blobs, message.headers.as_ref(), &message.payload, MAX_BLOB_BYTES).await {
+    let body = match blobs::incoming(blobs, message.headers.as_ref(), &message.payload, MAX_BLOB_BYTES, BLOB_PATIENCE)
+        .await
+    {
         Ok(body) => body,
         Err(error) => {
             tracing::warn!("ignored an event on {}: {error}", message.subject);

@@ -36,8 +36,13 @@ pub struct Flight {
     accepted: Vec<u64>,
     keys: HashSet<(usize, String)>,
     produced: Vec<bool>,
-    /// Per delivery: the worker and how many emissions it has sent.
-    deliveries: BTreeMap<u64, (String, u64)>,
+    /// Per delivery (the task message's stream sequence, and its delivery count): the worker
+    /// and how many emissions it has sent. Two copies of one attempt (a re-publish after the
+    /// server's duplicate window) are told apart by their sequence.
+    deliveries: BTreeMap<(u64, u64), (String, u64)>,
+    /// Records per output, against `max_fan_out`; all emissions, against `max_emits`.
+    records: Vec<u64>,
+    emitted: u64,
     started: bool,
     ended: bool,
 }
@@ -55,6 +60,8 @@ impl Flight {
             keys: HashSet::new(),
             produced: vec![false; spec.outputs.len()],
             deliveries: BTreeMap::new(),
+            records: vec![0; spec.outputs.len()],
+            emitted: 0,
             started: false,
             ended: false,
         }
@@ -83,7 +90,8 @@ impl Flight {
 
     /// Apply what a worker told; the event for the scheduler, if any.
     pub fn apply(&mut self, message: EventMessage) -> Option<RunnerEvent> {
-        let EventMessage { delivery, worker, event, .. } = message;
+        let EventMessage { task_sequence, delivery, worker, event, .. } = message;
+        let copy = (task_sequence, delivery);
         if self.ended {
             tracing::info!(
                 "ignored a late event of step {} attempt {} (delivery {delivery}, worker {worker}): it already ended",
@@ -95,7 +103,7 @@ impl Flight {
         let (task, attempt) = (self.task, self.attempt);
         match event {
             Event::Started => {
-                self.deliveries.entry(delivery).or_insert_with(|| (worker, 0));
+                self.deliveries.entry(copy).or_insert_with(|| (worker, 0));
                 if self.started {
                     return None;
                 }
@@ -103,7 +111,7 @@ impl Flight {
                 Some(RunnerEvent::Started { task, attempt })
             }
             Event::Emitted { index, emission } => {
-                let sent = &mut self.deliveries.entry(delivery).or_insert_with(|| (worker.clone(), 0)).1;
+                let sent = &mut self.deliveries.entry(copy).or_insert_with(|| (worker.clone(), 0)).1;
                 if index != *sent {
                     tracing::warn!(
                         "ignored emission {index} of step {} delivery {delivery} (worker {worker}): expected {sent}",
@@ -137,7 +145,7 @@ impl Flight {
                 Some(RunnerEvent::Emitted { task, attempt, emission })
             }
             Event::Finished { emitted, outcome } => {
-                let sent = self.deliveries.get(&delivery).map_or(0, |(_, sent)| *sent);
+                let sent = self.deliveries.get(&copy).map_or(0, |(_, sent)| *sent);
                 if sent != emitted {
                     return self.fail(format!(
                         "worker {worker} finished step {} after {emitted} emissions, but {sent} of them arrived",
@@ -151,6 +159,14 @@ impl Flight {
                          emitted {}; a step that is redelivered must emit the same records in the same order",
                         self.key,
                         self.accepted.len()
+                    ));
+                }
+                if outcome.result.is_ok()
+                    && let Some(missing) = self.outputs.iter().zip(&self.produced).find(|(o, p)| o.required && !o.dynamic && !**p)
+                {
+                    return self.fail(format!(
+                        "worker {worker} reported step {} a success without its required output \"{}\"",
+                        self.key, missing.0.name
                     ));
                 }
                 self.ended = true;
@@ -197,6 +213,16 @@ impl Flight {
             .ok_or_else(|| format!("output \"{name}\" does not exist"))?;
         if self.outputs[index].dynamic != dynamic {
             return Err(format!("output \"{name}\" is not {}", if dynamic { "dynamic" } else { "plain" }));
+        }
+        self.emitted += 1;
+        if self.emitted > self.limits.max_emits {
+            return Err(format!("more than max_emits {}", self.limits.max_emits));
+        }
+        if dynamic {
+            self.records[index] += 1;
+            if self.records[index] > self.limits.max_fan_out {
+                return Err(format!("more than max_fan_out {} records on output \"{name}\"", self.limits.max_fan_out));
+            }
         }
         if value.len() as u64 > self.limits.max_value_bytes {
             return Err(format!("a value of {} bytes on output \"{name}\" is over max_value_bytes", value.len()));
@@ -262,7 +288,7 @@ mod tests {
     }
 
     fn message(delivery: u64, worker: &str, event: Event) -> EventMessage {
-        EventMessage { key: "files".into(), attempt: 1, delivery, worker: worker.into(), event }
+        EventMessage { key: "files".into(), attempt: 1, task_sequence: 1, delivery, worker: worker.into(), event }
     }
 
     fn record(index: u64, key: &str, value: &str) -> Event {

@@ -28,6 +28,8 @@ pub struct EventMessage {
     pub key: String,
     /// The attempt.
     pub attempt: u32,
+    /// The task message's sequence in the tasks stream.
+    pub task_sequence: u64,
     /// Which delivery of the task's message (1 for the first): a redelivery is not an attempt.
     pub delivery: u64,
     /// The worker's name.
@@ -79,7 +81,7 @@ mod tests {
         ] {
             assert!(serde_json::from_str::<EventMessage>(text).is_err(), "{text}");
         }
-        let good = r#"{"key":"a","attempt":1,"delivery":2,"worker":"w","event":{"event":"lost","deliveries":4}}"#;
+        let good = r#"{"key":"a","attempt":1,"task_sequence":9,"delivery":2,"worker":"w","event":{"event":"lost","deliveries":4}}"#;
         assert!(matches!(serde_json::from_str::<EventMessage>(good).unwrap().event, Event::Lost { deliveries: 4 }));
     }
 }

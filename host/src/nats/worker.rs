@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_nats::HeaderMap;
+use bytes::Bytes;
 use async_nats::jetstream::AckKind;
 use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::context::PublishAckFuture;
@@ -22,6 +23,7 @@ use async_nats::jetstream::message::PublishMessage;
 use futures_util::StreamExt;
 use tokio::sync::{Notify, OnceCell, mpsc};
 
+use super::blobs::FetchError;
 use super::wire::{ATTEMPT_HEADER, Event, EventMessage, RUN_HEADER, STEP_HEADER, TaskBody};
 use super::{
     Bus, HEARTBEAT, MAX_BLOB_BYTES, MAX_COMPONENT_BYTES, MAX_LOST_DELIVERIES, NatsError, NatsOptions, blobs,
@@ -43,12 +45,17 @@ pub struct WorkerOptions {
     /// `(coordinator's path, this machine's path)`: grants under the first are found under the
     /// second.
     pub mounts: Vec<(PathBuf, PathBuf)>,
+    /// Folders grants may be in (with the mounts' targets). Empty, and no mounts: any folder.
+    pub allow: Vec<PathBuf>,
     /// Print nothing per step.
     pub quiet: bool,
 }
 
+/// How long a worker retries reading a task's body or a component while the server fails.
+const FETCH_PATIENCE: Duration = Duration::from_secs(30);
+
 /// A component, compiled for one of the worker's two engines (with and without fuel).
-type Loaded = Arc<OnceCell<Result<Arc<LoadedOp>, String>>>;
+type Loaded = Arc<OnceCell<Result<Arc<LoadedOp>, FetchError>>>;
 
 struct Shared {
     options: WorkerOptions,
@@ -81,11 +88,15 @@ async fn serve(options: WorkerOptions) -> Result<(), NatsError> {
     let bus = Bus::connect(&options.nats).await?;
     let consumer = bus.workers_consumer().await?;
     let slots = options.max_concurrent.max(1);
-    if !options.quiet {
+    eprintln!(
+        "worker {} connected to {}: running up to {slots} steps at once",
+        options.name,
+        super::redact(&options.nats.url)
+    );
+    if options.allow.is_empty() && options.mounts.is_empty() {
         eprintln!(
-            "worker {} connected to {}: running up to {slots} steps at once",
-            options.name,
-            super::redact(&options.nats.url)
+            "worker {}: note: a task may grant any folder this user can open here; restrict that with --allow-dir              or --mount (and let only coordinators publish tasks: see the README's security notes)",
+            options.name
         );
     }
     let shared = Arc::new(Shared {
@@ -161,11 +172,13 @@ async fn pull_loop(shared: Arc<Shared>, consumer: PullConsumer) {
                 continue;
             }
         };
-        let next = tokio::select! {
-            next = batch.next() => next,
-            _ = shared.stop.notified() => return,
-        };
-        match next {
+        // Not raced against the stop signal: a message pulled into a dropped batch would be
+        // redelivered only after the ack wait, and counted as a lost delivery.
+        match batch.next().await {
+            Some(Ok(message)) if shared.stopping.load(Ordering::SeqCst) => {
+                let _ = message.ack_with(AckKind::Nak(None)).await;
+                return;
+            }
             Some(Ok(message)) => handle(&shared, message).await,
             Some(Err(error)) => {
                 tracing::debug!("pull: {error}");
@@ -176,25 +189,45 @@ async fn pull_loop(shared: Arc<Shared>, consumer: PullConsumer) {
     }
 }
 
+/// How long an event's publish is retried (the server restarting) before the delivery is given
+/// up (not acked: the server redelivers it).
+const PUBLISH_PATIENCE: Duration = Duration::from_secs(120);
+/// Publishes awaiting confirmation at most: async-nats holds a permit per unconfirmed publish
+/// (5,000 per connection), and a step may emit 100,000 records.
+const UNCONFIRMED_MAX: usize = 256;
+
+/// An event sent and not yet confirmed, kept to be sent again (under the same message id, so
+/// the server stores it once) if its confirmation fails.
+struct Unconfirmed {
+    ack: PublishAckFuture,
+    id: String,
+    payload: Bytes,
+    headers: HeaderMap,
+}
+
 /// Where one delivery of a task reports to.
 struct Reply {
     shared: Arc<Shared>,
     run_id: String,
     key: String,
     attempt: u32,
+    task_sequence: u64,
     delivery: u64,
-    /// Publishes sent and not yet confirmed.
-    unconfirmed: Vec<PublishAckFuture>,
-    /// A publish failed: the delivery's result cannot be trusted to have arrived.
+    unconfirmed: Vec<Unconfirmed>,
+    /// An event could not be stored: the delivery's result must not be reported or acked.
     broken: bool,
     sent: u64,
 }
 
 impl Reply {
     async fn send(&mut self, event: Event, id_suffix: &str) {
+        if self.broken {
+            return;
+        }
         let message = EventMessage {
             key: self.key.clone(),
             attempt: self.attempt,
+            task_sequence: self.task_sequence,
             delivery: self.delivery,
             worker: self.shared.options.name.clone(),
             event,
@@ -216,14 +249,28 @@ impl Reply {
                 return;
             }
         };
-        let id = format!("{}:{}:{}:{}:{id_suffix}", self.run_id, self.key, self.attempt, self.delivery);
-        let publish = PublishMessage::build().payload(payload).headers(headers).message_id(id);
-        match self.shared.bus.js.send_publish(event_subject(&self.run_id), publish).await {
-            Ok(ack) => self.unconfirmed.push(ack),
-            Err(error) => {
-                tracing::warn!("cannot publish an event of step {}: {error}", self.key);
-                self.broken = true;
+        let id = format!("{}:{}:{}:{}:{}:{id_suffix}", self.run_id, self.key, self.attempt, self.task_sequence, self.delivery);
+        let started = Instant::now();
+        loop {
+            let publish = PublishMessage::build().payload(payload.clone()).headers(headers.clone()).message_id(&id);
+            match self.shared.bus.js.send_publish(event_subject(&self.run_id), publish).await {
+                Ok(ack) => {
+                    self.unconfirmed.push(Unconfirmed { ack, id, payload, headers });
+                    break;
+                }
+                Err(error) if started.elapsed() < PUBLISH_PATIENCE => {
+                    tracing::warn!("publishing an event of step {}: {error}; trying again", self.key);
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(error) => {
+                    tracing::warn!("cannot publish an event of step {}: {error}", self.key);
+                    self.broken = true;
+                    return;
+                }
             }
+        }
+        if self.unconfirmed.len() >= UNCONFIRMED_MAX {
+            self.confirm().await;
         }
     }
 
@@ -233,23 +280,64 @@ impl Reply {
         self.send(Event::Emitted { index, emission }, &index.to_string()).await;
     }
 
-    /// Wait until the server has every event sent so far.
+    /// Wait until the server has stored every event sent so far, sending again (same message
+    /// id) any whose confirmation failed; whether all are stored.
     async fn confirm(&mut self) -> bool {
-        for ack in self.unconfirmed.drain(..) {
-            if let Err(error) = ack.await {
-                tracing::warn!("an event of step {} was not stored: {error}", self.key);
-                self.broken = true;
+        for pending in std::mem::take(&mut self.unconfirmed) {
+            if pending.ack.await.is_ok() {
+                continue;
+            }
+            let started = Instant::now();
+            loop {
+                let publish =
+                    PublishMessage::build().payload(pending.payload.clone()).headers(pending.headers.clone()).message_id(&pending.id);
+                let stored = match self.shared.bus.js.send_publish(event_subject(&self.run_id), publish).await {
+                    Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
+                    Err(error) => Err(error.to_string()),
+                };
+                match stored {
+                    Ok(()) => break,
+                    Err(error) if started.elapsed() < PUBLISH_PATIENCE => {
+                        tracing::warn!("an event of step {} was not stored ({error}); sending it again", self.key);
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                    }
+                    Err(error) => {
+                        tracing::warn!("an event of step {} was not stored: {error}", self.key);
+                        self.broken = true;
+                        break;
+                    }
+                }
             }
         }
         !self.broken
     }
 
-    /// Send the end of the delivery and wait until everything is stored.
+    /// Once every emission is stored, send the end of the delivery; whether all of it is stored.
     async fn finish(&mut self, outcome: StepOutcome) -> bool {
+        if !self.confirm().await {
+            return false;
+        }
         let emitted = self.sent;
         self.send(Event::Finished { emitted, outcome }, "finished").await;
         self.confirm().await
     }
+}
+
+/// Aborts the heartbeat when the delivery is done with, however it ends.
+struct Heartbeat(tokio::task::JoinHandle<()>);
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// How a delivery ended for the server.
+enum Settled {
+    /// Its result is stored: ack it.
+    Stored,
+    /// It could not be run or reported now (the server or a bucket failed): hand it back.
+    Again,
 }
 
 fn failed(failure: StepFailure) -> StepOutcome {
@@ -257,7 +345,7 @@ fn failed(failure: StepFailure) -> StepOutcome {
 }
 
 async fn handle(shared: &Arc<Shared>, message: async_nats::jetstream::Message) {
-    let (delivery, sequence) = match message.info() {
+    let (delivery, task_sequence) = match message.info() {
         Ok(info) => (u64::try_from(info.delivered).unwrap_or(1), info.stream_sequence),
         Err(error) => {
             tracing::warn!("refused a task without delivery info: {error}");
@@ -281,8 +369,8 @@ async fn handle(shared: &Arc<Shared>, message: async_nats::jetstream::Message) {
         return;
     }
     shared.running.fetch_add(1, Ordering::SeqCst);
-    lock(&shared.in_hand).insert(sequence, acker.clone());
-    let heartbeat = {
+    lock(&shared.in_hand).insert(task_sequence, acker.clone());
+    let heartbeat = Heartbeat({
         let acker = acker.clone();
         tokio::spawn(async move {
             loop {
@@ -292,50 +380,61 @@ async fn handle(shared: &Arc<Shared>, message: async_nats::jetstream::Message) {
                 }
             }
         })
-    };
+    });
     let mut reply = Reply {
         shared: shared.clone(),
         run_id,
         key,
         attempt,
+        task_sequence,
         delivery,
         unconfirmed: Vec::new(),
         broken: false,
         sent: 0,
     };
-    let done = run_delivery(shared, &message, &mut reply).await;
-    heartbeat.abort();
-    if done {
+    let settled = run_delivery(shared, &message, &mut reply).await;
+    drop(heartbeat);
+    match settled {
         // Acked only once the result is stored; a lost ack means a redelivery, whose result
         // the coordinator ignores as late.
-        if let Err(error) = acker.double_ack().await {
-            tracing::warn!("cannot ack step {}: {error}", reply.key);
+        Settled::Stored => {
+            if let Err(error) = acker.double_ack().await {
+                tracing::warn!("cannot ack step {}: {error}", reply.key);
+            }
         }
-    } else {
-        let _ = acker.ack_with(AckKind::Nak(Some(Duration::from_secs(1)))).await;
+        Settled::Again => {
+            let _ = acker.ack_with(AckKind::Nak(Some(Duration::from_secs(1)))).await;
+        }
     }
-    lock(&shared.in_hand).remove(&sequence);
+    lock(&shared.in_hand).remove(&task_sequence);
     shared.running.fetch_sub(1, Ordering::SeqCst);
 }
 
-/// Run one delivery and report it; whether its result is stored on the server.
-async fn run_delivery(shared: &Arc<Shared>, message: &async_nats::Message, reply: &mut Reply) -> bool {
+fn settled(stored: bool) -> Settled {
+    if stored { Settled::Stored } else { Settled::Again }
+}
+
+/// Run one delivery and report it.
+async fn run_delivery(shared: &Arc<Shared>, message: &async_nats::Message, reply: &mut Reply) -> Settled {
     let name = shared.options.name.clone();
     let lost = reply.delivery.saturating_sub(1);
     if lost >= MAX_LOST_DELIVERIES as u64 {
         reply.send(Event::Lost { deliveries: lost }, "lost").await;
         say(shared, reply, "lost", &format!("delivered {lost} times before; given up"));
-        return reply.confirm().await;
+        return settled(reply.confirm().await);
     }
-    let body =
-        match blobs::incoming(&shared.bus.blobs, message.headers.as_ref(), &message.payload, MAX_BLOB_BYTES).await {
-            Ok(body) => body,
-            Err(error) => {
-                let failure =
-                    StepFailure::Remote(format!("worker {name} cannot read the task of step {}: {error}", reply.key));
-                return report_failure(shared, reply, failure).await;
-            }
-        };
+    let body = blobs::incoming(&shared.bus.blobs, message.headers.as_ref(), &message.payload, MAX_BLOB_BYTES, FETCH_PATIENCE);
+    let body = match body.await {
+        Ok(body) => body,
+        Err(FetchError::Transient(error)) => {
+            tracing::warn!("cannot read the task of step {} now: {error}; handing it back", reply.key);
+            return Settled::Again;
+        }
+        Err(FetchError::Refused(error)) => {
+            let failure = StepFailure::Remote(format!("worker {name} cannot read the task of step {}: {error}", reply.key));
+            return report_failure(shared, reply, failure).await;
+        }
+    };
     let mut spec = match serde_json::from_slice::<TaskBody>(&body) {
         Ok(task) if task.spec.key == reply.key && task.spec.attempt == reply.attempt => task.spec,
         Ok(_) => {
@@ -346,25 +445,25 @@ async fn run_delivery(shared: &Arc<Shared>, message: &async_nats::Message, reply
             return report_failure(shared, reply, failure).await;
         }
         Err(error) => {
-            let failure = StepFailure::Remote(format!(
-                "worker {name} refused the task of step {}: malformed: {error}",
-                reply.key
-            ));
+            let failure =
+                StepFailure::Remote(format!("worker {name} refused the task of step {}: malformed: {error}", reply.key));
             return report_failure(shared, reply, failure).await;
         }
     };
     let runtime = match runtime_for(shared, spec.limits.fuel.is_some()).await {
         Ok(runtime) => runtime,
-        Err(error) => {
-            return report_failure(shared, reply, StepFailure::Remote(format!("worker {name}: {error}"))).await;
-        }
+        Err(error) => return report_failure(shared, reply, StepFailure::Remote(format!("worker {name}: {error}"))).await,
     };
     if let Err(failure) = localize_grants(&shared.options, &runtime, &mut spec) {
         return report_failure(shared, reply, failure).await;
     }
     let op = match component(shared, &runtime, &spec.component, spec.limits.fuel.is_some()).await {
         Ok(op) => op,
-        Err(error) => {
+        Err(FetchError::Transient(error)) => {
+            tracing::warn!("cannot fetch the component of step {} now: {error}; handing it back", reply.key);
+            return Settled::Again;
+        }
+        Err(FetchError::Refused(error)) => {
             let failure = StepFailure::Remote(format!(
                 "worker {name} cannot get the component of step {} (sha256:{:.12}): {error}",
                 reply.key, spec.component
@@ -387,15 +486,15 @@ async fn run_delivery(shared: &Arc<Shared>, message: &async_nats::Message, reply
         Err(failure) => ("failed", format!("{}: {failure}", format_duration(outcome.duration))),
     };
     let stored = reply.finish(outcome).await;
-    say(shared, reply, summary.0, &summary.1);
-    stored
+    say(shared, reply, if stored { summary.0 } else { "unsent" }, &summary.1);
+    settled(stored)
 }
 
-async fn report_failure(shared: &Arc<Shared>, reply: &mut Reply, failure: StepFailure) -> bool {
+async fn report_failure(shared: &Arc<Shared>, reply: &mut Reply, failure: StepFailure) -> Settled {
     let text = failure.to_string();
     let stored = reply.finish(failed(failure)).await;
     say(shared, reply, "failed", &text);
-    stored
+    settled(stored)
 }
 
 fn say(shared: &Shared, reply: &Reply, status: &str, detail: &str) {
@@ -440,7 +539,7 @@ async fn component(
     runtime: &Arc<Runtime>,
     digest: &str,
     fuel: bool,
-) -> Result<Arc<LoadedOp>, String> {
+) -> Result<Arc<LoadedOp>, FetchError> {
     let entry = (digest.to_owned(), fuel);
     let cell = lock(&shared.components).entry(entry.clone()).or_default().clone();
     let bus = shared.bus.clone();
@@ -449,19 +548,28 @@ async fn component(
     let loaded = cell
         .get_or_init(|| async move {
             let started = Instant::now();
-            let bytes = blobs::fetch(&bus.components, &digest, MAX_COMPONENT_BYTES).await?;
+            let bytes = blobs::fetch_patiently(&bus.components, &digest, MAX_COMPONENT_BYTES, FETCH_PATIENCE).await?;
             let fetched = started.elapsed();
             let loaded = tokio::task::spawn_blocking(move || {
                 runtime.load_digested(&bytes, digest.clone(), &format!("component sha256:{digest:.12}"))
             })
             .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
-            tracing::info!("fetched component {} in {fetched:?}, ready in {:?}", loaded.digest, started.elapsed());
+            .map_err(|e| FetchError::Refused(e.to_string()))?
+            .map_err(|e| FetchError::Refused(e.to_string()))?;
+            tracing::info!(
+                digest = %loaded.digest,
+                fetch_ms = fetched.as_secs_f64() * 1e3,
+                ready_ms = started.elapsed().as_secs_f64() * 1e3,
+                "fetched component"
+            );
             Ok(Arc::new(loaded))
         })
-        .await
-        .clone();
+        .await;
+    let loaded = match loaded {
+        Ok(op) => Ok(op.clone()),
+        Err(FetchError::Refused(why)) => Err(FetchError::Refused(why.clone())),
+        Err(FetchError::Transient(why)) => Err(FetchError::Transient(why.clone())),
+    };
     if loaded.is_err() {
         // Not cached: the next task may find it (the coordinator may still be uploading).
         lock(&shared.components).remove(&entry);
@@ -471,10 +579,20 @@ async fn component(
 
 /// Each grant's directory on this machine: its path, or its `--mount` mapping. A grant whose
 /// directory is missing fails the step, naming the grant, the path and the worker; so does one
-/// that would reach into the worker's compile cache. The directory is opened now, so the step
-/// sees what was checked.
+/// outside the worker's `--allow-dir`s and mounts (when it has any), one that is not a plain
+/// absolute path, and one that would reach into the worker's compile cache. The directory is
+/// opened now, so the step sees what was checked.
 fn localize_grants(options: &WorkerOptions, runtime: &Runtime, spec: &mut StepSpec) -> Result<(), StepFailure> {
+    use std::path::Component;
     let name = &options.name;
+    // Where grants may be, resolved as the grants are: a symlink cannot lead out of them.
+    let allowed: Vec<PathBuf> = options
+        .allow
+        .iter()
+        .chain(options.mounts.iter().map(|(_, to)| to))
+        .filter_map(|dir| dir.canonicalize().ok())
+        .collect();
+    let restricted = !options.allow.is_empty() || !options.mounts.is_empty();
     for grant in &mut spec.grants {
         let local = mounted(&options.mounts, &grant.host);
         let refuse = |why: String| {
@@ -486,8 +604,10 @@ fn localize_grants(options: &WorkerOptions, runtime: &Runtime, spec: &mut StepSp
                 if local == grant.host { String::new() } else { format!(" (here {})", local.display()) },
             ))
         };
-        if !grant.host.is_absolute() {
-            return Err(refuse("which is not an absolute path".into()));
+        let plain = grant.host.is_absolute()
+            && grant.host.components().all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+        if !plain {
+            return Err(refuse("which is not a plain absolute path (no `.` or `..`)".into()));
         }
         let metadata = std::fs::metadata(&local).map_err(|e| {
             refuse(format!(
@@ -499,13 +619,16 @@ fn localize_grants(options: &WorkerOptions, runtime: &Runtime, spec: &mut StepSp
             return Err(refuse("which is not a folder on this worker".into()));
         }
         let canonical = local.canonicalize().map_err(|e| refuse(format!("which cannot be resolved here ({e})")))?;
+        if restricted && !allowed.iter().any(|dir| canonical.starts_with(dir)) {
+            return Err(refuse(format!(
+                "which is outside this worker's --allow-dir and --mount folders (it resolves to {})",
+                canonical.display()
+            )));
+        }
         for protected in runtime.protected_dirs() {
             let protected = protected.canonicalize().unwrap_or(protected);
             if canonical.starts_with(&protected) || protected.starts_with(&canonical) {
-                return Err(refuse(format!(
-                    "which holds or is inside this worker's compile cache {}",
-                    protected.display()
-                )));
+                return Err(refuse(format!("which holds or is inside this worker's compile cache {}", protected.display())));
             }
         }
         let dir = cap_std::fs::Dir::open_ambient_dir(&canonical, cap_std::ambient_authority())
