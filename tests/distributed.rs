@@ -3,7 +3,8 @@
 //! kills (by pid) when it ends.
 //!
 //! Without `nats-server` a test says SKIPPED and passes; with SANDMAP_REQUIRE_NATS=1 (CI) it
-//! fails instead.
+//! fails instead. The cut-link test needs root and network namespaces (SANDMAP_REQUIRE_NETNS=1
+//! where `.ci/run` found them to work).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod common;
@@ -470,4 +471,114 @@ impl TapRun for async_nats::HeaderMap {
         self.insert("Sandmap-Run", run);
         self
     }
+}
+
+/// A network namespace with a veth pair to this one: a "host" of its own on 10.231.N.2, seen
+/// from here at 10.231.N.1. Removed when dropped.
+struct Netns {
+    name: String,
+    host_side: String,
+    subnet: u32,
+}
+
+fn ip(args: &[&str]) -> bool {
+    std::process::Command::new("ip").args(args).status().is_ok_and(|s| s.success())
+}
+
+impl Netns {
+    fn create() -> Option<Self> {
+        let subnet = std::process::id() % 250 + 1;
+        let ns = Self { name: format!("sandmap{subnet}"), host_side: format!("smh{subnet}"), subnet };
+        let worker_side = format!("smw{subnet}");
+        let here = format!("10.231.{subnet}.1/24");
+        let there = format!("10.231.{subnet}.2/24");
+        let ok = ip(&["netns", "add", &ns.name])
+            && ip(&["link", "add", &ns.host_side, "type", "veth", "peer", "name", &worker_side])
+            && ip(&["link", "set", &worker_side, "netns", &ns.name])
+            && ip(&["addr", "add", &here, "dev", &ns.host_side])
+            && ip(&["link", "set", &ns.host_side, "up"])
+            && ip(&["netns", "exec", &ns.name, "ip", "addr", "add", &there, "dev", &worker_side])
+            && ip(&["netns", "exec", &ns.name, "ip", "link", "set", &worker_side, "up"])
+            && ip(&["netns", "exec", &ns.name, "ip", "link", "set", "lo", "up"]);
+        ok.then_some(ns)
+    }
+
+    fn here(&self) -> String {
+        format!("10.231.{}.1", self.subnet)
+    }
+
+    fn link(&self, up: bool) {
+        assert!(ip(&["link", "set", &self.host_side, if up { "up" } else { "down" }]));
+    }
+
+    /// `sandmap` run inside the namespace.
+    fn sandmap(&self) -> std::process::Command {
+        let template = sandmap();
+        let mut command = std::process::Command::new("ip");
+        command.args(["netns", "exec", &self.name]).arg(template.get_program());
+        for (key, value) in template.get_envs() {
+            if let Some(value) = value {
+                command.env(key, value);
+            }
+        }
+        command
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        ip(&["link", "del", &self.host_side]);
+        ip(&["netns", "del", &self.name]);
+    }
+}
+
+#[test]
+fn a_worker_cut_off_mid_step_has_its_late_result_ignored() {
+    let required = std::env::var("SANDMAP_REQUIRE_NETNS").as_deref() == Ok("1");
+    if !rustix::process::geteuid().is_root() {
+        assert!(!required, "SANDMAP_REQUIRE_NETNS=1, but a network namespace needs root");
+        eprintln!("SKIPPED: a worker on its own network namespace needs root");
+        return;
+    }
+    let Some(netns) = Netns::create() else {
+        assert!(!required, "SANDMAP_REQUIRE_NETNS=1, but `ip netns add` and a veth pair failed");
+        eprintln!("SKIPPED: cannot create a network namespace with a veth pair (ip netns add)");
+        return;
+    };
+    let Some(server) = Server::start_on(&netns.here(), &[]) else { return };
+    let url = server.url();
+    let cut = Worker::start(netns.sandmap(), &url, "cut-off", &["--max-concurrent", "4"]);
+    let s = gated(&["mark:/marks\nawait:/gate/open\n"; 5], "");
+    let mut host = s.spawn_run(&["--executor", &url]);
+    wait_for("the worker to start four clones", || (total_marks(&s) == 4).then_some(()));
+    // Cut mid-step: the four finish on the far side, but their results cannot get here, and
+    // the server redelivers them once their heartbeats stop.
+    netns.link(false);
+    open_gate(&s);
+    std::thread::sleep(super_ack_wait());
+    // Another worker, here, takes the redeliveries and the fifth clone.
+    let _here = Worker::start(sandmap(), &url, "here", &["--max-concurrent", "2"]);
+    wait_for("the redelivered clones to run here", || (total_marks(&s) == 9).then_some(()));
+    // The link comes back: the cut-off worker's results are stored late, after the ones of
+    // the redeliveries, and ignored.
+    netns.link(true);
+    wait_for("the cut-off worker to send its late results", || {
+        (cut.log().matches("ok     behave[").count() == 4).then_some(())
+    });
+    assert!(host.wait().unwrap().success());
+    let id = latest_run(&s).unwrap();
+    let (_, shown, _) = s.run(&["show", &id, "--json"]);
+    assert_eq!(shown["status"], "success");
+    let mut expected = vec!["files_in_directory".to_owned()];
+    expected.extend((0..5).map(|i| format!("behave[f{i:02}_txt]")));
+    expected.push("summarize_directory".into());
+    assert_eq!(step_keys(&shown), expected, "each step is recorded once");
+    assert_eq!(shown["outputs"]["summarize_directory"]["result"]["files"], 5);
+    assert!(workers_of(&shown, "behave").iter().all(|w| w == "here"), "{shown}");
+    drop(cut);
+}
+
+/// Longer than the server's ack wait: a delivery without heartbeats is redelivered by then.
+fn super_ack_wait() -> Duration {
+    sandmap::nats::ACK_WAIT + Duration::from_secs(1)
 }

@@ -25,7 +25,9 @@ fn main() {
     let work = tempfile::tempdir().unwrap();
     let cache = work.path().join("cache");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("# sandmap many-machines benchmark\n\nmachine: {cores} cores; nats-server on loopback; warm compile cache\n");
+    println!(
+        "# sandmap many-machines benchmark\n\nmachine: {cores} cores; nats-server on loopback; warm compile cache\n"
+    );
     let mut table = Vec::new();
     per_clone(&server, work.path(), &cache, &mut table);
     cpu_bound(&server, work.path(), &cache, &mut table);
@@ -59,6 +61,24 @@ fn time_run(job: &Path, cache: &Path, args: &[&str]) -> Duration {
     elapsed
 }
 
+/// The mean duration of `op`'s steps in a local run of `job`, as the run reports them.
+fn step_seconds(job: &Path, cache: &Path, op: &str) -> f64 {
+    let store = job.parent().unwrap().join("bench-store");
+    let out = sandmap(cache)
+        .args(["run", job.to_str().unwrap(), "--json", "--max-concurrent", "1", "--store", store.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let durations: Vec<f64> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["op"] == op)
+        .map(|s| s["duration_ms"].as_f64().unwrap() / 1e3)
+        .collect();
+    durations.iter().sum::<f64>() / durations.len() as f64
+}
+
 fn best(times: impl Iterator<Item = Duration>) -> Duration {
     times.min().unwrap()
 }
@@ -68,7 +88,11 @@ fn ms(d: Duration) -> String {
 }
 
 fn workers(server: &Server, cache: &Path, n: usize, slots: &str) -> Vec<Worker> {
-    (0..n).map(|i| Worker::start(sandmap(cache), &server.url(), &format!("bench{i}"), &["--max-concurrent", slots, "--quiet"])).collect()
+    (0..n)
+        .map(|i| {
+            Worker::start(sandmap(cache), &server.url(), &format!("bench{i}"), &["--max-concurrent", slots, "--quiet"])
+        })
+        .collect()
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -107,11 +131,11 @@ fn per_clone(server: &Server, work: &Path, cache: &Path, table: &mut Vec<String>
     ));
 }
 
-fn spin_job(dir: &Path, n: usize, millis: u64) -> PathBuf {
+fn spin_job(dir: &Path, n: usize, millions: u64) -> PathBuf {
     let cmds = dir.join("spin");
     std::fs::create_dir_all(&cmds).unwrap();
     for i in 0..n {
-        std::fs::write(cmds.join(format!("f{i:03}.txt")), format!("spin:{millis}\n")).unwrap();
+        std::fs::write(cmds.join(format!("f{i:03}.txt")), format!("spin:{millions}\n")).unwrap();
     }
     write(
         dir,
@@ -127,8 +151,15 @@ fn spin_job(dir: &Path, n: usize, millis: u64) -> PathBuf {
 
 fn cpu_bound(server: &Server, work: &Path, cache: &Path, table: &mut Vec<String>) {
     let n = 40;
-    println!("## 2. CPU-bound clones: {n} × 50 ms of work, workers of one slot each (best of 2)\n");
-    let job = spin_job(work, n, 50);
+    // Work of a fixed size, sized so that one clone takes about 50 ms here.
+    let probe = spin_job(work, 4, 20);
+    let per_million = step_seconds(&probe, cache, "behave") / 20.0;
+    let millions = ((0.05 / per_million).round() as u64).max(1);
+    let job = spin_job(work, n, millions);
+    let single = step_seconds(&job, cache, "behave") * 1e3;
+    println!(
+        "## 2. CPU-bound clones: {n} × {millions}M rounds ({single:.0} ms each), workers of one slot each (best of 2)\n"
+    );
     let url = server.url();
     let mut times = Vec::new();
     for count in [1, 2, 4] {

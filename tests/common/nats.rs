@@ -12,6 +12,8 @@ pub struct Server {
     child: Option<Child>,
     binary: PathBuf,
     pub port: u16,
+    /// The address it listens on.
+    pub addr: String,
     store: tempfile::TempDir,
     extra: Vec<String>,
     log: PathBuf,
@@ -32,6 +34,11 @@ fn free_port() -> u16 {
 impl Server {
     /// A server, or `None` (said) where none is installed and none is required.
     pub fn start(extra: &[&str]) -> Option<Self> {
+        Self::start_on("127.0.0.1", extra)
+    }
+
+    /// A server listening on `addr`.
+    pub fn start_on(addr: &str, extra: &[&str]) -> Option<Self> {
         let Some(binary) = nats_server_binary() else {
             assert!(
                 std::env::var("SANDMAP_REQUIRE_NATS").as_deref() != Ok("1"),
@@ -46,6 +53,7 @@ impl Server {
             child: None,
             binary,
             port: free_port(),
+            addr: addr.to_owned(),
             store,
             extra: extra.iter().map(|s| (*s).to_owned()).collect(),
             log,
@@ -57,7 +65,7 @@ impl Server {
     fn launch(&mut self) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
         let child = Command::new(&self.binary)
-            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
+            .args(["-a", &self.addr, "-p", &self.port.to_string(), "-js", "-sd"])
             .arg(self.store.path().join("js"))
             .args(&self.extra)
             .stdout(Stdio::null())
@@ -74,7 +82,7 @@ impl Server {
     }
 
     pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
+        format!("nats://{}:{}", self.addr, self.port)
     }
 
     /// SIGKILL the server.
@@ -154,4 +162,3 @@ pub fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
         std::thread::sleep(Duration::from_millis(25));
     }
 }
-

@@ -134,5 +134,7 @@ fn init_tracing() {
         // The NATS client logs every failed (re)connect as an error of its own; sandmap says what
         // failed itself, once, naming the server.
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,async_nats=off"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    // Colours only on a terminal: a worker's log is often a file.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).try_init();
 }

@@ -99,7 +99,11 @@ pub(super) fn execute(
     if progress.is_some() {
         // First, so that whatever stops the run leaves its id (and how to finish it) on screen.
         let id = session.run_id();
-        eprintln!("run {id} of job \"{}\" (if it is stopped: sandmap resume {id})", printable(&session.plan().job));
+        let on = match &executor.executor {
+            super::worker::ExecutorKind::Local => String::new(),
+            super::worker::ExecutorKind::Nats(url) => format!(" --executor {}", crate::nats::redact(url)),
+        };
+        eprintln!("run {id} of job \"{}\" (if it is stopped: sandmap resume {id}{on})", printable(&session.plan().job));
     }
     let observers: Vec<Arc<dyn RunObserver>> = progress.iter().map(|p| Arc::clone(p) as Arc<dyn RunObserver>).collect();
     let finished = match session.execute(&executor.executor(), observers) {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use async_nats::HeaderMap;
-use async_nats::jetstream::object_store::{ObjectInfo, ObjectStore};
+use async_nats::jetstream::object_store::{ObjectInfo, ObjectMetadata, ObjectStore};
 use base64::Engine;
 use bytes::Bytes;
 use sha2::Digest;
@@ -18,6 +18,8 @@ pub const BLOB_HEADER: &str = "Sandmap-Blob";
 /// How long one read of an object may take before it counts as failed (a chunk that expired
 /// before its metadata would otherwise be waited for forever).
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// The size of an object's chunks (each one message).
+const CHUNK_BYTES: usize = 512 << 10;
 /// What is reserved up front for an object, whatever size its metadata claims.
 const PREALLOCATE_MAX: usize = 16 << 20;
 
@@ -86,7 +88,10 @@ pub async fn put_once(bucket: &ObjectStore, name: &str, bytes: &[u8]) -> Result<
         return Ok(());
     }
     let mut reader = bytes;
-    bucket.put(name, &mut reader).await.map_err(|e| NatsError::js(format!("cannot store object {name:.12}"), e))?;
+    // Chunks of half the max payload rather than the default 128 KiB: a quarter of the
+    // messages, so a worker's first fetch of a 20 MB component is that much faster.
+    let meta = ObjectMetadata { name: name.to_owned(), chunk_size: Some(CHUNK_BYTES), ..Default::default() };
+    bucket.put(meta, &mut reader).await.map_err(|e| NatsError::js(format!("cannot store object {name:.12}"), e))?;
     Ok(())
 }
 
@@ -139,7 +144,12 @@ pub async fn fetch(bucket: &ObjectStore, name: &str, max: usize) -> Result<Vec<u
 
 /// [`fetch`], trying again while the failure may pass (a server restarting), for up to
 /// `patience`.
-pub async fn fetch_patiently(bucket: &ObjectStore, name: &str, max: usize, patience: Duration) -> Result<Vec<u8>, FetchError> {
+pub async fn fetch_patiently(
+    bucket: &ObjectStore,
+    name: &str,
+    max: usize,
+    patience: Duration,
+) -> Result<Vec<u8>, FetchError> {
     let started = std::time::Instant::now();
     let mut pause = Duration::from_millis(100);
     loop {

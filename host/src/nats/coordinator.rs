@@ -328,15 +328,14 @@ async fn decode_event(
     blobs: &async_nats::jetstream::object_store::ObjectStore,
     message: &async_nats::jetstream::Message,
 ) -> Option<EventMessage> {
-    let body = match blobs::incoming(blobs, message.headers.as_ref(), &message.payload, MAX_BLOB_BYTES, BLOB_PATIENCE)
-        .await
-    {
-        Ok(body) => body,
-        Err(error) => {
-            tracing::warn!("ignored an event on {}: {error}", message.subject);
-            return None;
-        }
-    };
+    let body =
+        match blobs::incoming(blobs, message.headers.as_ref(), &message.payload, MAX_BLOB_BYTES, BLOB_PATIENCE).await {
+            Ok(body) => body,
+            Err(error) => {
+                tracing::warn!("ignored an event on {}: {error}", message.subject);
+                return None;
+            }
+        };
     match serde_json::from_slice::<EventMessage>(&body) {
         Ok(event) => Some(event),
         Err(error) => {

@@ -162,7 +162,8 @@ impl Flight {
                     ));
                 }
                 if outcome.result.is_ok()
-                    && let Some(missing) = self.outputs.iter().zip(&self.produced).find(|(o, p)| o.required && !o.dynamic && !**p)
+                    && let Some(missing) =
+                        self.outputs.iter().zip(&self.produced).find(|(o, p)| o.required && !o.dynamic && !**p)
                 {
                     return self.fail(format!(
                         "worker {worker} reported step {} a success without its required output \"{}\"",

@@ -14,12 +14,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_nats::HeaderMap;
-use bytes::Bytes;
 use async_nats::jetstream::AckKind;
 use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::context::PublishAckFuture;
 use async_nats::jetstream::message::Acker;
 use async_nats::jetstream::message::PublishMessage;
+use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::sync::{Notify, OnceCell, mpsc};
 
@@ -249,7 +249,10 @@ impl Reply {
                 return;
             }
         };
-        let id = format!("{}:{}:{}:{}:{}:{id_suffix}", self.run_id, self.key, self.attempt, self.task_sequence, self.delivery);
+        let id = format!(
+            "{}:{}:{}:{}:{}:{id_suffix}",
+            self.run_id, self.key, self.attempt, self.task_sequence, self.delivery
+        );
         let started = Instant::now();
         loop {
             let publish = PublishMessage::build().payload(payload.clone()).headers(headers.clone()).message_id(&id);
@@ -289,8 +292,10 @@ impl Reply {
             }
             let started = Instant::now();
             loop {
-                let publish =
-                    PublishMessage::build().payload(pending.payload.clone()).headers(pending.headers.clone()).message_id(&pending.id);
+                let publish = PublishMessage::build()
+                    .payload(pending.payload.clone())
+                    .headers(pending.headers.clone())
+                    .message_id(&pending.id);
                 let stored = match self.shared.bus.js.send_publish(event_subject(&self.run_id), publish).await {
                     Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
                     Err(error) => Err(error.to_string()),
@@ -423,7 +428,8 @@ async fn run_delivery(shared: &Arc<Shared>, message: &async_nats::Message, reply
         say(shared, reply, "lost", &format!("delivered {lost} times before; given up"));
         return settled(reply.confirm().await);
     }
-    let body = blobs::incoming(&shared.bus.blobs, message.headers.as_ref(), &message.payload, MAX_BLOB_BYTES, FETCH_PATIENCE);
+    let body =
+        blobs::incoming(&shared.bus.blobs, message.headers.as_ref(), &message.payload, MAX_BLOB_BYTES, FETCH_PATIENCE);
     let body = match body.await {
         Ok(body) => body,
         Err(FetchError::Transient(error)) => {
@@ -431,7 +437,8 @@ async fn run_delivery(shared: &Arc<Shared>, message: &async_nats::Message, reply
             return Settled::Again;
         }
         Err(FetchError::Refused(error)) => {
-            let failure = StepFailure::Remote(format!("worker {name} cannot read the task of step {}: {error}", reply.key));
+            let failure =
+                StepFailure::Remote(format!("worker {name} cannot read the task of step {}: {error}", reply.key));
             return report_failure(shared, reply, failure).await;
         }
     };
@@ -445,14 +452,18 @@ async fn run_delivery(shared: &Arc<Shared>, message: &async_nats::Message, reply
             return report_failure(shared, reply, failure).await;
         }
         Err(error) => {
-            let failure =
-                StepFailure::Remote(format!("worker {name} refused the task of step {}: malformed: {error}", reply.key));
+            let failure = StepFailure::Remote(format!(
+                "worker {name} refused the task of step {}: malformed: {error}",
+                reply.key
+            ));
             return report_failure(shared, reply, failure).await;
         }
     };
     let runtime = match runtime_for(shared, spec.limits.fuel.is_some()).await {
         Ok(runtime) => runtime,
-        Err(error) => return report_failure(shared, reply, StepFailure::Remote(format!("worker {name}: {error}"))).await,
+        Err(error) => {
+            return report_failure(shared, reply, StepFailure::Remote(format!("worker {name}: {error}"))).await;
+        }
     };
     if let Err(failure) = localize_grants(&shared.options, &runtime, &mut spec) {
         return report_failure(shared, reply, failure).await;
@@ -628,7 +639,10 @@ fn localize_grants(options: &WorkerOptions, runtime: &Runtime, spec: &mut StepSp
         for protected in runtime.protected_dirs() {
             let protected = protected.canonicalize().unwrap_or(protected);
             if canonical.starts_with(&protected) || protected.starts_with(&canonical) {
-                return Err(refuse(format!("which holds or is inside this worker's compile cache {}", protected.display())));
+                return Err(refuse(format!(
+                    "which holds or is inside this worker's compile cache {}",
+                    protected.display()
+                )));
             }
         }
         let dir = cap_std::fs::Dir::open_ambient_dir(&canonical, cap_std::ambient_authority())

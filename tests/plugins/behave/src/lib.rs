@@ -9,8 +9,8 @@
 //! string of N bytes; `connect:ADDR` → opens a TCP connection; `dns:HOST` → looks a name up;
 //! `raw_output:TEXT` / `raw_metadata:TEXT` → emit TEXT as a value / JSON metadata through the raw
 //! bindings; `log:N` → logs N bytes; `ansi` → writes terminal escape sequences; `await:PATH` →
-//! waits until PATH exists, then as `ok`; `spin:MS` → keeps the CPU busy for MS milliseconds,
-//! then as `ok`.
+//! waits until PATH exists, then as `ok`; `spin:N` → N million rounds of arithmetic (CPU-bound
+//! work of a fixed size, whatever else runs), then as `ok`.
 //!
 //! A first line `mark:DIR` records the execution (creates `DIR/<mapping key>.<n>`, n counting
 //! from 1 across executions) and the second line is the command.
@@ -45,13 +45,10 @@ impl Op for Behave {
         }
         let (verb, arg) = command.split_once(':').unwrap_or((command.as_str(), ""));
         if verb == "spin" {
-            let until = std::time::Instant::now() + std::time::Duration::from_millis(arg.parse().unwrap_or(0));
+            let rounds: u64 = arg.parse::<u64>().unwrap_or(0).saturating_mul(1_000_000);
             let mut x: u64 = 1;
-            while std::time::Instant::now() < until {
-                for _ in 0..10_000 {
-                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                }
-                std::hint::black_box(x);
+            for _ in 0..rounds {
+                x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407));
             }
         }
         if verb == "await" {
