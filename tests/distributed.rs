@@ -582,3 +582,52 @@ fn a_worker_cut_off_mid_step_has_its_late_result_ignored() {
 fn super_ack_wait() -> Duration {
     sandmap::nats::ACK_WAIT + Duration::from_secs(1)
 }
+
+#[test]
+fn a_worker_told_to_stop_finishes_its_step_and_a_second_signal_hands_it_back() {
+    let Some(server) = Server::start(&[]) else { return };
+    let url = server.url();
+    let term = |worker: &Worker| {
+        rustix::process::kill_process(
+            rustix::process::Pid::from_child(&worker.child),
+            rustix::process::Signal::TERM,
+        )
+        .unwrap();
+    };
+
+    // One SIGTERM: it pulls nothing more, finishes the step it runs, and exits 0.
+    let mut first = Worker::start(sandmap(), &url, "first", &["--max-concurrent", "1"]);
+    let s = gated(&["mark:/marks\nawait:/gate/open\n"; 2], "");
+    let mut host = s.spawn_run(&["--executor", &url]);
+    wait_for("a clone to start", || (total_marks(&s) == 1).then_some(()));
+    term(&first);
+    wait_for("the worker to say it stops", || first.log().contains("stopping; finishing 1 running steps").then_some(()));
+    open_gate(&s);
+    let status = wait_for("the worker to exit", || first.child.try_wait().unwrap());
+    assert!(status.success(), "{}", first.log());
+    assert_eq!(first.log().matches("ok     behave[").count(), 1, "{}", first.log());
+    // The other clone waits for a worker; one that starts runs it, and the run ends.
+    let _next = Worker::start(sandmap(), &url, "next", &[]);
+    assert!(host.wait().unwrap().success());
+    let (_, shown, _) = s.run(&["show", &latest_run(&s).unwrap(), "--json"]);
+    let mut seen = workers_of(&shown, "behave");
+    seen.sort();
+    assert_eq!(seen, ["first", "next"]);
+
+    // Two: the running step is handed back at once and runs elsewhere.
+    drop(_next);
+    let second = Worker::start(sandmap(), &url, "second", &["--max-concurrent", "1"]);
+    let g = gated(&["mark:/marks\nawait:/gate/open\n"], "");
+    let mut host = g.spawn_run(&["--executor", &url]);
+    wait_for("the clone to start", || (total_marks(&g) == 1).then_some(()));
+    term(&second);
+    wait_for("the worker to say it stops", || second.log().contains("stopping;").then_some(()));
+    term(&second);
+    wait_for("the worker to hand its step back", || second.log().contains("handed back 1 running steps").then_some(()));
+    let _taker = Worker::start(sandmap(), &url, "taker", &[]);
+    wait_for("the step to start again elsewhere", || (total_marks(&g) == 2).then_some(()));
+    open_gate(&g);
+    assert!(host.wait().unwrap().success());
+    let (_, shown, _) = g.run(&["show", &latest_run(&g).unwrap(), "--json"]);
+    assert_eq!(workers_of(&shown, "behave"), ["taker"]);
+}

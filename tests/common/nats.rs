@@ -107,7 +107,7 @@ impl Drop for Server {
 
 /// A `sandmap worker` of this test, its stderr in a file.
 pub struct Worker {
-    child: Child,
+    pub child: Child,
     log: PathBuf,
     _dir: tempfile::TempDir,
 }
