@@ -588,11 +588,8 @@ fn a_worker_told_to_stop_finishes_its_step_and_a_second_signal_hands_it_back() {
     let Some(server) = Server::start(&[]) else { return };
     let url = server.url();
     let term = |worker: &Worker| {
-        rustix::process::kill_process(
-            rustix::process::Pid::from_child(&worker.child),
-            rustix::process::Signal::TERM,
-        )
-        .unwrap();
+        rustix::process::kill_process(rustix::process::Pid::from_child(&worker.child), rustix::process::Signal::TERM)
+            .unwrap();
     };
 
     // One SIGTERM: it pulls nothing more, finishes the step it runs, and exits 0.
@@ -601,7 +598,9 @@ fn a_worker_told_to_stop_finishes_its_step_and_a_second_signal_hands_it_back() {
     let mut host = s.spawn_run(&["--executor", &url]);
     wait_for("a clone to start", || (total_marks(&s) == 1).then_some(()));
     term(&first);
-    wait_for("the worker to say it stops", || first.log().contains("stopping; finishing 1 running steps").then_some(()));
+    wait_for("the worker to say it stops", || {
+        first.log().contains("stopping; finishing 1 running steps").then_some(())
+    });
     open_gate(&s);
     let status = wait_for("the worker to exit", || first.child.try_wait().unwrap());
     assert!(status.success(), "{}", first.log());

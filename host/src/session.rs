@@ -11,7 +11,7 @@ use thiserror::Error;
 use crate::executor::{self, ExecOptions, ParentRun, PreparedJob, Reuse, RunObserver, RunReport, RunStatus};
 use crate::job::{JobError, Plan};
 use crate::runtime::{Runtime, RuntimeConfig, RuntimeError};
-use crate::store::{Recorder, RunLock, RunStart, RunStore, StoreError};
+use crate::store::{RecordedStatus, Recorder, RunLock, RunStart, RunStore, StoreError};
 
 /// Where a job comes from: its file, the folders searched for components first, and `--set`
 /// overrides (`OP.config.KEY=VALUE`).
@@ -155,12 +155,15 @@ impl Session {
         let store = RunStore::open_existing(store_dir)?;
         let id = store.resolve(run)?;
         let parent = store.report(&id)?;
-        if matches!(parent.status, RunStatus::Running | RunStatus::Interrupted) {
-            let what = if parent.status == RunStatus::Running { "is still running" } else { "was interrupted" };
-            return Err(SessionError::Refused(format!(
-                "run {id} {what}; `sandmap resume {id}` finishes it before it can be re-executed"
-            )));
-        }
+        let parent_status = match parent.status {
+            RecordedStatus::Ended(status) => status,
+            unfinished => {
+                let what = if unfinished == RecordedStatus::Running { "is still running" } else { "was interrupted" };
+                return Err(SessionError::Refused(format!(
+                    "run {id} {what}; `sandmap resume {id}` finishes it before it can be re-executed"
+                )));
+            }
+        };
         let provenance = store.provenance(&id)?;
         // Every step the parent holds: the ones it ran and the ones it took from its own parent.
         let steps = store.ended_steps(&id)?;
@@ -172,7 +175,7 @@ impl Session {
         };
         let (runtime, prepared, max_concurrent) = prepare(&source, max_concurrent, store_dir)?;
         let reuse = selection
-            .reuse(&ParentRun { run_id: &id, status: parent.status, steps: &steps }, &prepared.plan)
+            .reuse(&ParentRun { run_id: &id, status: parent_status, steps: &steps }, &prepared.plan)
             .map_err(|e| SessionError::Refused(e.to_string()))?;
         let notes = changed_components(&prepared, &provenance.components, &id);
         let options = ExecOptions { max_concurrent, reuse: Some(Arc::new(reuse)), ..ExecOptions::default() };
@@ -205,13 +208,13 @@ impl Session {
         let id = store.resolve(run)?;
         let recorded = store.report(&id)?;
         match recorded.status {
-            RunStatus::Interrupted => {}
-            RunStatus::Running => {
+            RecordedStatus::Interrupted => {}
+            RecordedStatus::Running => {
                 return Err(SessionError::Refused(format!(
                     "run {id} is still running (its process holds the run lock)"
                 )));
             }
-            RunStatus::Success => {
+            RecordedStatus::Ended(RunStatus::Success) => {
                 return Err(SessionError::Refused(format!(
                     "run {id} is not interrupted: it ended (success), so there is nothing to finish; \
                      `sandmap reexecute {id} --step SELECTION` runs steps of it again"
@@ -261,7 +264,10 @@ impl Session {
             let parent = store.report(parent_id)?;
             let steps = store.ended_steps(parent_id)?;
             let planned = selection
-                .reuse(&ParentRun { run_id: parent_id, status: parent.status, steps: &steps }, &prepared.plan)
+                .reuse(
+                    &ParentRun { run_id: parent_id, status: parent_ended(parent_id, parent.status)?, steps: &steps },
+                    &prepared.plan,
+                )
                 .map_err(refused)?;
             reuse = planned.overlaid_by(reuse);
         }
@@ -363,6 +369,17 @@ impl Session {
             warnings.push(format!("the run was not fully recorded: {error}"));
         }
         Ok(Finished { report, warnings })
+    }
+}
+
+/// How the parent `id` of a re-execution ended (a re-execution starts only from a run that did).
+fn parent_ended(id: &str, status: RecordedStatus) -> Result<RunStatus, SessionError> {
+    match status {
+        RecordedStatus::Ended(status) => Ok(status),
+        other => Err(SessionError::Refused(format!(
+            "run {id}, which this run re-executes, is {}: `sandmap resume {id}` finishes it first",
+            other.as_str()
+        ))),
     }
 }
 

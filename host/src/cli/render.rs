@@ -7,13 +7,14 @@ use serde_json::{Value, json};
 
 use crate::executor::{RunReport, RunStatus, StepStatus};
 use crate::runtime::printable;
+use crate::store::RecordedStatus;
 
 /// Above this many steps, successful clones are summarized per op instead of listed.
 const LIST_ALL_UP_TO: usize = 50;
 
 /// The `--json` object: `{run_id, status, steps: [{key, op, mapping_key, status, error, ...}],
 /// outputs}`.
-pub fn json_report(report: &RunReport) -> Value {
+pub fn json_report(report: &RunReport<RecordedStatus>) -> Value {
     let mut value = serde_json::to_value(report).unwrap_or(Value::Null);
     if let Some(object) = value.as_object_mut() {
         object.insert("job".into(), json!(report.job));
@@ -23,7 +24,7 @@ pub fn json_report(report: &RunReport) -> Value {
 
 /// Human lines: every step (or, for large runs, failures plus a count per op), the leaf outputs,
 /// and a closing line. Everything a guest wrote is escaped for the terminal.
-pub fn human_report(out: &mut impl Write, report: &RunReport, quiet: bool) -> io::Result<()> {
+pub fn human_report(out: &mut impl Write, report: &RunReport<RecordedStatus>, quiet: bool) -> io::Result<()> {
     let list_all = report.steps.len() <= LIST_ALL_UP_TO;
     if !quiet {
         writeln!(out, "run {} of job \"{}\"", report.run_id, report.job)?;
@@ -88,20 +89,20 @@ pub fn human_report(out: &mut impl Write, report: &RunReport, quiet: bool) -> io
     }
     let succeeded = report.steps.iter().filter(|s| s.status == StepStatus::Success).count();
     match report.status {
-        RunStatus::Success => writeln!(
+        RecordedStatus::Ended(RunStatus::Success) => writeln!(
             out,
             "success: {} steps ({succeeded} succeeded) in {:.0} ms",
             report.steps.len(),
             report.duration_ms
         )?,
-        RunStatus::SuccessWithFailures => {
+        RecordedStatus::Ended(RunStatus::SuccessWithFailures) => {
             writeln!(out, "success with failures: {}", printable(report.error.as_deref().unwrap_or("")))?
         }
-        RunStatus::Failure => {
+        RecordedStatus::Ended(RunStatus::Failure) => {
             writeln!(out, "failure: {}", printable(report.error.as_deref().unwrap_or("the run failed")))?
         }
-        RunStatus::Running => writeln!(out, "running: {} steps ended so far", report.steps.len())?,
-        RunStatus::Interrupted => writeln!(
+        RecordedStatus::Running => writeln!(out, "running: {} steps ended so far", report.steps.len())?,
+        RecordedStatus::Interrupted => writeln!(
             out,
             "interrupted: its process died after {} steps ended; `sandmap resume {}` finishes it",
             report.steps.len(),

@@ -12,6 +12,7 @@ use super::{EXIT_RUN_FAILED, JobArgs, refuse, render};
 use crate::executor::{self, RunObserver, RunStatus};
 use crate::runtime::printable;
 use crate::session::{Session, SessionError};
+use crate::store::RecordedStatus;
 
 /// `sandmap run`.
 #[derive(Debug, clap::Args)]
@@ -121,7 +122,7 @@ pub(super) fn execute(
     for warning in &finished.warnings {
         eprintln!("warning: {}", printable(warning));
     }
-    let report = finished.report;
+    let report = finished.report.with_status(crate::store::RecordedStatus::Ended);
     let mut stdout = std::io::stdout().lock();
     if output.json {
         serde_json::to_writer(&mut stdout, &render::json_report(&report)).context("cannot write the report")?;
@@ -130,8 +131,8 @@ pub(super) fn execute(
         render::human_report(&mut stdout, &report, output.quiet).context("cannot write the report")?;
     }
     Ok(match report.status {
-        RunStatus::Success | RunStatus::SuccessWithFailures => ExitCode::SUCCESS,
-        RunStatus::Failure | RunStatus::Running | RunStatus::Interrupted => ExitCode::from(EXIT_RUN_FAILED),
+        RecordedStatus::Ended(RunStatus::Success | RunStatus::SuccessWithFailures) => ExitCode::SUCCESS,
+        _ => ExitCode::from(EXIT_RUN_FAILED),
     })
 }
 

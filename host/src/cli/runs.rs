@@ -8,7 +8,7 @@ use anyhow::Context;
 
 use super::render;
 use crate::runtime::{LogSource, printable};
-use crate::store::{self, RunFilter, RunStore};
+use crate::store::{self, RecordedStatus, RunFilter, RunStore};
 
 /// Where the store is.
 #[derive(Debug, clap::Args)]
@@ -38,7 +38,7 @@ pub struct RunsArgs {
     #[arg(long)]
     job: Option<String>,
     /// Only runs with this status.
-    #[arg(long, value_parser = ["success", "success_with_failures", "failure", "running", "interrupted"])]
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(RecordedStatus::ALL.map(RecordedStatus::as_str)))]
     status: Option<String>,
     /// At most this many runs.
     #[arg(long, short = 'n', default_value_t = 20)]

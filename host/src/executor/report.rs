@@ -37,7 +37,8 @@ impl StepStatus {
     }
 }
 
-/// The run's final status.
+/// How an execution ended. (What a run store knows beside, that a run is still running or was
+/// interrupted, is the store's: `store::RecordedStatus`.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
@@ -47,10 +48,6 @@ pub enum RunStatus {
     SuccessWithFailures,
     /// At least one step failed.
     Failure,
-    /// Still running (only a run read back from the store while its process runs).
-    Running,
-    /// Its process died before the run ended; `sandmap resume` finishes it.
-    Interrupted,
 }
 
 impl RunStatus {
@@ -60,8 +57,6 @@ impl RunStatus {
             Self::Success => "success",
             Self::SuccessWithFailures => "success_with_failures",
             Self::Failure => "failure",
-            Self::Running => "running",
-            Self::Interrupted => "interrupted",
         }
     }
 }
@@ -157,15 +152,16 @@ pub struct EndedStep {
     pub sort_key: Vec<u32>,
 }
 
-/// A finished run.
+/// A run's report: of an execution that ended (`S` = [`RunStatus`]), or read back from a run
+/// store, whose status may also be running or interrupted.
 #[derive(Debug, Clone, Serialize)]
-pub struct RunReport {
+pub struct RunReport<S = RunStatus> {
     /// Unique, time-ordered run id.
     pub run_id: String,
     /// The job's name.
     pub job: String,
-    /// Success or failure (or, read back from the store, still running or interrupted).
-    pub status: RunStatus,
+    /// How it ended (or, read back from a store, how it stands).
+    pub status: S,
     /// For a failed run: which steps failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -185,7 +181,13 @@ pub struct RunReport {
     pub reused: Vec<String>,
 }
 
-impl RunReport {
+impl<S> RunReport<S> {
+    /// The same report with its status mapped.
+    pub fn with_status<T>(self, status: impl FnOnce(S) -> T) -> RunReport<T> {
+        let Self { run_id, job, status: old, error, steps, outputs, duration_ms, parent_run_id, reused } = self;
+        RunReport { run_id, job, status: status(old), error, steps, outputs, duration_ms, parent_run_id, reused }
+    }
+
     /// The step with this key.
     pub fn step(&self, key: &str) -> Option<&StepReport> {
         self.steps.iter().find(|s| s.key == key)

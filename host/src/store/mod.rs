@@ -83,6 +83,55 @@ pub fn locate(explicit: Option<&Path>) -> PathBuf {
     cwd.ancestors().map(|dir| dir.join(".sandmap")).find(|dir| dir.is_dir()).unwrap_or_else(|| cwd.join(".sandmap"))
 }
 
+/// How a recorded run stands: ended as an execution ends, or, known only to the store, still
+/// running or interrupted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordedStatus {
+    /// It ended.
+    Ended(RunStatus),
+    /// Its process holds its run lock.
+    Running,
+    /// Its process died before the run ended; `sandmap resume` finishes it.
+    Interrupted,
+}
+
+impl RecordedStatus {
+    /// Every status, for parsing and listing.
+    pub const ALL: [Self; 5] = [
+        Self::Ended(RunStatus::Success),
+        Self::Ended(RunStatus::SuccessWithFailures),
+        Self::Ended(RunStatus::Failure),
+        Self::Running,
+        Self::Interrupted,
+    ];
+
+    /// The word for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ended(status) => status.as_str(),
+            Self::Running => "running",
+            Self::Interrupted => "interrupted",
+        }
+    }
+
+    /// The status its word names.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+impl From<RunStatus> for RecordedStatus {
+    fn from(status: RunStatus) -> Self {
+        Self::Ended(status)
+    }
+}
+
+impl serde::Serialize for RecordedStatus {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 /// A summary line of a stored run.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RunSummary {
@@ -92,7 +141,7 @@ pub struct RunSummary {
     pub job: String,
     /// The job file.
     pub job_file: String,
-    /// `success`, `success_with_failures` or `failure`.
+    /// Its [`RecordedStatus`], as a word.
     pub status: String,
     /// Unix time the run was recorded, in milliseconds.
     pub recorded_at_ms: i64,
@@ -466,7 +515,7 @@ impl RunStore {
     }
 
     /// A stored run, read back as the report `sandmap run` printed.
-    pub fn report(&self, id_or_prefix: &str) -> Result<RunReport, StoreError> {
+    pub fn report(&self, id_or_prefix: &str) -> Result<RunReport<RecordedStatus>, StoreError> {
         let id = self.resolve(id_or_prefix)?;
         let head = self
             .conn
@@ -495,7 +544,7 @@ impl RunStore {
         let steps = self.steps(&id, false)?.into_iter().map(|ended| ended.report).collect();
         let status = self.live_status(&id, &status);
         Ok(RunReport {
-            status: parse_run_status(&status).ok_or_else(|| self.corrupt("run status", &status))?,
+            status: RecordedStatus::parse(&status).ok_or_else(|| self.corrupt("run status", &status))?,
             run_id: id,
             job,
             error,
@@ -627,12 +676,6 @@ fn stored_values(text: &str) -> Result<Vec<(String, JsonText)>, serde_json::Erro
     let values = serde::Deserializer::deserialize_map(&mut input, Values)?;
     input.end()?;
     Ok(values)
-}
-
-fn parse_run_status(text: &str) -> Option<RunStatus> {
-    [RunStatus::Success, RunStatus::SuccessWithFailures, RunStatus::Failure, RunStatus::Running, RunStatus::Interrupted]
-        .into_iter()
-        .find(|s| s.as_str() == text)
 }
 
 /// The most levels of arrays and objects the store wraps around a value it keeps: a mapped
