@@ -459,3 +459,94 @@ inputs = {{ x = {{ collect = "stat" }} }}
 fn step_keys(report: &Value) -> Vec<String> {
     report["steps"].as_array().unwrap().iter().map(|s| s["key"].as_str().unwrap().to_owned()).collect()
 }
+
+/// Send `signal` to `child`.
+fn signal(child: &std::process::Child, signal: rustix::process::Signal) {
+    rustix::process::kill_process(rustix::process::Pid::from_child(child), signal).unwrap();
+}
+
+#[test]
+fn ctrl_c_cancels_the_run_and_resume_runs_the_rest() {
+    let commands: Vec<&str> =
+        (0..6).map(|i| if i < 3 { "mark:/marks\nok\n" } else { "mark:/marks\nawait:/gate/open\n" }).collect();
+    let s = setup(&commands);
+    let host = sandmap()
+        .env("SANDMAP_HOME", &s.store)
+        .args(["run", &s.job, "--json", "--max-concurrent", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let id = wait_for("the run to be recorded", || {
+        let (_, runs, _) = s.run(&["runs", "--json"]);
+        runs.as_array()?.first()?["run_id"].as_str().map(str::to_owned)
+    });
+    wait_for("two clones waiting at the gate", || {
+        let marks = std::fs::read_dir(s.ws.path().join("marks")).ok()?.count();
+        let (_, shown, _) = s.run(&["show", &id, "--json"]);
+        let ok = shown["steps"].as_array()?.iter().filter(|s| s["op"] == "behave" && s["status"] == "success").count();
+        (marks == 5 && ok == 3).then_some(())
+    });
+    signal(&host, rustix::process::Signal::INT);
+    let output = host.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains(&format!("cancelling run {id}: stopping its steps (again to exit at once)")), "{stderr}");
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["status"], "cancelled");
+    assert_eq!(report["error"], "Run for \"behave_job\" was cancelled after 4 steps ended.", "{report:#}");
+    let status_of = |key: &str| {
+        let step = report["steps"].as_array().unwrap().iter().find(|s| s["key"] == key).unwrap();
+        (step["status"].as_str().unwrap().to_owned(), step["error"].clone())
+    };
+    for key in ["behave[f03_txt]", "behave[f04_txt]", "behave[f05_txt]"] {
+        let (status, error) = status_of(key);
+        assert_eq!(status, "cancelled", "{key}");
+        assert!(
+            error == "cancelled while it ran (the run was cancelled)" || error == "the run was cancelled before it ran",
+            "{key}: {error}"
+        );
+    }
+    assert_eq!(
+        status_of("summarize_directory"),
+        ("cancelled".to_owned(), "the run was cancelled before it ran".into())
+    );
+    let (_, runs, _) = s.run(&["runs", "--json", "--status", "cancelled"]);
+    assert_eq!(runs[0]["run_id"], id.as_str());
+    let shown = sandmap().env("SANDMAP_HOME", &s.store).args(["show", &id]).output().unwrap();
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.contains(&format!("4 steps ended, 4 cancelled; `sandmap resume {id}` runs the rest")), "{shown}");
+
+    // Resume runs the cancelled steps, and nothing that ended.
+    std::fs::write(s.ws.path().join("gate/open"), b"").unwrap();
+    let (code, resumed, stderr) = s.run(&["resume", &id, "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(resumed["status"], "success");
+    let ran: Vec<&str> = resumed["steps"].as_array().unwrap().iter().map(|s| s["key"].as_str().unwrap()).collect();
+    assert_eq!(ran, ["behave[f03_txt]", "behave[f04_txt]", "behave[f05_txt]", "summarize_directory"]);
+    let counts: Vec<usize> = (0..6).map(|i| marks(&s.ws.path().join("marks"), &format!("f{i:02}_txt"))).collect();
+    assert_eq!(counts[..3], [1, 1, 1]);
+    assert_eq!(resumed["outputs"]["summarize_directory"]["result"]["files"], 6);
+}
+
+#[test]
+fn sandmap_cancel_stops_a_run_of_another_process() {
+    let s = setup(&["mark:/marks\nawait:/gate/open\n"; 3]);
+    let mut host = s.spawn_run(&["--max-concurrent", "1"]);
+    let id = wait_for("the run to be recorded", || {
+        let (_, runs, _) = s.run(&["runs", "--json"]);
+        runs.as_array()?.first()?["run_id"].as_str().map(str::to_owned)
+    });
+    wait_for("a clone to start", || (std::fs::read_dir(s.ws.path().join("marks")).ok()?.count() == 1).then_some(()));
+    let output = sandmap().env("SANDMAP_HOME", &s.store).args(["cancel", &id[..13]]).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), format!("run {id}: cancelled\n"));
+    assert_eq!(host.wait().unwrap().code(), Some(130));
+
+    let output = sandmap().env("SANDMAP_HOME", &s.store).args(["cancel", &id]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        format!("error: run {id} is not running (it is cancelled); there is nothing to cancel\n")
+    );
+}

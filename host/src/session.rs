@@ -208,7 +208,7 @@ impl Session {
         let id = store.resolve(run)?;
         let recorded = store.report(&id)?;
         match recorded.status {
-            RecordedStatus::Interrupted => {}
+            RecordedStatus::Interrupted | RecordedStatus::Ended(RunStatus::Cancelled) => {}
             RecordedStatus::Running => {
                 return Err(SessionError::Refused(format!(
                     "run {id} is still running (its process holds the run lock)"
@@ -293,6 +293,11 @@ impl Session {
     /// The run's id.
     pub fn run_id(&self) -> &str {
         &self.options.run_id
+    }
+
+    /// What cancels the run once it executes.
+    pub fn cancel(&self) -> executor::Cancel {
+        self.options.cancel.clone()
     }
 
     /// Execute the run with `executor`, recording each step as it ends and telling `observers`

@@ -2,6 +2,7 @@
 //!
 //! Exit status: 0 success, 1 the run failed, 2 invalid job, component or usage.
 
+mod cancel;
 mod graph;
 mod inspect;
 mod progress;
@@ -21,6 +22,8 @@ use clap::{Parser, Subcommand};
 pub const EXIT_RUN_FAILED: u8 = 1;
 /// Exit status of an invalid job, component or command line.
 pub const EXIT_INVALID: u8 = 2;
+/// Exit status of a cancelled run (128 + SIGINT, as shells report it).
+pub const EXIT_CANCELLED: u8 = 130;
 
 /// Say `error` on stderr (escaped for the terminal: it may quote what an op or a file holds);
 /// exit status 2.
@@ -60,6 +63,9 @@ enum Command {
     Show(runs::ShowArgs),
     /// Print the captured logs of a recorded run, or of one of its steps.
     Logs(runs::LogsArgs),
+    /// Cancel a run another process is running: its running steps are stopped and recorded
+    /// `cancelled`; `sandmap resume RUN` runs the rest.
+    Cancel(cancel::CancelArgs),
     /// Run steps for `run --executor nats://…` on this machine: pull them from a NATS JetStream
     /// server and run each in a fresh sandbox.
     Worker(worker::WorkerArgs),
@@ -112,6 +118,7 @@ pub fn main() -> ExitCode {
         Command::Show(args) => runs::show(args),
         Command::Logs(args) => runs::logs(args),
         Command::Worker(args) => worker::worker(args),
+        Command::Cancel(args) => cancel::cancel(args),
     };
     match result {
         Ok(code) => code,

@@ -101,6 +101,14 @@ pub fn human_report(out: &mut impl Write, report: &RunReport<RecordedStatus>, qu
         RecordedStatus::Ended(RunStatus::Failure) => {
             writeln!(out, "failure: {}", printable(report.error.as_deref().unwrap_or("the run failed")))?
         }
+        RecordedStatus::Ended(RunStatus::Cancelled) => writeln!(
+            out,
+            "cancelled after {:.0} ms: {} steps ended, {} cancelled; `sandmap resume {}` runs the rest",
+            report.duration_ms,
+            report.steps.iter().filter(|s| s.status != StepStatus::Cancelled).count(),
+            report.steps.iter().filter(|s| s.status == StepStatus::Cancelled).count(),
+            report.run_id
+        )?,
         RecordedStatus::Running => writeln!(out, "running: {} steps ended so far", report.steps.len())?,
         RecordedStatus::Interrupted => writeln!(
             out,

@@ -8,7 +8,7 @@ use anyhow::Context;
 use std::sync::Arc;
 
 use super::progress::{Progress, ProgressMode};
-use super::{EXIT_RUN_FAILED, JobArgs, refuse, render};
+use super::{EXIT_CANCELLED, EXIT_RUN_FAILED, JobArgs, refuse, render};
 use crate::executor::{self, RunObserver, RunStatus};
 use crate::runtime::printable;
 use crate::session::{Session, SessionError};
@@ -65,7 +65,10 @@ Fixed: mapping keys 255 bytes, 10,000 WASI handles, wasm stack 512 KiB, 100 core
   levels and 1 MiB with its $refs expanded.
 Ops see only their grants: no environment, no arguments, no stdin, no network.
 
-Exit status: 0 success, 1 the run failed, 2 invalid job or usage.";
+Ctrl-C or SIGTERM (or `sandmap cancel RUN`) cancels the run: nothing more starts, running steps
+are stopped and recorded `cancelled`, and `sandmap resume RUN` runs the rest. Twice: exit at once.
+
+Exit status: 0 success, 1 the run failed, 2 invalid job or usage, 130 cancelled.";
 
 /// `sandmap validate`.
 #[derive(Debug, clap::Args)]
@@ -107,6 +110,7 @@ pub(super) fn execute(
         eprintln!("run {id} of job \"{}\" (if it is stopped: sandmap resume {id}{on})", printable(&session.plan().job));
     }
     let observers: Vec<Arc<dyn RunObserver>> = progress.iter().map(|p| Arc::clone(p) as Arc<dyn RunObserver>).collect();
+    super::cancel::on_signals(session.cancel(), session.run_id());
     let finished = match session.execute(&executor.executor(), observers) {
         Ok(finished) => finished,
         Err(error) => {
@@ -132,6 +136,7 @@ pub(super) fn execute(
     }
     Ok(match report.status {
         RecordedStatus::Ended(RunStatus::Success | RunStatus::SuccessWithFailures) => ExitCode::SUCCESS,
+        RecordedStatus::Ended(RunStatus::Cancelled) => ExitCode::from(EXIT_CANCELLED),
         _ => ExitCode::from(EXIT_RUN_FAILED),
     })
 }

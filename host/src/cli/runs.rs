@@ -27,6 +27,11 @@ impl StoreArgs {
     fn open(&self) -> Result<RunStore, store::StoreError> {
         RunStore::open_existing(&self.dir())
     }
+
+    /// The existing store these arguments name.
+    pub(super) fn open_store(&self) -> Result<RunStore, store::StoreError> {
+        self.open()
+    }
 }
 
 /// `sandmap runs`.

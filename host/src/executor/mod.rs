@@ -29,6 +29,27 @@ use crate::job::Plan;
 use crate::runtime::{LoadedOp, Runtime};
 use state::{InstanceId, RunState};
 
+/// Tells a run to stop: set once (Ctrl-C, SIGTERM, `sandmap cancel`), never unset. The
+/// scheduler then starts nothing more, has the runner stop what runs, and ends the run
+/// `cancelled`.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<std::sync::atomic::AtomicBool>);
+
+impl Cancel {
+    /// Cancel the run.
+    pub fn cancel(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether the run was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// How often the scheduler looks at its [`Cancel`] while it waits.
+const CANCEL_CHECK: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// How to execute.
 #[derive(Clone)]
 pub struct ExecOptions {
@@ -40,6 +61,8 @@ pub struct ExecOptions {
     pub reuse: Option<Arc<Reuse>>,
     /// Told about each step as it comes, starts and ends.
     pub observer: Option<Arc<dyn RunObserver>>,
+    /// Set to cancel the run.
+    pub cancel: Cancel,
 }
 
 impl Default for ExecOptions {
@@ -49,6 +72,7 @@ impl Default for ExecOptions {
             max_concurrent: std::thread::available_parallelism().map_or(1, |n| n.get()),
             reuse: None,
             observer: None,
+            cancel: Cancel::default(),
         }
     }
 }
@@ -84,8 +108,8 @@ pub fn execute(plan: &Plan, ops: &[Arc<LoadedOp>], runtime: &Runtime, options: &
 pub fn execute_with(plan: &Plan, ops: &[Arc<LoadedOp>], runner: &mut dyn Runner, options: &ExecOptions) -> RunReport {
     let started = Instant::now();
     let mut state = RunState::new(plan, options.reuse.as_deref(), options.observer.as_deref());
-    schedule(&mut state, ops, runner);
-    state.into_report(options.run_id.clone(), started.elapsed())
+    schedule(&mut state, ops, runner, &options.cancel);
+    state.into_report(options.run_id.clone(), started.elapsed(), options.cancel.is_cancelled())
 }
 
 /// Hand the runtime the grant directories opened when the plan was validated, so that every
@@ -99,7 +123,7 @@ fn hold_grants(plan: &Plan, runtime: &Runtime) {
     }
 }
 
-fn schedule(state: &mut RunState, ops: &[Arc<LoadedOp>], runner: &mut dyn Runner) {
+fn schedule(state: &mut RunState, ops: &[Arc<LoadedOp>], runner: &mut dyn Runner, cancel: &Cancel) {
     // The attempt each handed-out step is on: an event for any other (late, or doubled by a
     // runner that redelivers) is ignored, never applied twice.
     let mut in_flight: HashMap<TaskId, u32> = HashMap::new();
@@ -107,7 +131,16 @@ fn schedule(state: &mut RunState, ops: &[Arc<LoadedOp>], runner: &mut dyn Runner
     // Retries waiting out their delay: (due, instance).
     let mut delayed: Vec<(Instant, InstanceId)> = Vec::new();
     state.create_roots(&mut ready);
+    let mut stopping = false;
     loop {
+        if !stopping && cancel.is_cancelled() {
+            // Nothing more starts; what runs is stopped and reports itself cancelled.
+            stopping = true;
+            state.begin_cancel();
+            runner.cancel();
+            ready.clear();
+            delayed.clear();
+        }
         let now = Instant::now();
         delayed.retain(|&(due, id)| {
             if due <= now {
@@ -115,7 +148,7 @@ fn schedule(state: &mut RunState, ops: &[Arc<LoadedOp>], runner: &mut dyn Runner
             }
             due > now
         });
-        while in_flight.len() < runner.capacity() {
+        while !stopping && in_flight.len() < runner.capacity() {
             let Some(instance) = ready.pop_front() else { break };
             // A clone cancelled while it waited (its fan-out failed) is dropped here.
             let Some(spec) = state.start(instance, ops) else { continue };
@@ -130,12 +163,14 @@ fn schedule(state: &mut RunState, ops: &[Arc<LoadedOp>], runner: &mut dyn Runner
             match next_due {
                 None => break,
                 Some(due) => {
-                    std::thread::sleep(due.saturating_duration_since(now));
+                    std::thread::sleep(due.saturating_duration_since(now).min(CANCEL_CHECK));
                     continue;
                 }
             }
         }
-        let event = match runner.next(next_due) {
+        // Woken at least every CANCEL_CHECK, so that a cancel is seen while steps run.
+        let wake = Some(next_due.map_or(now + CANCEL_CHECK, |due| due.min(now + CANCEL_CHECK)));
+        let event = match runner.next(wake) {
             Next::Event(event) => event,
             Next::TimedOut => continue,
             Next::Stopped => break,
@@ -146,6 +181,10 @@ fn schedule(state: &mut RunState, ops: &[Arc<LoadedOp>], runner: &mut dyn Runner
             continue;
         }
         let instance = task.0 as InstanceId;
+        if stopping && let RunnerEvent::Emitted { .. } = event {
+            // A cancelled run clones nothing more.
+            continue;
+        }
         match event {
             RunnerEvent::Started { attempt, .. } => state.tell_started(instance, attempt),
             RunnerEvent::Emitted { emission, .. } => state.emitted(instance, emission, &mut ready),
@@ -156,6 +195,9 @@ fn schedule(state: &mut RunState, ops: &[Arc<LoadedOp>], runner: &mut dyn Runner
                 }
             }
         }
+    }
+    if stopping {
+        state.cancel_leftovers();
     }
     state.abandon_leftovers();
 }

@@ -48,6 +48,9 @@ pub enum RunStatus {
     SuccessWithFailures,
     /// At least one step failed.
     Failure,
+    /// It was cancelled (Ctrl-C, SIGTERM, `sandmap cancel`): what ended stands, and
+    /// `sandmap resume` runs the rest.
+    Cancelled,
 }
 
 impl RunStatus {
@@ -57,6 +60,7 @@ impl RunStatus {
             Self::Success => "success",
             Self::SuccessWithFailures => "success_with_failures",
             Self::Failure => "failure",
+            Self::Cancelled => "cancelled",
         }
     }
 }

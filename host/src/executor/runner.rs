@@ -95,6 +95,10 @@ pub trait Runner {
 
     /// The next event, waiting at most until `until` (`None`: as long as it takes).
     fn next(&mut self, until: Option<Instant>) -> Next;
+
+    /// The run is cancelled: stop the attempts it runs as soon as they can be stopped. Each
+    /// still reports `Finished` (failed with [`StepFailure::Cancelled`] if it was stopped).
+    fn cancel(&mut self);
 }
 
 /// Tasks handed to the pool per worker: one running and one waiting, so that no worker idles
@@ -108,7 +112,8 @@ struct LocalTask {
 }
 
 /// Runs steps on threads of this process, each in a fresh sandbox of `runtime`.
-pub struct LocalRunner {
+pub struct LocalRunner<'env> {
+    runtime: &'env Runtime,
     tasks: Sender<LocalTask>,
     events: Receiver<RunnerEvent>,
     workers: usize,
@@ -118,10 +123,10 @@ pub struct LocalRunner {
     pending: VecDeque<RunnerEvent>,
 }
 
-impl LocalRunner {
+impl<'env> LocalRunner<'env> {
     /// Start `workers` threads in `scope`, running steps of the components `ops`. They end when
     /// the runner is dropped.
-    pub fn start<'scope, 'env>(
+    pub fn start<'scope>(
         scope: &'scope std::thread::Scope<'scope, 'env>,
         runtime: &'env Runtime,
         ops: &[Arc<LoadedOp>],
@@ -136,11 +141,15 @@ impl LocalRunner {
             scope.spawn(move || work(runtime, &tasks, &events));
         }
         let ops = ops.iter().map(|op| (op.digest.clone(), Arc::clone(op))).collect();
-        Self { tasks: task_tx, events: event_rx, workers, ops, pending: VecDeque::new() }
+        Self { runtime, tasks: task_tx, events: event_rx, workers, ops, pending: VecDeque::new() }
     }
 }
 
-impl Runner for LocalRunner {
+impl Runner for LocalRunner<'_> {
+    fn cancel(&mut self) {
+        self.runtime.cancel_running();
+    }
+
     fn capacity(&self) -> usize {
         self.workers * QUEUED_PER_WORKER
     }

@@ -135,6 +135,17 @@ impl NatsRunner {
 }
 
 impl Runner for NatsRunner {
+    /// The workers are not told (a task cannot be withdrawn from one): their results come too
+    /// late and are ignored, and the attempts end here, cancelled.
+    fn cancel(&mut self) {
+        for (_, mut flight) in self.flights.drain() {
+            if let Some(RunnerEvent::Finished { task, attempt, mut outcome, worker }) = flight.fail(String::new()) {
+                outcome.result = Err(crate::runtime::StepFailure::Cancelled);
+                self.pending.push_back(RunnerEvent::Finished { task, attempt, outcome, worker });
+            }
+        }
+    }
+
     fn capacity(&self) -> usize {
         self.capacity
     }

@@ -98,4 +98,7 @@ pub enum StepFailure {
     /// the workers involved.
     #[error("{0}")]
     Remote(String),
+    /// The run was cancelled while the step ran (Ctrl-C, SIGTERM, `sandmap cancel`).
+    #[error("cancelled while it ran (the run was cancelled)")]
+    Cancelled,
 }

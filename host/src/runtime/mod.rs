@@ -44,6 +44,8 @@ use crate::units::format_duration;
 
 /// How often the epoch advances: the resolution of the `timeout` limit.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// Epoch ticks between two looks at whether the run was cancelled (and the time left).
+pub const CANCEL_CHECK_TICKS: u64 = 5;
 /// Wasm stack per instance (wasmtime's default, set explicitly).
 pub const MAX_WASM_STACK: usize = 512 * 1024;
 /// Limits for reading an op's definition (it must not do real work).
@@ -130,6 +132,8 @@ pub struct Runtime {
     held: HeldDirs,
     /// Files one sandbox may hold open within the process's descriptor limit.
     open_files_budget: u64,
+    /// Set once the run is cancelled: every running sandbox stops at its next epoch check.
+    cancelled: Arc<std::sync::atomic::AtomicBool>,
     /// Dropped to stop the ticker: it wakes at once instead of at its next tick, which would
     /// hold up every process's exit by up to a tick.
     ticker_stop: Option<crossbeam_channel::Sender<()>>,
@@ -201,6 +205,7 @@ impl Runtime {
             fuel: settings.fuel,
             held: HeldDirs::default(),
             open_files_budget,
+            cancelled: Arc::default(),
             ticker_stop: Some(ticker_stop),
             ticker: Some(ticker),
         })
@@ -239,6 +244,13 @@ impl Runtime {
             component.component_type().imports(&self.engine).map(|(name, _)| name.to_owned()).collect();
         imports.sort();
         Ok(LoadedOp { digest, definition, imports, bytes: Arc::from(bytes), pre })
+    }
+
+    /// Stop every step running now, and every one started from now on, at its next epoch check
+    /// (within [`CANCEL_CHECK_TICKS`] ticks): each fails with [`StepFailure::Cancelled`]. A step
+    /// waiting in a host call (a sleep) stops when the wait ends, within its timeout.
+    pub fn cancel_running(&self) {
+        self.cancelled.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Whether steps can have a `fuel` limit.
@@ -322,11 +334,26 @@ impl Runtime {
             let _ = store.set_fuel(fuel.unwrap_or(u64::MAX));
         }
         store.limiter(|s| &mut s.limiter);
-        // One tick more than the timeout holds: the current tick is already partly gone, and the
+        // One tick more than the time left: the current tick is already partly gone, and the
         // limit must never fire early. (A wait in a host call is cut at the exact deadline.)
-        let ticks = (timeout.as_millis() / EPOCH_TICK.as_millis()).saturating_add(1);
-        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
-        store.epoch_deadline_trap();
+        // Checked again at least every CANCEL_CHECK_TICKS, so that a cancel stops the step.
+        let ticks_for = |left: Duration| {
+            u64::try_from(left.as_millis() / EPOCH_TICK.as_millis()).unwrap_or(u64::MAX).saturating_add(1)
+        };
+        let deadline = Instant::now().checked_add(timeout);
+        store.set_epoch_deadline(ticks_for(timeout).min(CANCEL_CHECK_TICKS));
+        let cancelled = self.cancelled.clone();
+        store.epoch_deadline_callback(move |_| {
+            if cancelled.load(std::sync::atomic::Ordering::Relaxed) {
+                return Ok(wasmtime::UpdateDeadline::Interrupt);
+            }
+            let Some(deadline) = deadline else { return Ok(wasmtime::UpdateDeadline::Continue(CANCEL_CHECK_TICKS)) };
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(wasmtime::UpdateDeadline::Interrupt);
+            }
+            Ok(wasmtime::UpdateDeadline::Continue(ticks_for(left).min(CANCEL_CHECK_TICKS)))
+        });
         store
     }
 
@@ -411,7 +438,9 @@ impl Runtime {
                 }
                 (None, _) => StepFailure::Op(op_error.message),
             },
-            Err(trap) => classify_trap(&trap, state, step.limits, &log),
+            Err(trap) => {
+                classify_trap(&trap, state, step.limits, &log, self.cancelled.load(std::sync::atomic::Ordering::SeqCst))
+            }
         };
         // An op that fails after an open was refused for `max_open_files` most likely failed of
         // it: name the limit, and what the op said.
@@ -461,7 +490,13 @@ fn pooling(max_concurrent: usize) -> PoolingAllocationConfig {
 }
 
 /// Name the limit or cause behind a trap.
-fn classify_trap(error: &wasmtime::Error, state: &mut Sandbox, limits: Limits, log: &LogCapture) -> StepFailure {
+fn classify_trap(
+    error: &wasmtime::Error,
+    state: &mut Sandbox,
+    limits: Limits,
+    log: &LogCapture,
+    cancelled: bool,
+) -> StepFailure {
     if let Some(hit) = state.limiter.hit.take() {
         return hit;
     }
@@ -472,6 +507,7 @@ fn classify_trap(error: &wasmtime::Error, state: &mut Sandbox, limits: Limits, l
         return StepFailure::Limit { limit: "WASI handles".into(), value: MAX_HANDLES.to_string() };
     }
     match error.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) if cancelled => StepFailure::Cancelled,
         Some(Trap::Interrupt) => StepFailure::Limit { limit: "time".into(), value: format_duration(limits.timeout) },
         Some(Trap::OutOfFuel) => StepFailure::Limit {
             limit: "fuel".into(),

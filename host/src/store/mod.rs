@@ -97,10 +97,11 @@ pub enum RecordedStatus {
 
 impl RecordedStatus {
     /// Every status, for parsing and listing.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Ended(RunStatus::Success),
         Self::Ended(RunStatus::SuccessWithFailures),
         Self::Ended(RunStatus::Failure),
+        Self::Ended(RunStatus::Cancelled),
         Self::Running,
         Self::Interrupted,
     ];
@@ -377,10 +378,25 @@ impl RunStore {
         std::fs::create_dir_all(&dir).map_err(|source| StoreError::Io { path: dir.clone(), source })?;
         let file = std::fs::File::create(&path).map_err(|source| StoreError::Io { path: path.clone(), source })?;
         match file.try_lock() {
-            Ok(()) => Ok(RunLock { file, path }),
+            Ok(()) => {
+                // The pid, for `sandmap cancel`; the lock itself is what says the run is live.
+                use std::io::Write;
+                let mut file = file;
+                let _ = writeln!(file, "{}", std::process::id());
+                Ok(RunLock { file, path })
+            }
             Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::StillRunning(run_id.to_owned())),
             Err(std::fs::TryLockError::Error(source)) => Err(StoreError::Io { path, source }),
         }
+    }
+
+    /// The process running run `run_id`, if one is (it holds the run's lock).
+    pub fn running_pid(&self, run_id: &str) -> Option<u32> {
+        if !self.is_running(run_id) {
+            return None;
+        }
+        let path = self.lock_path(run_id).ok()?;
+        std::fs::read_to_string(path).ok()?.trim().parse().ok()
     }
 
     /// Whether a live process is running run `run_id` (holds its lock).

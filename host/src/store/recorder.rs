@@ -49,6 +49,11 @@ impl Recorder {
                 |r| r.get(0),
             )
             .map_err(|e| store.sqlite(e))?;
+        // A cancelled run goes on: it is running again.
+        store
+            .conn
+            .execute("UPDATE runs SET status = 'running' WHERE id = ?1", rusqlite::params![run_id])
+            .map_err(|e| store.sqlite(e))?;
         // The steps a resume takes as they are (`Reuse::resuming`); the others it settles again,
         // and writes again.
         let recorded = {

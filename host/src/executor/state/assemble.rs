@@ -12,8 +12,17 @@ use crate::value::JsonText;
 
 impl RunState<'_> {
     /// The run's report, consuming the bookkeeping.
-    pub(crate) fn into_report(mut self, run_id: String, duration: Duration) -> RunReport {
+    pub(crate) fn into_report(mut self, run_id: String, duration: Duration, cancelled: bool) -> RunReport {
         let (status, error) = self.status();
+        let (status, error) = if cancelled {
+            let ended = self.instances.iter().filter(|i| i.ended().is_some_and(|s| s != StepStatus::Cancelled)).count();
+            (
+                RunStatus::Cancelled,
+                Some(format!("Run for \"{}\" was cancelled after {ended} steps ended.", self.plan.job)),
+            )
+        } else {
+            (status, error)
+        };
         let outputs = self.leaf_outputs();
         let (steps, reused) = self.step_reports();
         RunReport {

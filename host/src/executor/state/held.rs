@@ -64,13 +64,17 @@ impl RunState<'_> {
         let held = self.take_held(id);
         match result {
             Ok(()) => self.succeeded(id, held, ready),
+            // Stopped by a cancel: not retried; what it emitted stays in the run record.
+            Err(failure @ StepFailure::Cancelled) => {
+                self.ended_unsuccessfully(id, StepStatus::Cancelled, &failure, held)
+            }
             Err(failure) => {
                 let retries = self.plan.ops[self.instances[id].op].retries;
                 if let Some(delay) = rules::retry_after(self.instances[id].attempts, retries) {
                     self.retry(id, &failure, duration, held.len());
                     return Some(delay);
                 }
-                self.failed(id, &failure, held);
+                self.ended_unsuccessfully(id, StepStatus::Failure, &failure, held);
             }
         }
         self.drain(ready);
@@ -106,14 +110,14 @@ impl RunState<'_> {
         instance.status = Status::Ready;
     }
 
-    /// The step failed for good: records emitted before the failure stay in the run record, with
-    /// no clone.
-    fn failed(&mut self, id: InstanceId, failure: &StepFailure, held: Vec<Emission>) {
+    /// The step failed for good (or was cancelled): records emitted before the failure stay in
+    /// the run record, with no clone.
+    fn ended_unsuccessfully(&mut self, id: InstanceId, status: StepStatus, failure: &StepFailure, held: Vec<Emission>) {
         for record in held {
             if let Emission::Record { output, key, value, metadata } = record {
                 self.append_record(id, &output, key, value, metadata);
             }
         }
-        self.terminate(id, StepStatus::Failure, Some(failure.to_string()));
+        self.terminate(id, status, Some(failure.to_string()));
     }
 }

@@ -191,6 +191,8 @@ pub(crate) struct RunState<'p> {
     /// For a re-execution or a resumed run: the earlier results.
     reuse: Option<&'p super::Reuse>,
     observer: Option<&'p dyn super::RunObserver>,
+    /// The run was cancelled: nothing more starts.
+    cancelling: bool,
 }
 
 impl<'p> RunState<'p> {
@@ -218,7 +220,13 @@ impl<'p> RunState<'p> {
             tolerated: HashSet::new(),
             reuse,
             observer,
+            cancelling: false,
         }
+    }
+
+    /// The run is cancelled: steps that will not run now end `cancelled`.
+    pub(crate) fn begin_cancel(&mut self) {
+        self.cancelling = true;
     }
 
     /// Create one step for every unmapped op: every one first, then each waits on its
@@ -238,6 +246,18 @@ impl<'p> RunState<'p> {
     /// After the last step: a step a re-execution's selection names that never came into being
     /// fails, naming it; anything still waiting could never run (a bug guard, not a path any plan
     /// takes).
+    /// After a cancel: every step that did not end is cancelled.
+    pub(crate) fn cancel_leftovers(&mut self) {
+        for id in 0..self.instances.len() {
+            if !matches!(self.instances[id].status, Status::Done(_)) {
+                self.terminate(id, StepStatus::Cancelled, Some("the run was cancelled before it ran".into()));
+            }
+        }
+        while let Some(id) = self.terminated.pop_front() {
+            self.tell_finished(id);
+        }
+    }
+
     pub(crate) fn abandon_leftovers(&mut self) {
         self.fail_never_created();
         for id in 0..self.instances.len() {

@@ -169,6 +169,13 @@ impl RunState<'_> {
         if matches!(self.instances[id].status, Status::Done(_)) {
             return;
         }
+        // Once the run is cancelled, what does not run (a dependency was cancelled) is cancelled
+        // too, not abandoned or skipped: a resume runs it.
+        let (status, error) = if self.cancelling && matches!(status, StepStatus::Abandoned | StepStatus::Skipped) {
+            (StepStatus::Cancelled, Some("the run was cancelled before it ran".to_owned()))
+        } else {
+            (status, error)
+        };
         // Not executed in the earlier run and not now, the same way: taken as it was.
         if !matches!(status, StepStatus::Success | StepStatus::Failure)
             && self.reused_for(id).is_some_and(|earlier| earlier.status == status)

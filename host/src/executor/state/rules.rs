@@ -226,7 +226,7 @@ pub(super) fn run_error(job: &str, status: RunStatus, failed: &[String], tolerat
         RunStatus::SuccessWithFailures => Some(format!(
             "Run for \"{job}\" succeeded with {tolerated} failed clone(s) left out by min_success collects."
         )),
-        RunStatus::Success => None,
+        RunStatus::Success | RunStatus::Cancelled => None,
     }
 }
 
