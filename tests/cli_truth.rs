@@ -65,7 +65,7 @@ fn runs_refuses_an_unknown_status_and_lists_the_real_ones() {
     assert_eq!(code, 2);
     assert!(stderr.contains("invalid value 'bogus' for '--status <STATUS>'"), "{stderr}");
     assert!(
-        stderr.contains("[possible values: success, success_with_failures, failure, running, interrupted]"),
+        stderr.contains("[possible values: success, success_with_failures, failure, cancelled, running, interrupted]"),
         "{stderr}"
     );
 }

@@ -16,20 +16,16 @@ use common::nats::{Server, Worker, wait_for};
 use common::{StoredJob, Workspace, sandmap};
 use serde_json::Value;
 
-/// behave over `commands` (files `f00.txt`…), with `marks/` read-write and `gate/` read-only,
-/// and a collect of its results.
 fn gated(commands: &[&str], extra: &str) -> StoredJob {
-    let ws = Workspace::new();
-    let names: Vec<String> = (0..commands.len()).map(|i| format!("f{i:02}.txt")).collect();
-    let files: Vec<(&str, &[u8])> = names.iter().zip(commands).map(|(n, c)| (n.as_str(), c.as_bytes())).collect();
-    ws.files("cmds", &files);
-    ws.files("marks", &[]);
-    ws.files("gate", &[]);
-    let grants = "{ host = \"cmds\", guest = \"/data\" }, { host = \"marks\", guest = \"/marks\", access = \"read-write\" }, \
-                  { host = \"gate\", guest = \"/gate\" }";
-    let job = common::behave_map_job(grants, extra)
-        + "[ops.summarize_directory]\ncomponent = \"summarize_directory\"\ninputs = { results = { collect = \"behave\" } }\n";
-    StoredJob::new(ws, &job)
+    common::gated_behave_job(commands, extra)
+}
+
+/// The step keys of a gated job of `n` clones, in report order.
+fn gated_keys(n: usize) -> Vec<String> {
+    let mut keys = vec!["files_in_directory".to_owned()];
+    keys.extend((0..n).map(|i| format!("behave[f{i:02}_txt]")));
+    keys.push("summarize_directory".into());
+    keys
 }
 
 /// Executions recorded in `marks/` per clone key.
@@ -137,9 +133,7 @@ fn a_worker_killed_while_its_clones_run_loses_nothing() {
     let id = latest_run(&s).unwrap();
     let (_, shown, _) = s.run(&["show", &id, "--json"]);
     assert_eq!(shown["status"], "success");
-    let mut expected = vec!["files_in_directory".to_owned()];
-    expected.extend((0..6).map(|i| format!("behave[f{i:02}_txt]")));
-    expected.push("summarize_directory".into());
+    let expected = gated_keys(6);
     assert_eq!(step_keys(&shown), expected, "each step is recorded once");
     assert!(workers_of(&shown, "behave").iter().all(|w| w == "survivor"));
     // The two clones the dead worker held ran again on the survivor; the others ran once.
@@ -168,9 +162,7 @@ fn the_server_killed_and_restarted_mid_run_loses_and_doubles_nothing() {
     let id = latest_run(&s).unwrap();
     let (_, shown, _) = s.run(&["show", &id, "--json"]);
     assert_eq!(shown["status"], "success");
-    let mut expected = vec!["files_in_directory".to_owned()];
-    expected.extend((0..8).map(|i| format!("behave[f{i:02}_txt]")));
-    expected.push("summarize_directory".into());
+    let expected = gated_keys(8);
     assert_eq!(step_keys(&shown), expected);
     assert_eq!(shown["outputs"]["summarize_directory"]["result"]["files"], 8);
 }
@@ -196,9 +188,7 @@ fn a_coordinator_killed_mid_run_is_resumed_without_running_a_step_twice() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(resumed["status"], "success");
     let (_, shown, _) = s.run(&["show", &id, "--json"]);
-    let mut expected = vec!["files_in_directory".to_owned()];
-    expected.extend((0..6).map(|i| format!("behave[f{i:02}_txt]")));
-    expected.push("summarize_directory".into());
+    let expected = gated_keys(6);
     assert_eq!(step_keys(&shown), expected, "each step is recorded once");
     // No clone ran twice: the resumed coordinator took what the worker had done meanwhile.
     let counts: Vec<usize> = (0..6).map(|i| marks(&s.ws.path().join("marks"), &format!("f{i:02}_txt"))).collect();
@@ -569,9 +559,7 @@ fn a_worker_cut_off_mid_step_has_its_late_result_ignored() {
     let id = latest_run(&s).unwrap();
     let (_, shown, _) = s.run(&["show", &id, "--json"]);
     assert_eq!(shown["status"], "success");
-    let mut expected = vec!["files_in_directory".to_owned()];
-    expected.extend((0..5).map(|i| format!("behave[f{i:02}_txt]")));
-    expected.push("summarize_directory".into());
+    let expected = gated_keys(5);
     assert_eq!(step_keys(&shown), expected, "each step is recorded once");
     assert_eq!(shown["outputs"]["summarize_directory"]["result"]["files"], 5);
     assert!(workers_of(&shown, "behave").iter().all(|w| w == "here"), "{shown}");

@@ -7,38 +7,13 @@ mod common;
 use std::io::BufRead;
 use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
-use common::{StoredJob, Workspace, sandmap};
+use common::{StoredJob, Workspace, sandmap, wait_for};
 use sandmap::executor::EndedStep;
 use serde_json::Value;
 
-/// behave over `commands` (one file each, `f00.txt`…), granted the files read-only, `marks/`
-/// read-write and `gate/` read-only; summarize_directory collects the results.
 fn setup(commands: &[&str]) -> StoredJob {
-    let ws = Workspace::new();
-    let names: Vec<String> = (0..commands.len()).map(|i| format!("f{i:02}.txt")).collect();
-    let files: Vec<(&str, &[u8])> = names.iter().zip(commands).map(|(n, c)| (n.as_str(), c.as_bytes())).collect();
-    ws.files("cmds", &files);
-    ws.files("marks", &[]);
-    ws.files("gate", &[]);
-    let grants = "{ host = \"cmds\", guest = \"/data\" }, { host = \"marks\", guest = \"/marks\", access = \"read-write\" }, \
-                  { host = \"gate\", guest = \"/gate\" }";
-    let job = common::behave_map_job(grants, "")
-        + "[ops.summarize_directory]\ncomponent = \"summarize_directory\"\ninputs = { results = { collect = \"behave\" } }\n";
-    StoredJob::new(ws, &job)
-}
-
-/// Poll `probe` until it gives a value (the host works at its own pace; no timing is asserted).
-fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Some(value) = probe() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "gave up waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::gated_behave_job(commands, "")
 }
 
 fn keys(values: &Value) -> Vec<String> {

@@ -137,6 +137,26 @@ grants = [{behave_grants}]
     )
 }
 
+/// behave over `commands` (one file each, `f00.txt`…), granted the files read-only, `marks/`
+/// read-write and `gate/` read-only, with `extra` lines for its table; summarize_directory
+/// collects the results. Runs are recorded in the job's own store.
+pub fn gated_behave_job(commands: &[&str], extra: &str) -> StoredJob {
+    let ws = Workspace::new();
+    let names: Vec<String> = (0..commands.len()).map(|i| format!("f{i:02}.txt")).collect();
+    let files: Vec<(&str, &[u8])> = names.iter().zip(commands).map(|(n, c)| (n.as_str(), c.as_bytes())).collect();
+    ws.files("cmds", &files);
+    ws.files("marks", &[]);
+    ws.files("gate", &[]);
+    let grants = "{ host = \"cmds\", guest = \"/data\" }, { host = \"marks\", guest = \"/marks\", access = \"read-write\" }, \
+                  { host = \"gate\", guest = \"/gate\" }";
+    let job = behave_map_job(grants, extra)
+        + "[ops.summarize_directory]\ncomponent = \"summarize_directory\"\ninputs = { results = { collect = \"behave\" } }\n";
+    StoredJob::new(ws, &job)
+}
+
+#[allow(unused_imports)]
+pub use nats::wait_for;
+
 /// The `sandmap` binary with the test plugins on its plugin path.
 pub fn sandmap() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_sandmap"));

@@ -317,7 +317,14 @@ impl Runtime {
         // A limit hit inside a host call (the definition's time) is named; other traps as before.
         let trapped = |e: wasmtime::Error, store: &mut Store<Sandbox>| match store.data_mut().limiter.hit.take() {
             Some(hit) => bad(hit.to_string()),
-            None => bad(format!("{e:#}")),
+            None => match (store.data().deadline.passed_in_a_wait(), e.downcast_ref::<Trap>()) {
+                (Some(late), _) => bad(late.to_string()),
+                (None, Some(Trap::Interrupt)) => {
+                    bad(StepFailure::Limit { limit: "time".into(), value: format_duration(DEFINITION_LIMITS.timeout) }
+                        .to_string())
+                }
+                (None, _) => bad(format!("{e:#}")),
+            },
         };
         let instance = pre.instantiate(&mut store).map_err(|e| trapped(e, &mut store))?;
         let def = instance.sandmap_op_op().call_definition(&mut store).map_err(|e| trapped(e, &mut store))?;
