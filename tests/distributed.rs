@@ -618,3 +618,44 @@ fn a_worker_told_to_stop_finishes_its_step_and_a_second_signal_hands_it_back() {
     let (_, shown, _) = g.run(&["show", &latest_run(&g).unwrap(), "--json"]);
     assert_eq!(workers_of(&shown, "behave"), ["taker"]);
 }
+
+#[test]
+fn values_too_large_for_a_message_travel_through_the_object_store() {
+    let Some(server) = Server::start(&[]) else { return };
+    let url = server.url();
+    let _worker = Worker::start(sandmap(), &url, "w1", &["--max-concurrent", "2"]);
+    // Three clones of 2 MB results (each event over the inline size), collected into one input
+    // of 6 MB (a task over it too).
+    let ws = Workspace::new();
+    ws.files(
+        "cmds",
+        &[
+            ("a.txt", b"big:2000000\n".as_slice()),
+            ("b.txt", b"big:2000001\n".as_slice()),
+            ("c.txt", b"big:2000002\n".as_slice()),
+        ],
+    );
+    // `mapper` returns its input: the 6 MB list comes back as its output, another large event.
+    let job = common::behave_map_job("{ host = \"cmds\", guest = \"/data\" }", "")
+        + "[ops.all]\ncomponent = \"mapper\"\ninputs = { x = { collect = \"behave\" } }\n";
+    let s = StoredJob::new(ws, &job);
+    let (code, local, stderr) = s.run(&["run", &s.job, "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, remote, stderr) = s.run(&["run", &s.job, "--json", "--executor", &url]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(outcomes(&remote), outcomes(&local));
+    assert_eq!(workers_of(&remote, "all"), ["w1"]);
+    // The values came back whole.
+    let all = remote["outputs"]["all"]["result"].as_array().unwrap();
+    assert_eq!(all.iter().map(|v| v.as_str().unwrap().len()).collect::<Vec<_>>(), [2_000_000, 2_000_001, 2_000_002]);
+    assert_eq!(remote["outputs"], local["outputs"]);
+    // And they did go through the bucket: it holds objects besides the components.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let blobs = runtime.block_on(async {
+        let client = async_nats::connect(url.as_str()).await.unwrap();
+        let js = async_nats::jetstream::new(client);
+        let stream = js.get_stream("OBJ_sandmap_blobs").await.unwrap();
+        stream.get_info().await.unwrap().state.messages
+    });
+    assert!(blobs > 0, "no message went through the blob bucket");
+}
