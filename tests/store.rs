@@ -128,3 +128,68 @@ fn step_outputs_and_record_values_are_stored() {
         .unwrap();
     assert_eq!(serde_json::from_str::<Value>(&config).unwrap(), serde_json::json!({"path": "/data"}));
 }
+
+#[test]
+fn gc_deletes_old_runs_but_keeps_running_failed_and_parent_runs_as_asked() {
+    let ws = Workspace::new();
+    let store = ws.path().join("store");
+    let job = behave_job(&ws, &[("a.txt", b"ok\n"), ("b.txt", b"ok\n")]);
+    let run = |args: &[&str]| {
+        let (code, out, err) = with_store(&store, args);
+        assert!(code == 0 || code == 1, "{err}");
+        out
+    };
+    let id_of = |out: &str| serde_json::from_str::<Value>(out).unwrap()["run_id"].as_str().unwrap().to_owned();
+    let ok = id_of(&run(&["run", &job, "--json"]));
+    // A parent that succeeded and its re-execution that failed: with --keep-failed the child
+    // stays, and so does its parent.
+    let parent = id_of(&run(&["run", &job, "--json"]));
+    std::fs::write(ws.path().join("cmds/b.txt"), b"fail:now bad").unwrap();
+    let child = id_of(&run(&["reexecute", &parent, "--step", "behave[b_txt]", "--json"]));
+
+    let (code, out, _) = with_store(&store, &["gc", "--older-than", "0s", "--keep-failed", "--dry-run"]);
+    assert_eq!(code, 0);
+    assert_eq!(out, "would delete 1 run(s) (3 steps); kept 1 older run(s) as the parent of a run that stays\n");
+    let (_, listed, _) = with_store(&store, &["runs", "--json"]);
+    assert_eq!(
+        serde_json::from_str::<Value>(&listed).unwrap().as_array().unwrap().len(),
+        3,
+        "a dry run deletes nothing"
+    );
+
+    let (code, out, err) = with_store(&store, &["gc", "--older-than", "0s", "--keep-failed"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with(
+            "deleted 1 run(s) (3 steps); kept 1 older run(s) as the parent of a run that stays; the store went from "
+        ),
+        "{out}"
+    );
+    let (_, listed, _) = with_store(&store, &["runs", "--json"]);
+    let ids: Vec<String> = serde_json::from_str::<Value>(&listed)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["run_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, [child.clone(), parent.clone()]);
+    let (code, _, err) = with_store(&store, &["show", &ok]);
+    assert_eq!(code, 2);
+    assert!(err.contains(&ok), "{err}");
+    // The child still shows, and still re-executes.
+    let (code, shown, _) = with_store(&store, &["show", &child, "--json"]);
+    assert_eq!(code, 0);
+    assert_eq!(serde_json::from_str::<Value>(&shown).unwrap()["status"], "failure");
+
+    // Young runs stay; then everything goes.
+    let (_, out, _) = with_store(&store, &["gc", "--older-than", "1h"]);
+    assert!(out.starts_with("deleted 0 run(s) (0 steps); the store went from "), "{out}");
+    let (_, out, _) = with_store(&store, &["gc", "--older-than", "0s"]);
+    assert!(out.starts_with("deleted 2 run(s) (4 steps); the store went from "), "{out}");
+    let (_, listed, _) = with_store(&store, &["runs", "--json"]);
+    assert_eq!(listed.trim(), "[]");
+    let (code, _, err) = with_store(&store, &["gc", "--older-than", "soon"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("invalid value 'soon' for '--older-than <AGE>'"), "{err}");
+}

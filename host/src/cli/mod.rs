@@ -63,6 +63,9 @@ enum Command {
     Show(runs::ShowArgs),
     /// Print the captured logs of a recorded run, or of one of its steps.
     Logs(runs::LogsArgs),
+    /// Delete recorded runs older than an age (never a running one, nor the parent of one that
+    /// stays), then compact the store.
+    Gc(runs::GcArgs),
     /// Cancel a run another process is running: its running steps are stopped and recorded
     /// `cancelled`; `sandmap resume RUN` runs the rest.
     Cancel(cancel::CancelArgs),
@@ -117,6 +120,7 @@ pub fn main() -> ExitCode {
         Command::Runs(args) => runs::runs(args),
         Command::Show(args) => runs::show(args),
         Command::Logs(args) => runs::logs(args),
+        Command::Gc(args) => runs::gc(args),
         Command::Worker(args) => worker::worker(args),
         Command::Cancel(args) => cancel::cancel(args),
     };

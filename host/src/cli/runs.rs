@@ -53,6 +53,22 @@ pub struct RunsArgs {
     json: bool,
 }
 
+/// `sandmap gc`.
+#[derive(Debug, clap::Args)]
+pub struct GcArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Delete the runs recorded longer ago than this (`30d`, `12h`, `0s` for all).
+    #[arg(long, value_name = "AGE", value_parser = humantime::parse_duration)]
+    older_than: std::time::Duration,
+    /// Keep runs that failed, were cancelled or were interrupted.
+    #[arg(long)]
+    keep_failed: bool,
+    /// Say what would be deleted, and delete nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
 /// `sandmap show`.
 #[derive(Debug, clap::Args)]
 pub struct ShowArgs {
@@ -181,6 +197,37 @@ pub fn logs(args: LogsArgs) -> anyhow::Result<ExitCode> {
                     .context("cannot write the log")?;
             }
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn gc(args: GcArgs) -> anyhow::Result<ExitCode> {
+    let mut store = args.store.open()?;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let age_ms = i64::try_from(args.older_than.as_millis()).unwrap_or(i64::MAX);
+    let policy = store::GcPolicy {
+        before_ms: now_ms.saturating_sub(age_ms),
+        keep_failed: args.keep_failed,
+        dry_run: args.dry_run,
+    };
+    let done = store.gc(policy)?;
+    let kept = if done.kept_as_parents > 0 {
+        format!("; kept {} older run(s) as the parent of a run that stays", done.kept_as_parents)
+    } else {
+        String::new()
+    };
+    if args.dry_run {
+        println!("would delete {} run(s) ({} steps){kept}", done.runs, done.steps);
+    } else {
+        println!(
+            "deleted {} run(s) ({} steps){kept}; the store went from {} to {}",
+            done.runs,
+            done.steps,
+            crate::units::format_bytes(done.bytes_before),
+            crate::units::format_bytes(done.bytes_after)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

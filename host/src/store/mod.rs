@@ -4,9 +4,11 @@
 //! leaves the store as it was before that transaction. The schema is versioned from the start:
 //! `schema_version` holds the migrations applied, and opening a store applies the missing ones.
 
+mod gc;
 mod recorder;
 mod schema;
 
+pub use gc::{GcPolicy, GcReport};
 pub use recorder::Recorder;
 
 pub use schema::VERSION as SCHEMA_VERSION;
