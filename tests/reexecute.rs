@@ -138,28 +138,7 @@ fn marks(dir: &std::path::Path, key: &str) -> usize {
 fn chain(n: usize, failing: &[usize]) -> StoredJob {
     let ws = Workspace::new();
     ws.files("marks", &[]);
-    let s = StoredJob::new(
-        ws,
-        &format!(
-            r#"
-name = "chain"
-[ops.files_in_directory]
-component = "files_in_directory"
-grants = [{{ host = "cmds", guest = "/data" }}]
-[ops.parse]
-component = "{behave}"
-inputs = {{ path = {{ map = "files_in_directory" }} }}
-grants = [{{ host = "cmds", guest = "/data" }}, {{ host = "marks", guest = "/marks", access = "read-write" }}]
-[ops.stat]
-component = "mapper"
-inputs = {{ x = {{ map = "parse" }} }}
-[ops.summary]
-component = "mapper"
-inputs = {{ x = {{ collect = "stat" }} }}
-"#,
-            behave = sandmap_test_programs::BEHAVE
-        ),
-    );
+    let s = StoredJob::new(ws, &common::behave_chain_job(""));
     for i in 0..n {
         write_command(&s, i, failing.contains(&i));
     }

@@ -354,29 +354,7 @@ fn an_interrupted_reexecution_resumes_taking_from_its_parent_what_it_had_not_com
     files.extend((1..4).map(|i| (format!("f{i:02}.txt"), &b"mark:/marks\nok\n"[..])));
     let files: Vec<(&str, &[u8])> = files.iter().map(|(n, c)| (n.as_str(), *c)).collect();
     ws.files("cmds", &files);
-    let s = StoredJob::new(
-        ws,
-        &format!(
-            r#"
-name = "chain"
-[ops.files_in_directory]
-component = "files_in_directory"
-grants = [{{ host = "cmds", guest = "/data" }}]
-[ops.parse]
-component = "{behave}"
-inputs = {{ path = {{ map = "files_in_directory" }} }}
-grants = [{{ host = "cmds", guest = "/data" }}, {{ host = "marks", guest = "/marks", access = "read-write" }},
-          {{ host = "gate", guest = "/gate" }}]
-[ops.stat]
-component = "mapper"
-inputs = {{ x = {{ map = "parse" }} }}
-[ops.summary]
-component = "mapper"
-inputs = {{ x = {{ collect = "stat" }} }}
-"#,
-            behave = sandmap_test_programs::BEHAVE
-        ),
-    );
+    let s = StoredJob::new(ws, &common::behave_chain_job(", { host = \"gate\", guest = \"/gate\" }"));
     let (code, r1, stderr) = s.run(&["run", &s.job, "--json"]);
     assert_eq!(code, 0, "{stderr}");
     let r1_id = r1["run_id"].as_str().unwrap();

@@ -157,6 +157,31 @@ pub fn gated_behave_job(commands: &[&str], extra: &str) -> StoredJob {
 #[allow(unused_imports)]
 pub use nats::wait_for;
 
+/// The chain job `files_in_directory` (over `cmds/`) → map `parse` (behave, granted `cmds/`
+/// read-only and `marks/` read-write, plus `extra_grants`) → map `stat` (mapper) → collect
+/// `summary` (mapper).
+pub fn behave_chain_job(extra_grants: &str) -> String {
+    format!(
+        r#"
+name = "chain"
+[ops.files_in_directory]
+component = "files_in_directory"
+grants = [{{ host = "cmds", guest = "/data" }}]
+[ops.parse]
+component = "{behave}"
+inputs = {{ path = {{ map = "files_in_directory" }} }}
+grants = [{{ host = "cmds", guest = "/data" }}, {{ host = "marks", guest = "/marks", access = "read-write" }}{extra_grants}]
+[ops.stat]
+component = "mapper"
+inputs = {{ x = {{ map = "parse" }} }}
+[ops.summary]
+component = "mapper"
+inputs = {{ x = {{ collect = "stat" }} }}
+"#,
+        behave = sandmap_test_programs::BEHAVE
+    )
+}
+
 /// The `sandmap` binary with the test plugins on its plugin path.
 pub fn sandmap() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_sandmap"));
