@@ -126,9 +126,8 @@ pub struct Finished {
 impl Session {
     /// A new run of `source`, recorded into the store in `store_dir`.
     pub fn run(source: &JobSource, max_concurrent: Option<usize>, store_dir: &Path) -> Result<Self, SessionError> {
-        let max_concurrent_arg = max_concurrent;
-        let (runtime, prepared, max_concurrent) = prepare(source, max_concurrent, store_dir)?;
-        let options = ExecOptions { max_concurrent, ..ExecOptions::default() };
+        let (runtime, prepared, threads) = prepare(source, max_concurrent, store_dir)?;
+        let options = ExecOptions { max_concurrent: threads, ..ExecOptions::default() };
         let recording = Recording::New { parent: None, overrides: source.set.clone(), selection: None };
         Ok(Self {
             store_dir: store_dir.to_owned(),
@@ -136,7 +135,7 @@ impl Session {
             prepared,
             options,
             recording,
-            requested_concurrency: max_concurrent_arg,
+            requested_concurrency: max_concurrent,
             notes: Vec::new(),
         })
     }
@@ -151,7 +150,6 @@ impl Session {
         plugin_path: &[PathBuf],
         max_concurrent: Option<usize>,
     ) -> Result<Self, SessionError> {
-        let max_concurrent_arg = max_concurrent;
         let store = RunStore::open_existing(store_dir)?;
         let id = store.resolve(run)?;
         let parent = store.report(&id)?;
@@ -173,12 +171,12 @@ impl Session {
             plugin_path: plugin_path.to_vec(),
             set: provenance.overrides.clone(),
         };
-        let (runtime, prepared, max_concurrent) = prepare(&source, max_concurrent, store_dir)?;
+        let (runtime, prepared, threads) = prepare(&source, max_concurrent, store_dir)?;
         let reuse = selection
             .reuse(&ParentRun { run_id: &id, status: parent_status, steps: &steps }, &prepared.plan)
             .map_err(|e| SessionError::Refused(e.to_string()))?;
         let notes = changed_components(&prepared, &provenance.components, &id);
-        let options = ExecOptions { max_concurrent, reuse: Some(Arc::new(reuse)), ..ExecOptions::default() };
+        let options = ExecOptions { max_concurrent: threads, reuse: Some(Arc::new(reuse)), ..ExecOptions::default() };
         let recording = Recording::New {
             parent: Some(id),
             overrides: provenance.overrides,
@@ -190,7 +188,7 @@ impl Session {
             prepared,
             options,
             recording,
-            requested_concurrency: max_concurrent_arg,
+            requested_concurrency: max_concurrent,
             notes,
         })
     }
@@ -203,7 +201,6 @@ impl Session {
         plugin_path: &[PathBuf],
         max_concurrent: Option<usize>,
     ) -> Result<Self, SessionError> {
-        let max_concurrent_arg = max_concurrent;
         let store = RunStore::open_existing(store_dir)?;
         let id = store.resolve(run)?;
         let recorded = store.report(&id)?;
@@ -237,7 +234,7 @@ impl Session {
             plugin_path: plugin_path.to_vec(),
             set: provenance.overrides,
         };
-        let (runtime, prepared, max_concurrent) = prepare(&source, max_concurrent, store_dir)?;
+        let (runtime, prepared, threads) = prepare(&source, max_concurrent, store_dir)?;
         let digest = crate::runtime::digest(prepared.job.text.as_bytes());
         if digest != provenance.job_digest {
             return Err(SessionError::Refused(format!(
@@ -272,7 +269,7 @@ impl Session {
             reuse = planned.overlaid_by(reuse);
         }
         let options =
-            ExecOptions { run_id: id, max_concurrent, reuse: Some(Arc::new(reuse)), ..ExecOptions::default() };
+            ExecOptions { run_id: id, max_concurrent: threads, reuse: Some(Arc::new(reuse)), ..ExecOptions::default() };
         let recording = Recording::Resumed { store, lock, parent: recorded.parent_run_id };
         Ok(Self {
             store_dir: store_dir.to_owned(),
@@ -280,7 +277,7 @@ impl Session {
             prepared,
             options,
             recording,
-            requested_concurrency: max_concurrent_arg,
+            requested_concurrency: max_concurrent,
             notes,
         })
     }

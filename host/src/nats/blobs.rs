@@ -24,7 +24,7 @@ const CHUNK_BYTES: usize = 512 << 10;
 const PREALLOCATE_MAX: usize = 16 << 20;
 
 /// Why an object could not be read.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum FetchError {
     /// It is missing, too large, a link, or its bytes do not match its name: reading it again
     /// will not help.

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use async_nats::HeaderMap;
 use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
-use async_nats::jetstream::message::PublishMessage;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use futures_util::StreamExt;
 
@@ -139,10 +138,7 @@ impl Runner for NatsRunner {
     /// late and are ignored, and the attempts end here, cancelled.
     fn cancel(&mut self) {
         for (_, mut flight) in self.flights.drain() {
-            if let Some(RunnerEvent::Finished { task, attempt, mut outcome, worker }) = flight.fail(String::new()) {
-                outcome.result = Err(crate::runtime::StepFailure::Cancelled);
-                self.pending.push_back(RunnerEvent::Finished { task, attempt, outcome, worker });
-            }
+            self.pending.extend(flight.end_with(crate::runtime::StepFailure::Cancelled));
         }
     }
 
@@ -227,26 +223,16 @@ async fn publish_task(bus: &Bus, run_id: &str, key: &str, attempt: u32, body: Ve
     headers.insert(STEP_HEADER, key);
     headers.insert(ATTEMPT_HEADER, attempt.to_string().as_str());
     let payload = blobs::outgoing(&bus.blobs, &mut headers, body).await.map_err(|e| e.to_string())?;
-    let subject = task_subject(run_id);
     let id = task_message_id(run_id, key, attempt);
-    let started = Instant::now();
-    let mut pause = Duration::from_millis(50);
-    loop {
-        let message = PublishMessage::build().payload(payload.clone()).headers(headers.clone()).message_id(&id);
-        let result = match bus.js.send_publish(subject.clone(), message).await {
-            Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
-            Err(error) => Err(error.to_string()),
-        };
-        match result {
-            Ok(()) => return Ok(()),
-            Err(error) if started.elapsed() < PUBLISH_PATIENCE => {
-                tracing::warn!("publishing step {key}: {error}; trying again");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(2));
-            }
-            Err(error) => return Err(error),
-        }
-    }
+    bus.publish_until_stored(
+        task_subject(run_id),
+        &id,
+        payload,
+        headers,
+        PUBLISH_PATIENCE,
+        &format!("the task of step {key}"),
+    )
+    .await
 }
 
 /// Read the run's events from after `after` on, for as long as the runner lives: the ordered

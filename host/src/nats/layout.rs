@@ -86,6 +86,41 @@ impl Bus {
         Ok(Self { client, js, tasks, events, components, blobs })
     }
 
+    /// Publish one message and wait until the server has stored it, sending it again (under its
+    /// message id `id`, so that it is stored once) while that fails, for up to `patience`.
+    /// `what` names it in the warnings.
+    pub async fn publish_until_stored(
+        &self,
+        subject: String,
+        id: &str,
+        payload: bytes::Bytes,
+        headers: async_nats::HeaderMap,
+        patience: std::time::Duration,
+        what: &str,
+    ) -> Result<(), String> {
+        let started = std::time::Instant::now();
+        let mut pause = std::time::Duration::from_millis(50);
+        loop {
+            let message = async_nats::jetstream::message::PublishMessage::build()
+                .payload(payload.clone())
+                .headers(headers.clone())
+                .message_id(id);
+            let stored = match self.js.send_publish(subject.clone(), message).await {
+                Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
+                Err(error) => Err(error.to_string()),
+            };
+            match stored {
+                Ok(()) => return Ok(()),
+                Err(error) if started.elapsed() < patience => {
+                    tracing::warn!("{what} was not stored ({error}); sending it again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_secs(2));
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
     /// The consumer workers pull tasks from.
     pub async fn workers_consumer(&self) -> Result<consumer::PullConsumer, NatsError> {
         self.tasks
@@ -122,18 +157,17 @@ fn split_login(urls: &str) -> (String, Option<Login>) {
     let mut login = None;
     let servers: Vec<String> = urls
         .split(',')
-        .map(|one| match (one.find("://"), one.rfind('@')) {
-            (Some(scheme), Some(at)) if at > scheme => {
-                let userinfo = &one[scheme + 3..at];
+        .map(|one| match super::split_userinfo(one) {
+            (scheme, Some(userinfo), host) => {
                 if login.is_none() {
                     login = Some(match userinfo.split_once(':') {
                         Some((user, password)) => Login::UserPassword(user.to_owned(), password.to_owned()),
                         None => Login::Token(userinfo.to_owned()),
                     });
                 }
-                format!("{}{}", &one[..scheme + 3], &one[at + 1..])
+                format!("{scheme}{host}")
             }
-            _ => one.to_owned(),
+            (_, None, _) => one.to_owned(),
         })
         .collect();
     (servers.join(","), login)

@@ -109,17 +109,24 @@ impl NatsError {
     }
 }
 
+/// One server URL split around its `user:password@` or `token@`: (`scheme://`, the userinfo,
+/// `host:port…`).
+pub(crate) fn split_userinfo(url: &str) -> (&str, Option<&str>, &str) {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => (&url[..scheme + 3], Some(&url[scheme + 3..at]), &url[at + 1..]),
+        _ => ("", None, url),
+    }
+}
+
 /// `url` with any password replaced by `***`, for messages.
 pub fn redact(url: &str) -> String {
     url.split(',')
-        .map(|one| match (one.find("://"), one.rfind('@')) {
-            (Some(scheme), Some(at)) if at > scheme => {
-                let userinfo = &one[scheme + 3..at];
-                let user = userinfo.split(':').next().unwrap_or("");
-                let hidden = if userinfo.contains(':') { format!("{user}:***") } else { "***".to_owned() };
-                format!("{}{hidden}{}", &one[..scheme + 3], &one[at..])
-            }
-            _ => one.to_owned(),
+        .map(|one| match split_userinfo(one) {
+            (scheme, Some(userinfo), host) => match userinfo.split_once(':') {
+                Some((user, _)) => format!("{scheme}{user}:***@{host}"),
+                None => format!("{scheme}***@{host}"),
+            },
+            (_, None, _) => one.to_owned(),
         })
         .collect::<Vec<_>>()
         .join(",")

@@ -191,12 +191,13 @@ impl Flight {
 
     /// End the attempt with `reason`.
     pub fn fail(&mut self, reason: String) -> Option<RunnerEvent> {
+        self.end_with(StepFailure::Remote(reason))
+    }
+
+    /// End the attempt with `failure`, here (no worker reported it).
+    pub fn end_with(&mut self, failure: StepFailure) -> Option<RunnerEvent> {
         self.ended = true;
-        let outcome = StepOutcome {
-            result: Err(StepFailure::Remote(reason)),
-            log: StepLog::default(),
-            duration: Default::default(),
-        };
+        let outcome = StepOutcome { result: Err(failure), log: StepLog::default(), duration: Default::default() };
         Some(RunnerEvent::Finished { task: self.task, attempt: self.attempt, outcome, worker: None })
     }
 

@@ -290,28 +290,22 @@ impl Reply {
             if pending.ack.await.is_ok() {
                 continue;
             }
-            let started = Instant::now();
-            loop {
-                let publish = PublishMessage::build()
-                    .payload(pending.payload.clone())
-                    .headers(pending.headers.clone())
-                    .message_id(&pending.id);
-                let stored = match self.shared.bus.js.send_publish(event_subject(&self.run_id), publish).await {
-                    Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
-                    Err(error) => Err(error.to_string()),
-                };
-                match stored {
-                    Ok(()) => break,
-                    Err(error) if started.elapsed() < PUBLISH_PATIENCE => {
-                        tracing::warn!("an event of step {} was not stored ({error}); sending it again", self.key);
-                        tokio::time::sleep(Duration::from_millis(250)).await;
-                    }
-                    Err(error) => {
-                        tracing::warn!("an event of step {} was not stored: {error}", self.key);
-                        self.broken = true;
-                        break;
-                    }
-                }
+            let what = format!("an event of step {}", self.key);
+            let stored = self
+                .shared
+                .bus
+                .publish_until_stored(
+                    event_subject(&self.run_id),
+                    &pending.id,
+                    pending.payload,
+                    pending.headers,
+                    PUBLISH_PATIENCE,
+                    &what,
+                )
+                .await;
+            if let Err(error) = stored {
+                tracing::warn!("{what} was not stored: {error}");
+                self.broken = true;
             }
         }
         !self.broken
@@ -575,12 +569,8 @@ async fn component(
             );
             Ok(Arc::new(loaded))
         })
-        .await;
-    let loaded = match loaded {
-        Ok(op) => Ok(op.clone()),
-        Err(FetchError::Refused(why)) => Err(FetchError::Refused(why.clone())),
-        Err(FetchError::Transient(why)) => Err(FetchError::Transient(why.clone())),
-    };
+        .await
+        .clone();
     if loaded.is_err() {
         // Not cached: the next task may find it (the coordinator may still be uploading).
         lock(&shared.components).remove(&entry);

@@ -93,7 +93,8 @@ impl Deadline {
         (self.cut && Instant::now() >= self.at).then(|| self.exceeded())
     }
 
-    fn exceeded(&self) -> StepFailure {
+    /// The time limit, as a step's failure.
+    pub fn exceeded(&self) -> StepFailure {
         StepFailure::Limit { limit: "time".into(), value: format_duration(self.timeout) }
     }
 }

@@ -40,7 +40,6 @@ use sandbox::{Bounds, Sandbox};
 
 use crate::definition::OpDefinition;
 use crate::step::{Grant, Limits, StepSpec};
-use crate::units::format_duration;
 
 /// How often the epoch advances: the resolution of the `timeout` limit.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -319,10 +318,7 @@ impl Runtime {
             Some(hit) => bad(hit.to_string()),
             None => match (store.data().deadline.passed_in_a_wait(), e.downcast_ref::<Trap>()) {
                 (Some(late), _) => bad(late.to_string()),
-                (None, Some(Trap::Interrupt)) => {
-                    bad(StepFailure::Limit { limit: "time".into(), value: format_duration(DEFINITION_LIMITS.timeout) }
-                        .to_string())
-                }
+                (None, Some(Trap::Interrupt)) => bad(store.data().deadline.exceeded().to_string()),
                 (None, _) => bad(format!("{e:#}")),
             },
         };
@@ -515,7 +511,7 @@ fn classify_trap(
     }
     match error.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) if cancelled => StepFailure::Cancelled,
-        Some(Trap::Interrupt) => StepFailure::Limit { limit: "time".into(), value: format_duration(limits.timeout) },
+        Some(Trap::Interrupt) => state.deadline.exceeded(),
         Some(Trap::OutOfFuel) => StepFailure::Limit {
             limit: "fuel".into(),
             value: limits.fuel.map_or_else(|| "unset".into(), |f| f.to_string()),
