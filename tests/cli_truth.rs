@@ -191,3 +191,34 @@ fn cancelled_clones_collapse_to_one_line_per_op() {
     assert_eq!(lines.iter().filter(|l| l.trim_start().starts_with("cancelled")).count(), 1, "{stdout}");
     assert!(lines.contains(&"  each: 199 cancelled, 1 success"), "{stdout}");
 }
+
+#[test]
+fn executor_and_worker_urls_that_are_not_nats_are_refused() {
+    let ws = Workspace::new();
+    ws.files("sample", &[("a.txt", b"a\n".as_slice())]);
+    let job = ws.job(SEED_JOB);
+    let (code, _, stderr) = run_binary(&["run", job.to_str().unwrap(), "--executor", "http://x"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains(
+            "invalid value 'http://x' for '--executor <EXECUTOR>': \"http://x\" is not an executor: use `local` or a NATS \
+             server URL such as nats://127.0.0.1:4222"
+        ),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run_binary(&["worker", "localhost:4222"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("\"localhost:4222\" is not a NATS server URL: use nats://HOST[:PORT] (or tls://…)"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run_binary(&["worker", "nats://h", "--mount", "relative=/x"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("\"relative=/x\": both paths must be absolute"), "{stderr}");
+    // A server that is not there: a clear error before anything runs, not a hang.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("nats://127.0.0.1:{port}");
+    let (code, _, stderr) = run_binary(&["run", job.to_str().unwrap(), "--executor", &url]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains(&format!("error: cannot connect to NATS at {url}: ")), "{stderr}");
+}

@@ -141,13 +141,15 @@ fn a_failure_before_the_kill_stands_after_resume() {
 #[test]
 fn progress_lines_show_what_runs_when_stderr_is_not_a_terminal() {
     let s = setup(&["ok\n", "ok\n", "await:/gate/open\n"]);
-    let mut host = sandmap()
-        .env("SANDMAP_HOME", &s.store)
-        .args(["run", &s.job, "--progress", "lines"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut host = common::Host::new(
+        sandmap()
+            .env("SANDMAP_HOME", &s.store)
+            .args(["run", &s.job, "--progress", "lines"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let mut lines = std::io::BufReader::new(host.stderr.take().unwrap()).lines();
     // The run's id comes first, with how to finish it if it is stopped.
     let first = lines.next().unwrap().unwrap();
@@ -171,13 +173,15 @@ fn progress_counts_as_running_only_what_a_worker_runs() {
     // One worker, three clones waiting on the gate: one runs, the others wait their turn (they
     // were counted running as soon as they were queued for the worker).
     let s = setup(&["await:/gate/open\n", "await:/gate/open\n", "await:/gate/open\n"]);
-    let mut host = sandmap()
-        .env("SANDMAP_HOME", &s.store)
-        .args(["run", &s.job, "--progress", "lines", "--max-concurrent", "1"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut host = common::Host::new(
+        sandmap()
+            .env("SANDMAP_HOME", &s.store)
+            .args(["run", &s.job, "--progress", "lines", "--max-concurrent", "1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let mut lines = std::io::BufReader::new(host.stderr.take().unwrap()).lines();
     let _id = lines.next().unwrap().unwrap();
     let line = lines.next().unwrap().unwrap();
@@ -362,13 +366,15 @@ fn an_interrupted_reexecution_resumes_taking_from_its_parent_what_it_had_not_com
 
     // R2 re-runs parse[f00_txt] alone; stat[f00_txt] and summary are taken from R1 only once it
     // has given the same value again, so R2 dies before it comes to them.
-    let mut host = sandmap()
-        .env("SANDMAP_HOME", &s.store)
-        .args(["reexecute", r1_id, "--step", "parse[f00_txt]", "--quiet"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut host = common::Host::new(
+        sandmap()
+            .env("SANDMAP_HOME", &s.store)
+            .args(["reexecute", r1_id, "--step", "parse[f00_txt]", "--quiet"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let marks_dir = s.ws.path().join("marks");
     let r2 = wait_for("R2 to run parse[f00_txt]", || {
         let (_, runs, _) = s.run(&["runs", "--json"]);
@@ -423,13 +429,15 @@ fn ctrl_c_cancels_the_run_and_resume_runs_the_rest() {
     let commands: Vec<&str> =
         (0..6).map(|i| if i < 3 { "mark:/marks\nok\n" } else { "mark:/marks\nawait:/gate/open\n" }).collect();
     let s = setup(&commands);
-    let host = sandmap()
-        .env("SANDMAP_HOME", &s.store)
-        .args(["run", &s.job, "--json", "--max-concurrent", "2"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let host = common::Host::new(
+        sandmap()
+            .env("SANDMAP_HOME", &s.store)
+            .args(["run", &s.job, "--json", "--max-concurrent", "2"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let id = wait_for("the run to be recorded", || {
         let (_, runs, _) = s.run(&["runs", "--json"]);
         runs.as_array()?.first()?["run_id"].as_str().map(str::to_owned)
@@ -441,7 +449,7 @@ fn ctrl_c_cancels_the_run_and_resume_runs_the_rest() {
         (marks == 5 && ok == 3).then_some(())
     });
     signal(&host, rustix::process::Signal::INT);
-    let output = host.wait_with_output().unwrap();
+    let output = host.into_child().wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains(&format!("cancelling run {id}: stopping its steps (again to exit at once)")), "{stderr}");

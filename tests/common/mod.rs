@@ -191,6 +191,43 @@ pub fn sandmap() -> Command {
     command
 }
 
+/// A process a test started, killed when dropped (a failed assertion must not leave a run
+/// waiting at a gate forever).
+pub struct Host(Option<std::process::Child>);
+
+impl Host {
+    pub fn new(child: std::process::Child) -> Self {
+        Self(Some(child))
+    }
+
+    /// The process itself, no longer killed on drop (to collect its output).
+    pub fn into_child(mut self) -> std::process::Child {
+        self.0.take().unwrap()
+    }
+}
+
+impl std::ops::Deref for Host {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        self.0.as_ref().unwrap()
+    }
+}
+
+impl std::ops::DerefMut for Host {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        self.0.as_mut().unwrap()
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// A job file, its folder and the run store its runs go to, for tests that run a job more than
 /// once (re-execution, resume).
 pub struct StoredJob {
@@ -207,16 +244,18 @@ impl StoredJob {
     }
 
     /// Start `sandmap run JOB ARGS…` with this store in the background, its output discarded (a
-    /// test that kills it or waits on its store).
-    pub fn spawn_run(&self, args: &[&str]) -> std::process::Child {
-        sandmap()
-            .env("SANDMAP_HOME", &self.store)
-            .args(["run", &self.job])
-            .args(args)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap()
+    /// test that kills it or waits on its store). Killed when dropped, if it still runs.
+    pub fn spawn_run(&self, args: &[&str]) -> Host {
+        Host::new(
+            sandmap()
+                .env("SANDMAP_HOME", &self.store)
+                .args(["run", &self.job])
+                .args(args)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
     }
 
     /// Run the binary with this store; (exit code, stdout as JSON or null, stderr).
