@@ -70,6 +70,11 @@ fn runs_refuses_an_unknown_status_and_lists_the_real_ones() {
     );
 }
 
+/// The short form of a run id that sandmap prints: its last 12 characters.
+fn short(id: &str) -> &str {
+    &id[id.len() - 12..]
+}
+
 fn behave_run(files: &[(&str, &[u8])]) -> (StoredJob, Value) {
     let ws = Workspace::new();
     ws.files("cmds", files);
@@ -95,11 +100,11 @@ fn runs_shows_start_duration_status_job_and_parent() {
         ["RUN", "STARTED", "(UTC)", "DURATION", "STATUS", "JOB", "STEPS", "FAILED"]
     );
     // Newest first: the re-execution, then the line naming its parent, then the parent.
-    assert!(lines[1].starts_with(&child_id), "{listed}");
+    assert!(lines[1].starts_with(&format!("{}  ", short(&child_id))), "{listed}");
     assert!(lines[1].contains(" failure "), "{listed}");
     assert!(lines[1].contains(" behave_job "), "{listed}");
-    assert_eq!(lines[2], format!("  ↳ reexecute of {id}"));
-    assert!(lines[3].starts_with(&id), "{listed}");
+    assert_eq!(lines[2], format!("  ↳ reexecute of {}", short(&id)));
+    assert!(lines[3].starts_with(&format!("{}  ", short(&id))), "{listed}");
     assert_eq!(lines.len(), 4, "{listed}");
 }
 
@@ -221,4 +226,159 @@ fn executor_and_worker_urls_that_are_not_nats_are_refused() {
     let (code, _, stderr) = run_binary(&["run", job.to_str().unwrap(), "--executor", &url]);
     assert_eq!(code, 2);
     assert!(stderr.contains(&format!("error: cannot connect to NATS at {url}: ")), "{stderr}");
+}
+
+#[test]
+fn run_ids_are_printed_short_and_accepted_short_or_as_a_prefix() {
+    let (stored, first) = behave_run(&[("a.txt", b"ok\n")]);
+    let (_, second, _) = stored.run(&["run", &stored.job.clone(), "--json"]);
+    let (id, other) = (first["run_id"].as_str().unwrap(), second["run_id"].as_str().unwrap());
+    // UUID v7: both runs start with the same minute; their tails are random.
+    assert_eq!(id[..8], other[..8]);
+
+    let (code, _, stderr) = stored.run(&["show", &id[..8]]);
+    assert_eq!(code, 2);
+    assert_eq!(
+        stderr,
+        format!(
+            "error: \"{}\" matches 2 runs; give more of the run id (its last 12 characters, as sandmap prints it)\n",
+            &id[..8]
+        )
+    );
+    let output = sandmap().env("SANDMAP_HOME", &stored.store).args(["show", short(id)]).output().unwrap();
+    let shown = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(shown.lines().next().unwrap(), format!("run {} of job \"behave_job\"", short(id)));
+    for form in [id, &id[..30], short(id), &short(id)[4..], &id.to_ascii_uppercase()] {
+        let (code, shown, stderr) = stored.run(&["show", form, "--json"]);
+        assert_eq!((code, shown["run_id"].as_str()), (0, Some(id)), "{form}: {stderr}");
+    }
+    for bad in ["%", "_", "nothing", ""] {
+        let (code, _, stderr) = stored.run(&["show", bad]);
+        assert_eq!(code, 2, "{bad}");
+        assert_eq!(stderr, format!("error: no run {bad} in the store\n"), "{bad}");
+    }
+}
+
+#[test]
+fn plain_outputs_keep_their_metadata_in_json_the_store_show_and_reexecution() {
+    let (stored, report) = behave_run(&[("a.txt", br#"with_metadata:{"x": [1, 2]}"#), ("b.txt", b"ok\n")]);
+    let id = report["run_id"].as_str().unwrap().to_owned();
+    let step =
+        |report: &Value, key: &str| report["steps"].as_array().unwrap().iter().find(|s| s["key"] == key).cloned();
+    let expected = serde_json::json!({ "result": {
+        "m": { "type": "json", "value": { "x": [1, 2] } },
+        "rows": { "type": "int", "value": 3 },
+    } });
+    assert_eq!(step(&report, "behave[a_txt]").unwrap()["output_metadata"], expected);
+    // Always there, empty when there is none: a script's schema does not change with the data.
+    assert_eq!(step(&report, "behave[b_txt]").unwrap()["output_metadata"], serde_json::json!({}));
+    let (_, shown, _) = stored.run(&["show", &id, "--json"]);
+    assert_eq!(step(&shown, "behave[a_txt]").unwrap()["output_metadata"], expected);
+
+    // A re-execution that takes the step from its parent takes its metadata too.
+    let (code, child, stderr) = stored.run(&["reexecute", &id, "--step", "behave[b_txt]", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(child["reused"], serde_json::json!(["files_in_directory", "behave[a_txt]"]));
+    let child_id = child["run_id"].as_str().unwrap();
+    let output = sandmap().env("SANDMAP_HOME", &stored.store).args(["show", child_id]).output().unwrap();
+    let first_line = String::from_utf8(output.stdout).unwrap().lines().next().unwrap().to_owned();
+    assert_eq!(first_line, format!("run {} of job \"behave_job\" (reexecute of {})", short(child_id), short(&id)));
+    let output = sandmap()
+        .env("SANDMAP_HOME", &stored.store)
+        .args(["show", child_id, "--step", "behave[a_txt]", "--json"])
+        .output()
+        .unwrap();
+    let detail: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(detail["output_metadata"], expected);
+    assert_eq!(detail["reused"], true);
+    assert_eq!(detail["outputs"]["result"], serde_json::json!({ "value": 1, "metadata": expected["result"] }));
+
+    // `show --step`: what the step received, emitted and produced, with metadata.
+    let output = sandmap()
+        .env("SANDMAP_HOME", &stored.store)
+        .args(["show", child_id, "--step", "behave[a_txt]"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    let head: Vec<&str> = text.lines().take(2).collect();
+    assert_eq!(
+        head,
+        [format!("step behave[a_txt] (op \"behave\", taken from run {})", short(&id)).as_str(), "  status   success"]
+    );
+    let output =
+        sandmap().env("SANDMAP_HOME", &stored.store).args(["show", &id, "--step", "behave[a_txt]"]).output().unwrap();
+    let duration = step(&report, "behave[a_txt]").unwrap()["duration_ms"].as_f64().unwrap();
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        format!(
+            "step behave[a_txt] (op \"behave\")\n  status   success, 1 attempt(s), {duration:.1} ms, on local\ninputs:\n  \
+             path ← map files_in_directory.result from files_in_directory.result[a_txt]\n    \"/data/a.txt\"\nrecords:\n  \
+             (none)\noutputs:\n  result = 1\n    metadata: m = {{\"x\":[1,2]}}, rows = 3\n"
+        )
+    );
+    let output = sandmap()
+        .env("SANDMAP_HOME", &stored.store)
+        .args(["show", &id, "--step", "files_in_directory", "--json"])
+        .output()
+        .unwrap();
+    let detail: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(detail["inputs"], serde_json::json!([]));
+    assert_eq!(
+        detail["records"],
+        serde_json::json!([
+            { "output": "result", "mapping_key": "a_txt", "value": "/data/a.txt",
+              "metadata": { "filename": { "type": "text", "value": "a.txt" } } },
+            { "output": "result", "mapping_key": "b_txt", "value": "/data/b.txt",
+              "metadata": { "filename": { "type": "text", "value": "b.txt" } } },
+        ])
+    );
+    assert_eq!(detail["outputs"], serde_json::json!({}));
+
+    let (code, _, stderr) = stored.run(&["show", &id, "--step", "behave[a_tx]"]);
+    assert_eq!(code, 2);
+    assert_eq!(stderr, format!("error: run {} has no step behave[a_tx] (did you mean behave[a_txt]?)\n", short(&id)));
+}
+
+#[test]
+fn show_step_gives_a_collect_the_list_it_received() {
+    let (stored, report) = behave_run(&[("a.txt", b"ok\n"), ("b.txt", b"fail:no")]);
+    let id = report["run_id"].as_str().unwrap();
+    let job = std::fs::read_to_string(&stored.job).unwrap()
+        + "[ops.summarize_directory]\ncomponent = \"summarize_directory\"\n\
+           inputs = { results = { collect = \"behave\", min_success = 1 } }\n";
+    std::fs::write(&stored.job, job).unwrap();
+    let (_, report, stderr) = stored.run(&["run", &stored.job.clone(), "--json"]);
+    let id2 = report["run_id"].as_str().unwrap();
+    assert_ne!(id, id2, "{stderr}");
+    let output = sandmap()
+        .env("SANDMAP_HOME", &stored.store)
+        .args(["show", id2, "--step", "summarize_directory", "--json"])
+        .output()
+        .unwrap();
+    let detail: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let ok = report["steps"].as_array().unwrap().iter().find(|s| s["key"] == "behave[a_txt]").unwrap();
+    assert_eq!(ok["status"], "success");
+    assert_eq!(detail["inputs"][0]["name"], "results");
+    assert_eq!(detail["inputs"][0]["source"], "collect behave.result");
+    assert_eq!(detail["inputs"][0]["from"], serde_json::json!(["behave[?] (2 clones)"]));
+    // Only the clone that succeeded: min_success runs the collect without the other.
+    assert_eq!(detail["inputs"][0]["value"].as_array().unwrap().len(), 1);
+    assert_eq!(detail["inputs"][0]["value"][0]["said"], "ok");
+}
+
+#[test]
+fn log_lines_carry_the_time_they_were_written() {
+    let before = std::time::SystemTime::now();
+    let (stored, report) = behave_run(&[("a.txt", b"print:3")]);
+    let after = std::time::SystemTime::now();
+    let id = report["run_id"].as_str().unwrap();
+    let output = sandmap().env("SANDMAP_HOME", &stored.store).args(["logs", id]).output().unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    let (time, line) = text.trim_end().split_once(' ').unwrap();
+    assert_eq!(line, "behave[a_txt] stdout: xxx");
+    // RFC 3339 in UTC to the millisecond, between the run's start and end.
+    assert_eq!((time.len(), &time[10..11], &time[23..]), (24, "T", "Z"), "{time}");
+    let at = humantime::parse_rfc3339(time).unwrap();
+    let ms = |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+    assert!(ms(before) <= ms(at) && ms(at) <= ms(after), "{time}");
 }

@@ -442,7 +442,7 @@ fn malformed_task_messages_fail_cleanly_and_the_worker_lives_on() {
     assert!(error("nocomp").starts_with("worker w1 cannot get the component of step nocomp (sha256:abababababab): "));
     assert!(worker.alive(), "{}", worker.log());
     let log = worker.log();
-    assert!(log.contains("failed json (run 0000-hos"), "{log}");
+    assert!(log.contains("failed json (run 0000-hostile-run, attempt"), "{log}");
 
     // And it goes on running real work.
     let s = gated(&["ok\n"; 2], "");

@@ -47,7 +47,7 @@ fn a_run_killed_with_sigkill_resumes_without_redoing_a_finished_clone() {
     assert_eq!(shown["status"], "running");
     let (code, _, stderr) = s.run(&["resume", &id]);
     assert_eq!(code, 2);
-    assert!(stderr.contains(&format!("run {id} is still running")), "{stderr}");
+    assert!(stderr.contains(&format!("run {} is still running", &id[id.len() - 12..])), "{stderr}");
 
     host.kill().unwrap(); // SIGKILL
     host.wait().unwrap();
@@ -63,13 +63,31 @@ fn a_run_killed_with_sigkill_resumes_without_redoing_a_finished_clone() {
     assert_eq!(code, 2);
     assert!(stderr.contains("was interrupted; `sandmap resume"), "{stderr}");
 
-    // A changed job file is refused: the run's finished steps came from the old one.
+    // A changed job is refused, naming what changed; the run's finished steps came from the old one.
     let original = std::fs::read_to_string(&s.job).unwrap();
-    std::fs::write(&s.job, format!("{original}\n# edited\n")).unwrap();
+    let changed = original.replacen(
+        "grants = [{ host = \"cmds\"",
+        "limits = { timeout = \"7s\" }\ngrants = [{ host = \"cmds\"",
+        1,
+    );
+    assert_ne!(changed, original);
+    std::fs::write(&s.job, &changed).unwrap();
     let (code, _, stderr) = s.run(&["resume", &id]);
     assert_eq!(code, 2);
-    assert!(stderr.contains("the job file changed since run"), "{stderr}");
-    std::fs::write(&s.job, &original).unwrap();
+    assert_eq!(
+        stderr,
+        format!(
+            "error: {}: the job changed since run {} started: op \"files_in_directory\": limits.timeout 1m → 7s; \
+             resume needs the job it started with (or start a new run)\n",
+            std::fs::canonicalize(&s.job).unwrap().display(),
+            &id[id.len() - 12..]
+        )
+    );
+    // Comments, blank lines and the order of keys are not the job: such an edit resumes.
+    let reordered =
+        original.replace("name = \"behave_job\"", "# edited after the crash\n\nname = \"behave_job\"  # same job");
+    assert_ne!(reordered, original);
+    std::fs::write(&s.job, &reordered).unwrap();
 
     std::fs::write(s.ws.path().join("gate/open"), b"").unwrap();
     let (code, resumed, stderr) = s.run(&["resume", &id[..13], "--json"]);
@@ -452,7 +470,11 @@ fn ctrl_c_cancels_the_run_and_resume_runs_the_rest() {
     let output = host.into_child().wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(130), "{stderr}");
-    assert!(stderr.contains(&format!("cancelling run {id}: stopping its steps (again to exit at once)")), "{stderr}");
+    let short = &id[id.len() - 12..];
+    assert!(
+        stderr.contains(&format!("cancelling run {short}: stopping its steps (again to exit at once)")),
+        "{stderr}"
+    );
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["status"], "cancelled");
     assert_eq!(report["error"], "Run for \"behave_job\" was cancelled after 4 steps ended.", "{report:#}");
@@ -476,7 +498,10 @@ fn ctrl_c_cancels_the_run_and_resume_runs_the_rest() {
     assert_eq!(runs[0]["run_id"], id.as_str());
     let shown = sandmap().env("SANDMAP_HOME", &s.store).args(["show", &id]).output().unwrap();
     let shown = String::from_utf8_lossy(&shown.stdout);
-    assert!(shown.contains(&format!("4 steps ended, 4 cancelled; `sandmap resume {id}` runs the rest")), "{shown}");
+    assert!(
+        shown.contains(&format!("4 steps ended, 4 cancelled; `sandmap resume {}` runs the rest", &id[id.len() - 12..])),
+        "{shown}"
+    );
 
     // Resume runs the cancelled steps, and nothing that ended.
     std::fs::write(s.ws.path().join("gate/open"), b"").unwrap();
@@ -501,13 +526,13 @@ fn sandmap_cancel_stops_a_run_of_another_process() {
     wait_for("a clone to start", || (std::fs::read_dir(s.ws.path().join("marks")).ok()?.count() == 1).then_some(()));
     let output = sandmap().env("SANDMAP_HOME", &s.store).args(["cancel", &id[..13]]).output().unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
-    assert_eq!(String::from_utf8_lossy(&output.stdout), format!("run {id}: cancelled\n"));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), format!("run {}: cancelled\n", &id[id.len() - 12..]));
     assert_eq!(host.wait().unwrap().code(), Some(130));
 
     let output = sandmap().env("SANDMAP_HOME", &s.store).args(["cancel", &id]).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(
         String::from_utf8_lossy(&output.stderr),
-        format!("error: run {id} is not running (it is cancelled); there is nothing to cancel\n")
+        format!("error: run {} is not running (it is cancelled); there is nothing to cancel\n", &id[id.len() - 12..])
     );
 }

@@ -247,6 +247,7 @@ fn run_recorded(job: &Path, workers: usize, pooling: bool, cache: &Path, store: 
             parent_run_id: None,
             overrides: &[],
             selection: None,
+            job_model: None,
         };
         Arc::new(Recorder::start(RunStore::open(dir).unwrap(), &start).unwrap())
     });

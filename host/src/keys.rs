@@ -121,6 +121,19 @@ pub fn step_key(op: &str, keys: &[String]) -> String {
     out
 }
 
+/// The mapping keys of step key `key` of op `op` (outermost first): the reverse of
+/// [`step_key`]; `None` if `key` is not a step key of `op`.
+pub fn key_path<'k>(key: &'k str, op: &str) -> Option<Vec<&'k str>> {
+    let mut rest = key.strip_prefix(op)?;
+    let mut keys = Vec::new();
+    while !rest.is_empty() {
+        let (inner, after) = rest.strip_prefix('[')?.split_once(']')?;
+        keys.push(inner);
+        rest = after;
+    }
+    Some(keys)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,5 +167,9 @@ mod tests {
         assert_eq!(step_key("emit", &[]), "emit");
         assert_eq!(step_key("process_file", &["a_txt".into()]), "process_file[a_txt]");
         assert_eq!(step_key("b", &["k".into(), "j".into()]), "b[k][j]");
+        assert_eq!(key_path("b[k][j]", "b"), Some(vec!["k", "j"]));
+        assert_eq!(key_path("emit", "emit"), Some(vec![]));
+        assert_eq!(key_path("bb[k]", "b"), None);
+        assert_eq!(key_path("b[k", "b"), None);
     }
 }

@@ -8,8 +8,10 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
-use crate::executor::{self, ExecOptions, ParentRun, PreparedJob, Reuse, RunObserver, RunReport, RunStatus};
-use crate::job::{JobError, Plan};
+use crate::executor::{
+    self, ExecOptions, ParentRun, PreparedJob, Reuse, RunObserver, RunReport, RunStatus, short_run_id,
+};
+use crate::job::{JobError, JobModel, Plan};
 use crate::runtime::{Runtime, RuntimeConfig, RuntimeError};
 use crate::store::{RecordedStatus, Recorder, RunLock, RunStart, RunStore, StoreError};
 
@@ -157,6 +159,7 @@ impl Session {
             RecordedStatus::Ended(status) => status,
             unfinished => {
                 let what = if unfinished == RecordedStatus::Running { "is still running" } else { "was interrupted" };
+                let id = short_run_id(&id);
                 return Err(SessionError::Refused(format!(
                     "run {id} {what}; `sandmap resume {id}` finishes it before it can be re-executed"
                 )));
@@ -204,22 +207,23 @@ impl Session {
         let store = RunStore::open_existing(store_dir)?;
         let id = store.resolve(run)?;
         let recorded = store.report(&id)?;
+        let short = short_run_id(&id);
         match recorded.status {
             RecordedStatus::Interrupted | RecordedStatus::Ended(RunStatus::Cancelled) => {}
             RecordedStatus::Running => {
                 return Err(SessionError::Refused(format!(
-                    "run {id} is still running (its process holds the run lock)"
+                    "run {short} is still running (its process holds the run lock)"
                 )));
             }
             RecordedStatus::Ended(RunStatus::Success) => {
                 return Err(SessionError::Refused(format!(
-                    "run {id} is not interrupted: it ended (success), so there is nothing to finish; \
-                     `sandmap reexecute {id} --step SELECTION` runs steps of it again"
+                    "run {short} is not interrupted: it ended (success), so there is nothing to finish; \
+                     `sandmap reexecute {short} --step SELECTION` runs steps of it again"
                 )));
             }
             ended => {
                 return Err(SessionError::Refused(format!(
-                    "run {id} is not interrupted: it ended ({}); `sandmap reexecute {id} --from-failure` runs its \
+                    "run {short} is not interrupted: it ended ({}); `sandmap reexecute {short} --from-failure` runs its \
                      failed steps again",
                     ended.as_str()
                 )));
@@ -232,17 +236,17 @@ impl Session {
         let source = JobSource {
             file: provenance.job_file.clone(),
             plugin_path: plugin_path.to_vec(),
-            set: provenance.overrides,
+            set: provenance.overrides.clone(),
         };
         let (runtime, prepared, threads) = prepare(&source, max_concurrent, store_dir)?;
-        let digest = crate::runtime::digest(prepared.job.text.as_bytes());
-        if digest != provenance.job_digest {
+        let changes = job_changes(&prepared, &provenance);
+        if !changes.is_empty() {
             return Err(SessionError::Refused(format!(
-                "{}: the job file changed since run {id} started (sha256 {:.12} → {:.12}); resume needs the job it \
-                 started with (or start a new run)",
+                "{}: the job changed since run {} started: {}; resume needs the job it started with (or start a \
+                 new run)",
                 provenance.job_file.display(),
-                provenance.job_digest,
-                digest
+                short,
+                changes.join("; ")
             )));
         }
         let notes = changed_components(&prepared, &provenance.components, &id);
@@ -320,6 +324,7 @@ impl Session {
                     prepared.plan.ops.iter().map(|op| (op.name.clone(), op.config.as_str().to_owned())).collect();
                 // Recorded by its canonical path, so that a re-execution finds it from any folder.
                 let job_file = prepared.job.file.canonicalize().unwrap_or_else(|_| prepared.job.file.clone());
+                let job_model = serde_json::to_string(&crate::job::JobModel::of(&prepared.plan)).ok();
                 let start = RunStart {
                     run_id: &options.run_id,
                     job: &prepared.plan.job,
@@ -330,6 +335,7 @@ impl Session {
                     parent_run_id: parent.as_deref(),
                     overrides: &overrides,
                     selection: selection.as_deref(),
+                    job_model: job_model.as_deref(),
                 };
                 match RunStore::open(&store_dir).and_then(|store| Recorder::start(store, &start)) {
                     Ok(recorder) => (Some(Arc::new(recorder)), None),
@@ -380,8 +386,27 @@ fn parent_ended(id: &str, status: RecordedStatus) -> Result<RunStatus, SessionEr
         RecordedStatus::Ended(status) => Ok(status),
         other => Err(SessionError::Refused(format!(
             "run {id}, which this run re-executes, is {}: `sandmap resume {id}` finishes it first",
-            other.as_str()
+            other.as_str(),
+            id = short_run_id(id),
         ))),
+    }
+}
+
+/// What changed in the job since the run of `provenance` started: its planned job compared with
+/// the recorded one (comments and layout do not count), or, for a run recorded before sandmap
+/// kept that, the file's digest.
+fn job_changes(prepared: &PreparedJob, provenance: &crate::store::Provenance) -> Vec<String> {
+    let recorded = provenance.job_model.as_deref().and_then(|text| serde_json::from_str::<JobModel>(text).ok());
+    match recorded {
+        Some(recorded) => JobModel::of(&prepared.plan).changes_since(&recorded),
+        None => {
+            let digest = crate::runtime::digest(prepared.job.text.as_bytes());
+            if digest == provenance.job_digest {
+                Vec::new()
+            } else {
+                vec![format!("the file's sha256 {:.12} → {digest:.12}", provenance.job_digest)]
+            }
+        }
     }
 }
 
@@ -415,7 +440,10 @@ fn changed_components(prepared: &PreparedJob, recorded: &[(String, String)], id:
         if let Some((_, old)) = recorded.iter().find(|(name, _)| *name == op)
             && *old != digest
         {
-            notes.push(format!("op \"{op}\"'s component changed since run {id}: sha256 {old:.12} → {digest:.12}"));
+            notes.push(format!(
+                "op \"{op}\"'s component changed since run {}: sha256 {old:.12} → {digest:.12}",
+                short_run_id(id)
+            ));
         }
     }
     notes

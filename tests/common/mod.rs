@@ -312,3 +312,16 @@ pub fn keys_of(report: &RunReport, op: &str) -> Vec<String> {
 pub fn shared<T>(value: T) -> Arc<T> {
     Arc::new(value)
 }
+
+/// `sandmap logs` output without the time each line starts with (`2026-12-02T01:43:38.123Z `),
+/// for tests that assert the rest exactly.
+#[allow(dead_code)]
+pub fn without_times(logs: &str) -> String {
+    logs.lines()
+        .map(|line| match line.split_once(' ') {
+            Some((time, rest)) if time.len() == 24 && time.ends_with('Z') && time.as_bytes()[10] == b'T' => rest,
+            _ => line,
+        })
+        .map(|line| format!("{line}\n"))
+        .collect()
+}

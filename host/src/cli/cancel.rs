@@ -10,7 +10,7 @@ use crate::runtime::printable;
 /// Cancel the run on the first SIGINT or SIGTERM (saying so, and how to go on); exit at once on
 /// the second. Watched on a thread of its own, for the life of the process.
 pub fn on_signals(cancel: Cancel, run_id: &str) {
-    let run_id = run_id.to_owned();
+    let run_id = crate::executor::short_run_id(run_id).to_owned();
     let watcher = std::thread::Builder::new().name("sandmap-signals".into()).spawn(move || {
         let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_io().build() else { return };
         runtime.block_on(async {
@@ -55,9 +55,10 @@ pub struct CancelArgs {
 
 pub fn cancel(args: CancelArgs) -> anyhow::Result<ExitCode> {
     let store = args.store.open_store()?;
-    let id = store.resolve(&args.run)?;
-    let Some(pid) = store.running_pid(&id) else {
-        let status = store.report(&id).map(|r| r.status.as_str()).unwrap_or("unknown");
+    let full_id = store.resolve(&args.run)?;
+    let id = crate::executor::short_run_id(&full_id);
+    let Some(pid) = store.running_pid(&full_id) else {
+        let status = store.report(&full_id).map(|r| r.status.as_str()).unwrap_or("unknown");
         return Ok(super::refuse(format!("run {id} is not running (it is {status}); there is nothing to cancel")));
     };
     let pid = rustix::process::Pid::from_raw(i32::try_from(pid).unwrap_or(0))
@@ -65,7 +66,7 @@ pub fn cancel(args: CancelArgs) -> anyhow::Result<ExitCode> {
     rustix::process::kill_process(pid, rustix::process::Signal::TERM)
         .map_err(|e| anyhow::anyhow!("cannot signal process {} running run {id}: {e}", pid.as_raw_nonzero()))?;
     let deadline = Instant::now() + Duration::from_secs(args.wait);
-    while store.is_running(&id) {
+    while store.is_running(&full_id) {
         if Instant::now() >= deadline {
             return Ok(super::refuse(format!(
                 "run {id} was told to stop (process {}) but still runs after {} s",
@@ -75,7 +76,7 @@ pub fn cancel(args: CancelArgs) -> anyhow::Result<ExitCode> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let status = store.report(&id).map(|r| r.status.as_str()).unwrap_or("interrupted");
+    let status = store.report(&full_id).map(|r| r.status.as_str()).unwrap_or("interrupted");
     println!("run {id}: {}", printable(status));
     Ok(ExitCode::SUCCESS)
 }

@@ -102,7 +102,7 @@ pub(super) fn execute(
     let progress = Progress::start(session.plan(), output.progress, output.quiet);
     if progress.is_some() {
         // First, so that whatever stops the run leaves its id (and how to finish it) on screen.
-        let id = session.run_id();
+        let id = crate::executor::short_run_id(session.run_id());
         let on = match &executor.executor {
             super::worker::ExecutorKind::Local => String::new(),
             super::worker::ExecutorKind::Nats(url) => format!(" --executor {}", crate::nats::redact(url)),

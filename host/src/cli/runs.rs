@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use super::render;
+use crate::executor::short_run_id;
 use crate::runtime::{LogSource, printable};
 use crate::store::{self, RecordedStatus, RunFilter, RunStore};
 
@@ -79,6 +80,10 @@ pub struct ShowArgs {
     /// Print the run as `sandmap run --json` did.
     #[arg(long)]
     json: bool,
+    /// Show one step in full instead: what each input received, each record and plain output
+    /// with its value and metadata, its error and where it ran. E.g. `process_file[a_txt]`.
+    #[arg(long, value_name = "KEY")]
+    step: Option<String>,
 }
 
 /// `sandmap logs`.
@@ -107,7 +112,7 @@ pub fn runs(args: RunsArgs) -> anyhow::Result<ExitCode> {
     write(
         &mut out,
         format!(
-            "{:<36}  {:<20}  {:>10}  {:<21}  {:<24} {:>6} {:>6}",
+            "{:<12}  {:<20}  {:>10}  {:<21}  {:<24} {:>6} {:>6}",
             "RUN", "STARTED (UTC)", "DURATION", "STATUS", "JOB", "STEPS", "FAILED"
         ),
     )?;
@@ -118,8 +123,8 @@ pub fn runs(args: RunsArgs) -> anyhow::Result<ExitCode> {
         write(
             &mut out,
             format!(
-                "{:<36}  {:<20}  {:>10}  {:<21}  {:<24} {:>6} {:>6}",
-                run.run_id,
+                "{:<12}  {:<20}  {:>10}  {:<21}  {:<24} {:>6} {:>6}",
+                short_run_id(&run.run_id),
                 started,
                 format_millis(run.duration_ms),
                 run.status,
@@ -129,7 +134,7 @@ pub fn runs(args: RunsArgs) -> anyhow::Result<ExitCode> {
             ),
         )?;
         if let Some(parent) = &run.parent_run_id {
-            write(&mut out, format!("  ↳ reexecute of {parent}"))?;
+            write(&mut out, format!("  ↳ reexecute of {}", short_run_id(parent)))?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -149,6 +154,9 @@ fn format_millis(ms: f64) -> String {
 pub fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
     let store = args.store.open()?;
     let report = store.report(&args.run)?;
+    if let Some(key) = &args.step {
+        return show_step(&store, &report, key, args.json);
+    }
     let mut out = std::io::stdout().lock();
     if args.json {
         serde_json::to_writer(&mut out, &render::json_report(&report)).context("cannot write the run")?;
@@ -159,13 +167,41 @@ pub fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `show RUN --step KEY`.
+fn show_step(
+    store: &RunStore,
+    report: &crate::executor::RunReport<RecordedStatus>,
+    key: &str,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let model = store
+        .provenance(&report.run_id)?
+        .job_model
+        .and_then(|text| serde_json::from_str::<crate::job::JobModel>(&text).ok());
+    let steps = store.ended_steps(&report.run_id)?;
+    let Some(detail) = store::step_detail(&steps, model.as_ref(), key) else {
+        let near = steps.iter().map(|s| s.report.key.as_str()).min_by_key(|k| strsim::levenshtein(k, key));
+        let hint = near.map(|k| format!(" (did you mean {}?)", printable(k))).unwrap_or_default();
+        anyhow::bail!("run {} has no step {}{hint}", short_run_id(&report.run_id), printable(key));
+    };
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer(&mut out, &detail.to_json()).context("cannot write the step")?;
+        writeln!(out).context("cannot write the step")?;
+    } else {
+        let parent = report.parent_run_id.as_deref().filter(|_| detail.reused);
+        render::step_detail(&mut out, &detail, model.is_some(), parent).context("cannot write the step")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn logs(args: LogsArgs) -> anyhow::Result<ExitCode> {
     let store = args.store.open()?;
     let report = store.report(&args.run)?;
     if let Some(step) = &args.step
         && report.step(step).is_none()
     {
-        anyhow::bail!("run {} has no step {}", report.run_id, printable(step));
+        anyhow::bail!("run {} has no step {}", short_run_id(&report.run_id), printable(step));
     }
     let mut out = std::io::stdout().lock();
     for step in report.steps.iter().filter(|s| args.step.as_ref().is_none_or(|k| &s.key == k)) {
@@ -179,8 +215,16 @@ pub fn logs(args: LogsArgs) -> anyhow::Result<ExitCode> {
                 LogSource::Warn => "warn",
                 LogSource::Error => "error",
             };
+            // Every line of an entry gets the entry's time (when its first write came).
+            let at = match entry.at_ms {
+                0 => String::new(),
+                ms => format!(
+                    "{} ",
+                    humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
+                ),
+            };
             for line in entry.text.lines() {
-                writeln!(out, "{} {source}: {}", printable(&step.key), printable(line))
+                writeln!(out, "{at}{} {source}: {}", printable(&step.key), printable(line))
                     .context("cannot write the log")?;
             }
         }

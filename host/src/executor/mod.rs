@@ -93,6 +93,19 @@ pub fn new_run_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// How many characters of a run id people see: its random tail.
+pub const SHORT_ID_LEN: usize = 12;
+
+/// The form of a run id printed for people: its last [`SHORT_ID_LEN`] characters. A UUID v7
+/// starts with the time, so a prefix is shared by every run of the same minute; its tail is
+/// random (48 bits: unique in practice, as Docker's 12-character ids are). The store accepts it
+/// back ([`crate::store::Store::resolve`]); `--json` keeps the whole id.
+/// Any other id (one a test or a hostile message made up) is shown whole.
+pub fn short_run_id(id: &str) -> &str {
+    // The hyphenated form sandmap makes (36 ASCII characters): the tail is its random part.
+    if id.len() == 36 && uuid::Uuid::try_parse(id).is_ok() { &id[id.len() - SHORT_ID_LEN..] } else { id }
+}
+
 /// Run `plan` on this process's threads. `ops[i]` is the loaded component of the job's op `i`
 /// (job-file order, as in [`crate::job::PlannedOp::job_index`]).
 pub fn execute(plan: &Plan, ops: &[Arc<LoadedOp>], runtime: &Runtime, options: &ExecOptions) -> RunReport {

@@ -132,6 +132,25 @@ pub struct StepReport {
     /// The values of the plain outputs it produced (kept in the run store; not part of `--json`).
     #[serde(skip)]
     pub values: Vec<(String, JsonText)>,
+    /// The metadata the op attached to its plain outputs, `{output: {key: value}}` in `--json`
+    /// (only outputs that have some; the key is always there).
+    #[serde(serialize_with = "output_metadata_map")]
+    pub output_metadata: Vec<(String, Metadata)>,
+}
+
+fn output_metadata_map<S: serde::Serializer>(outputs: &[(String, Metadata)], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    struct Entries<'a>(&'a Metadata);
+    impl serde::Serialize for Entries<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            metadata_map(self.0, s)
+        }
+    }
+    let mut map = s.serialize_map(Some(outputs.len()))?;
+    for (output, metadata) in outputs {
+        map.serialize_entry(output, &Entries(metadata))?;
+    }
+    map.end()
 }
 
 /// A step as it ended, as a [`super::RunObserver`] is told of it: its report, and what a store

@@ -35,6 +35,8 @@ pub struct ReusedStep {
     pub error: Option<String>,
     /// Its plain outputs.
     pub values: Vec<(String, JsonText)>,
+    /// Their metadata, for the outputs that have some.
+    pub output_metadata: Vec<(String, Metadata)>,
     /// Its records, in the earlier run's emission order: (output, key, value, metadata).
     pub records: Vec<(String, String, JsonText, Metadata)>,
     /// For a clone: the sha256 of the record value it was made from. A clone is reused only from
@@ -219,6 +221,7 @@ fn reused_step(run_id: &str, ended: &EndedStep) -> Result<ReusedStep, ReuseError
             _ => step.error.clone(),
         },
         values: step.values.clone(),
+        output_metadata: step.output_metadata.clone(),
         records,
         record_digest: ended.record_digest.clone(),
         inputs_digest: ended.inputs_digest.clone(),
@@ -279,6 +282,7 @@ mod tests {
             status: StepStatus::Success,
             error: None,
             values: Vec::new(),
+            output_metadata: Vec::new(),
             records: Vec::new(),
             record_digest: Some(crate::runtime::digest(b"1")),
             inputs_digest: Some("abc".into()),

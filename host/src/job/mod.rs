@@ -5,8 +5,10 @@ pub mod config;
 mod error;
 mod file;
 pub mod graph;
+mod model;
 mod plan;
 
 pub use error::JobError;
 pub use file::{InputSource, Job, JobInput, JobOp, MinSuccess, OutputRef, RetryPolicy, parse_file, parse_str};
+pub use model::{JobModel, WireKind, WiredInput};
 pub use plan::{Binding, DynamicRef, HeldGrant, Plan, PlannedInput, PlannedOp, Protected, plan};

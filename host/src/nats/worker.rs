@@ -508,9 +508,9 @@ fn say(shared: &Shared, reply: &Reply, status: &str, detail: &str) {
     }
     let redelivered = if reply.delivery > 1 { format!(", delivery {}", reply.delivery) } else { String::new() };
     eprintln!(
-        "{status:<6} {} (run {:.8}, attempt {}{redelivered}) {}",
+        "{status:<6} {} (run {}, attempt {}{redelivered}) {}",
         crate::runtime::printable(&reply.key),
-        reply.run_id,
+        crate::executor::short_run_id(&reply.run_id),
         reply.attempt,
         crate::runtime::printable(detail)
     );

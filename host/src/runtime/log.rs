@@ -31,13 +31,29 @@ pub enum LogSource {
     Error,
 }
 
-/// One chunk of captured output (consecutive writes to one stream are merged).
+/// One chunk of captured output (consecutive writes to one stream within [`MERGE_WITHIN_MS`]
+/// are merged).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogEntry {
     /// Which stream or level.
     pub source: LogSource,
     /// The text (invalid UTF-8 replaced).
     pub text: String,
+    /// When it was written (its first write), in milliseconds since the Unix epoch; 0 for an
+    /// entry recorded before sandmap kept the time.
+    #[serde(default)]
+    pub at_ms: u64,
+}
+
+/// Writes to one stream this close to the start of its last entry join it: a line written in
+/// pieces stays one entry, and a time is never more than this far from a line's own.
+pub const MERGE_WITHIN_MS: u64 = 1000;
+
+/// Now, in milliseconds since the Unix epoch.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// A finished step's log.
@@ -89,9 +105,15 @@ impl LogCapture {
         if bytes.is_empty() {
             return;
         }
+        let at_ms = now_ms();
         let mut buf = self.lock();
         let is_stream = matches!(source, LogSource::Stdout | LogSource::Stderr);
-        let merges = is_stream && buf.log.entries.last().is_some_and(|last| last.source == source);
+        let merges = is_stream
+            && buf
+                .log
+                .entries
+                .last()
+                .is_some_and(|last| last.source == source && at_ms.saturating_sub(last.at_ms) < MERGE_WITHIN_MS);
         let overhead = if merges { 0 } else { ENTRY_OVERHEAD };
         let room = buf.cap.saturating_sub(buf.kept).saturating_sub(overhead);
         let keep = (bytes.len() as u64).min(room) as usize;
@@ -103,7 +125,7 @@ impl LogCapture {
         let text = String::from_utf8_lossy(&bytes[..keep]);
         match buf.log.entries.last_mut() {
             Some(last) if merges => last.text.push_str(&text),
-            _ => buf.log.entries.push(LogEntry { source, text: text.into_owned() }),
+            _ => buf.log.entries.push(LogEntry { source, text: text.into_owned(), at_ms }),
         }
     }
 
@@ -217,15 +239,23 @@ mod tests {
         capture.write(LogSource::Info, b"hi");
         capture.write(LogSource::Stderr, b"0123456789");
         let log = capture.snapshot();
-        assert_eq!(
-            log.entries,
-            vec![
-                LogEntry { source: LogSource::Stdout, text: "abcdef".into() },
-                LogEntry { source: LogSource::Info, text: "hi".into() },
-                LogEntry { source: LogSource::Stderr, text: "01".into() },
-            ]
-        );
+        let kept: Vec<(LogSource, &str)> = log.entries.iter().map(|e| (e.source, e.text.as_str())).collect();
+        assert_eq!(kept, [(LogSource::Stdout, "abcdef"), (LogSource::Info, "hi"), (LogSource::Stderr, "01")]);
         assert_eq!(log.truncated_bytes, 8);
+        // Each entry has the time of its first write, in order.
+        assert!(log.entries[0].at_ms > 0);
+        assert!(log.entries.windows(2).all(|w| w[0].at_ms <= w[1].at_ms));
+    }
+
+    #[test]
+    fn a_stream_written_later_starts_a_new_entry_with_its_own_time() {
+        let capture = LogCapture::new(1 << 20);
+        capture.write(LogSource::Stdout, b"first\n");
+        std::thread::sleep(std::time::Duration::from_millis(MERGE_WITHIN_MS + 50));
+        capture.write(LogSource::Stdout, b"second\n");
+        let log = capture.snapshot();
+        assert_eq!(log.entries.len(), 2);
+        assert!(log.entries[1].at_ms >= log.entries[0].at_ms + MERGE_WITHIN_MS);
     }
 
     #[test]

@@ -555,7 +555,7 @@ mod tests {
         let outcome = StepOutcome {
             result: Err(StepFailure::Limit { limit: "time".into(), value: "1 s".into() }),
             log: StepLog {
-                entries: vec![LogEntry { source: LogSource::Stderr, text: "x".into() }],
+                entries: vec![LogEntry { source: LogSource::Stderr, text: "x".into(), at_ms: 0 }],
                 truncated_bytes: 3,
             },
             duration: Duration::from_millis(1500),

@@ -7,11 +7,13 @@
 mod gc;
 mod recorder;
 mod schema;
+mod step_detail;
 
 pub use gc::{GcPolicy, GcReport};
 pub use recorder::Recorder;
 
 pub use schema::VERSION as SCHEMA_VERSION;
+pub use step_detail::{InputDetail, RecordDetail, StepDetail, metadata_json, step_detail};
 
 use std::path::{Path, PathBuf};
 
@@ -20,7 +22,7 @@ use thiserror::Error;
 
 use crate::executor::{EndedStep, RunReport, RunStatus, StepReport, StepStatus};
 use crate::runtime::StepLog;
-use crate::value::JsonText;
+use crate::value::{JsonText, Metadata};
 
 /// Why the run store could not be used.
 #[derive(Debug, Error)]
@@ -55,7 +57,9 @@ pub enum StoreError {
     #[error("no run {0} in the store")]
     NoSuchRun(String),
     /// Several runs match a prefix.
-    #[error("\"{prefix}\" matches {count} runs; give more of the run id")]
+    #[error(
+        "\"{prefix}\" matches {count} runs; give more of the run id (its last 12 characters, as sandmap prints it)"
+    )]
     Ambiguous {
         /// The prefix.
         prefix: String,
@@ -223,8 +227,8 @@ impl RunStore {
         let tx = self.conn.transaction().map_err(sqlite)?;
         tx.execute(
             "INSERT INTO runs (id, job, job_file, job_digest, status, error, recorded_at_ms, duration_ms, outputs,
-                               parent_run_id, reused, overrides, selection)
-             VALUES (?1, ?2, ?3, ?4, 'running', NULL, ?5, 0, '{}', ?6, '[]', ?7, ?8)",
+                               parent_run_id, reused, overrides, selection, job_model)
+             VALUES (?1, ?2, ?3, ?4, 'running', NULL, ?5, 0, '{}', ?6, '[]', ?7, ?8, ?9)",
             params![
                 run.run_id,
                 run.job,
@@ -234,6 +238,7 @@ impl RunStore {
                 run.parent_run_id,
                 serde_json::to_string(run.overrides).unwrap_or_else(|_| "[]".into()),
                 run.selection,
+                run.job_model,
             ],
         )
         .map_err(sqlite)?;
@@ -268,8 +273,8 @@ impl RunStore {
                 .prepare_cached(
                     "INSERT OR REPLACE INTO steps (run_id, seq, key, op, mapping_key, status, error, attempts,
                                                    duration_ms, previous_attempts, log, outputs, reused, record_digest,
-                                                   sort_key, inputs_digest, worker)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                                                   sort_key, inputs_digest, worker, output_metadata)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
                 )
                 .map_err(sqlite)?;
             let mut forget =
@@ -300,6 +305,11 @@ impl RunStore {
                     .map(|(name, value)| format!("{}:{}", serde_json::Value::from(name.as_str()), value))
                     .collect();
                 let values = format!("{{{}}}", values.join(","));
+                let output_metadata = if s.output_metadata.is_empty() {
+                    "{}".to_owned()
+                } else {
+                    serde_json::to_value(s).map(|v| v["output_metadata"].to_string()).unwrap_or_else(|_| "{}".into())
+                };
                 step.execute(params![
                     run_id,
                     first_seq + offset as i64,
@@ -318,6 +328,7 @@ impl RunStore {
                     sort_key(&ended.sort_key),
                     ended.inputs_digest,
                     s.worker,
+                    output_metadata,
                 ])
                 .map_err(sqlite)?;
                 if replacing {
@@ -478,40 +489,50 @@ impl RunStore {
         Ok(runs)
     }
 
-    /// The full id of the run `id_or_prefix` names (a unique prefix is enough).
-    pub fn resolve(&self, id_or_prefix: &str) -> Result<String, StoreError> {
-        let pattern = format!("{}%", id_or_prefix.replace(['%', '_'], ""));
-        let mut query =
-            self.conn.prepare("SELECT id FROM runs WHERE id LIKE ?1 LIMIT 2").map_err(|e| self.sqlite(e))?;
+    /// The full id of the run `id_or_part` names: the whole id, a unique prefix, or a unique tail
+    /// (the short form sandmap prints, [`crate::executor::short_run_id`]).
+    pub fn resolve(&self, id_or_part: &str) -> Result<String, StoreError> {
+        // Ids are hex and dashes: anything else names no run (and cannot act as a LIKE wildcard).
+        let part = id_or_part.to_ascii_lowercase();
+        if part.is_empty() || !part.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            return Err(StoreError::NoSuchRun(id_or_part.to_owned()));
+        }
+        let (prefix, tail) = (format!("{part}%"), format!("%{part}"));
+        let mut query = self
+            .conn
+            .prepare("SELECT id FROM runs WHERE id LIKE ?1 OR id LIKE ?2 LIMIT 2")
+            .map_err(|e| self.sqlite(e))?;
         let ids: Vec<String> = query
-            .query_map(params![pattern], |row| row.get(0))
+            .query_map(params![prefix, tail], |row| row.get(0))
             .map_err(|e| self.sqlite(e))?
             .collect::<Result<_, _>>()
             .map_err(|e| self.sqlite(e))?;
         match ids.as_slice() {
-            [] => Err(StoreError::NoSuchRun(id_or_prefix.to_owned())),
+            [] => Err(StoreError::NoSuchRun(id_or_part.to_owned())),
             [one] => Ok(one.clone()),
             _ => {
                 let count: i64 = self
                     .conn
-                    .query_row("SELECT COUNT(*) FROM runs WHERE id LIKE ?1", params![pattern], |row| row.get(0))
+                    .query_row(
+                        "SELECT COUNT(*) FROM runs WHERE id LIKE ?1 OR id LIKE ?2",
+                        params![prefix, tail],
+                        |row| row.get(0),
+                    )
                     .map_err(|e| self.sqlite(e))?;
-                Err(StoreError::Ambiguous {
-                    prefix: id_or_prefix.to_owned(),
-                    count: usize::try_from(count).unwrap_or(2),
-                })
+                Err(StoreError::Ambiguous { prefix: id_or_part.to_owned(), count: usize::try_from(count).unwrap_or(2) })
             }
         }
     }
 
     /// Where run `id` came from: its job file (and digest), overrides and component digests.
     pub fn provenance(&self, id: &str) -> Result<Provenance, StoreError> {
-        let (job_file, job_digest, overrides, selection): (String, String, String, Option<String>) = self
+        type Row = (String, String, String, Option<String>, Option<String>);
+        let (job_file, job_digest, overrides, selection, job_model): Row = self
             .conn
             .query_row(
-                "SELECT job_file, job_digest, overrides, selection FROM runs WHERE id = ?1",
+                "SELECT job_file, job_digest, overrides, selection, job_model FROM runs WHERE id = ?1",
                 params![id],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)),
             )
             .map_err(|e| self.sqlite(e))?;
         let mut query = self
@@ -529,6 +550,7 @@ impl RunStore {
             overrides: serde_json::from_str(&overrides).map_err(|e| self.corrupt("override list", e))?,
             components,
             selection,
+            job_model,
         })
     }
 
@@ -581,7 +603,7 @@ impl RunStore {
             .conn
             .prepare(
                 "SELECT key, op, mapping_key, status, error, attempts, duration_ms, previous_attempts, log, outputs,
-                        record_digest, reused, inputs_digest, worker
+                        record_digest, reused, inputs_digest, worker, output_metadata
                  FROM steps WHERE run_id = ?1 AND (?2 OR reused = 0) ORDER BY sort_key, seq",
             )
             .map_err(|e| self.sqlite(e))?;
@@ -605,6 +627,7 @@ impl RunStore {
                         row.get::<_, bool>(11)?,
                         row.get::<_, Option<String>>(12)?,
                         row.get::<_, Option<String>>(13)?,
+                        row.get::<_, String>(14)?,
                     ),
                 ))
             })
@@ -613,8 +636,14 @@ impl RunStore {
         for row in rows {
             let (
                 (key, op, mapping_key, status, error, attempts),
-                (duration_ms, previous, log, values, record_digest, reused, inputs_digest, worker),
+                (duration_ms, previous, log, values, record_digest, reused, inputs_digest, worker, output_metadata),
             ) = row.map_err(|e| self.sqlite(e))?;
+            let output_metadata: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&output_metadata).map_err(|e| self.corrupt("output metadata", e))?;
+            let output_metadata = output_metadata
+                .into_iter()
+                .map(|(output, entries)| Ok((output, self.metadata(entries)?)))
+                .collect::<Result<_, StoreError>>()?;
             let report = StepReport {
                 values: stored_values(&values).map_err(|e| self.corrupt("step outputs", e))?,
                 records: self.records(id, &key)?,
@@ -630,11 +659,22 @@ impl RunStore {
                 attempts,
                 duration_ms,
                 worker,
+                output_metadata,
             };
             // The sort key only orders rows in the query above.
             steps.push(EndedStep { report, reused, record_digest, inputs_digest, sort_key: Vec::new() });
         }
         Ok(steps)
+    }
+
+    /// Metadata as stored: `{key: {type, value}}`, in the order it was attached.
+    fn metadata(&self, stored: serde_json::Value) -> Result<Metadata, StoreError> {
+        let serde_json::Value::Object(map) = stored else {
+            return Err(self.corrupt("metadata", "not an object"));
+        };
+        map.into_iter()
+            .map(|(k, v)| Ok((k, serde_json::from_value(v).map_err(|e| self.corrupt("metadata value", e))?)))
+            .collect()
     }
 
     fn records(&self, run: &str, step: &str) -> Result<Vec<crate::executor::RecordReport>, StoreError> {
@@ -658,12 +698,8 @@ impl RunStore {
         for row in rows {
             let (output, mapping_key, metadata, value) = row.map_err(|e| self.sqlite(e))?;
             let value = value.map(JsonText::parse_stored).transpose().map_err(|e| self.corrupt("record value", e))?;
-            let map: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_str(&metadata).map_err(|e| self.corrupt("record metadata", e))?;
-            let metadata = map
-                .into_iter()
-                .map(|(k, v)| Ok((k, serde_json::from_value(v).map_err(|e| self.corrupt("metadata value", e))?)))
-                .collect::<Result<_, StoreError>>()?;
+            let metadata = serde_json::from_str(&metadata).map_err(|e| self.corrupt("record metadata", e))?;
+            let metadata = self.metadata(metadata)?;
             out.push(crate::executor::RecordReport { output, mapping_key, metadata, value });
         }
         Ok(out)
@@ -733,6 +769,9 @@ pub struct Provenance {
     pub components: Vec<(String, String)>,
     /// For a re-execution: what it selected, as JSON (`session::Selection`).
     pub selection: Option<String>,
+    /// The planned job it started from, as JSON ([`crate::job::JobModel`]); `None` for a run
+    /// recorded before sandmap kept it.
+    pub job_model: Option<String>,
 }
 
 /// What the store keeps of a run as it starts.
@@ -756,6 +795,8 @@ pub struct RunStart<'a> {
     pub overrides: &'a [String],
     /// For a re-execution: what it selected, as JSON (`session::Selection`).
     pub selection: Option<&'a str>,
+    /// The planned job, as JSON ([`crate::job::JobModel`]): what `resume` compares.
+    pub job_model: Option<&'a str>,
 }
 
 /// The lock a running run holds (a locked file under the store's `running/`); removed when

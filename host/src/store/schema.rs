@@ -68,6 +68,10 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE runs ADD COLUMN selection TEXT;",
     // 6: many machines — where each step's last attempt ran (a worker's name, or `local`).
     "ALTER TABLE steps ADD COLUMN worker TEXT;",
+    // 7: the metadata of each step's plain outputs (`{output: {key: value}}`), and the parsed
+    //    job a run started from (`resume` compares it, not the file's bytes).
+    "ALTER TABLE steps ADD COLUMN output_metadata TEXT NOT NULL DEFAULT '{}';
+     ALTER TABLE runs ADD COLUMN job_model TEXT;",
 ];
 
 /// Bring the schema up to date.

@@ -113,6 +113,7 @@ impl RunState<'_> {
             records,
             log: extra.log,
             values: instance.outputs,
+            output_metadata: extra.output_metadata,
         }
     }
 

@@ -107,6 +107,7 @@ impl RunState<'_> {
             records,
         });
         instance.outputs.clear();
+        instance.extra().output_metadata.clear();
         instance.status = Status::Ready;
     }
 

@@ -116,6 +116,8 @@ struct Extra {
     reused: bool,
     /// The remote worker that ran its last attempt (none: it ran on this process's threads).
     worker: Option<String>,
+    /// Metadata of its plain outputs, for the outputs that have some.
+    output_metadata: Vec<(String, Metadata)>,
 }
 
 impl Instance {
@@ -358,10 +360,17 @@ impl<'p> RunState<'p> {
     /// Record an emission and, for a record, create its clones.
     fn release(&mut self, id: InstanceId, emission: Emission, ready: &mut VecDeque<InstanceId>) {
         match emission {
-            Emission::Output { output, value, .. } => {
-                let outputs = &mut self.instances[id].outputs;
-                outputs.retain(|(name, _)| *name != output);
-                outputs.push((output, value));
+            Emission::Output { output, value, metadata } => {
+                let instance = &mut self.instances[id];
+                instance.outputs.retain(|(name, _)| *name != output);
+                // Held aside: most outputs have none, and an instance stays small without.
+                if let Some(extra) = instance.extra.as_deref_mut() {
+                    extra.output_metadata.retain(|(name, _)| *name != output);
+                }
+                if !metadata.is_empty() {
+                    instance.extra().output_metadata.push((output.clone(), metadata));
+                }
+                instance.outputs.push((output, value));
             }
             Emission::Record { output, key, value, metadata } => {
                 let (fan, index) = self.append_record(id, &output, key.clone(), value, metadata);

@@ -37,6 +37,7 @@ impl RunState<'_> {
             // The log is shared, not copied: held once for the run, its report and the recorder.
             log: extra.map(|e| e.log.clone()).unwrap_or_default(),
             values: instance.outputs.clone(),
+            output_metadata: extra.map(|e| e.output_metadata.clone()).unwrap_or_default(),
         };
         let ended = EndedStep {
             report,

@@ -52,6 +52,9 @@ impl<'p> RunState<'p> {
     fn replay(&mut self, id: InstanceId, reused: &'p ReusedStep, ready: &mut VecDeque<InstanceId>) {
         let instance = &mut self.instances[id];
         instance.outputs = reused.values.clone();
+        if !reused.output_metadata.is_empty() {
+            instance.extra().output_metadata = reused.output_metadata.clone();
+        }
         instance.status = Status::Running;
         instance.extra().reused = true;
         match reused.status {

@@ -8,7 +8,8 @@
 //! `write:PATH` → writes PATH; `env` → returns its env vars and args; `big:N` → returns a
 //! string of N bytes; `connect:ADDR` → opens a TCP connection; `dns:HOST` → looks a name up;
 //! `raw_output:TEXT` / `raw_metadata:TEXT` → emit TEXT as a value / JSON metadata through the raw
-//! bindings; `log:N` → logs N bytes; `ansi` → writes terminal escape sequences; `await:PATH` →
+//! bindings; `with_metadata:JSON` → returns 1 with metadata `m` = JSON (through the SDK);
+//! `log:N` → logs N bytes; `ansi` → writes terminal escape sequences; `await:PATH` →
 //! waits until PATH exists, then as `ok`; `spin:N` → N million rounds of arithmetic (CPU-bound
 //! work of a fixed size, whatever else runs), then as `ok`.
 //!
@@ -122,6 +123,16 @@ impl Op for Behave {
             "raw_output" => raw_output(arg, vec![]),
             "raw_metadata" => {
                 raw_output("1", vec![MetadataEntry { key: "m".into(), value: MetadataValue::Json(arg.to_owned()) }])
+            }
+            "with_metadata" => {
+                let value: Value =
+                    serde_json::from_str(arg).map_err(|e| OpError::new(format!("with_metadata: {e}")))?;
+                ctx.output(
+                    Output::new("result", 1)
+                        .metadata("m", sandmap_guest::MetadataValue::Json(value))
+                        .metadata("rows", 3),
+                )?;
+                Ok(Value::Null)
             }
             "log" => {
                 let n: usize = arg.parse().map_err(|_| OpError::new("log:N"))?;
