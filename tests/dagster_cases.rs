@@ -452,3 +452,91 @@ fn case_21_an_op_without_a_plain_result_must_not_return_a_value() {
     let report = ws.run(job);
     assert_eq!(error(&report, "emit"), "run returned a value, but the op has no plain output \"result\" to hold it");
 }
+
+/// Run `job` through the binary: (exit code, each step's (status, error) by key, the outputs).
+fn run_through_binary(ws: &Workspace, job: &str) -> (i32, std::collections::BTreeMap<String, (String, Value)>, Value) {
+    let (code, report) = common::run_json(&ws.job(job));
+    let steps = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (s["key"].as_str().unwrap().to_owned(), (s["status"].as_str().unwrap().to_owned(), s["error"].clone()))
+        })
+        .collect();
+    (code, steps, report["outputs"].clone())
+}
+
+/// Dagster's `test_multi_out_map` (`test_dynamic_output.py`): a mapped op with optional outputs,
+/// each collected. `mapper` plays `multiout`: `result` is its `a`, `other` its `b` and `c`.
+#[test]
+fn dagster_suite_test_multi_out_map() {
+    let ws = Workspace::new();
+    // Key 1 gives `result` only; keys 2 and 3 give `other` only.
+    let script = records(&[
+        ("k1", json!(1)),
+        ("k2", json!({ "other": 2, "skip": true })),
+        ("k3", json!({ "other": 3, "skip": true })),
+    ]);
+    let collects = |outputs: &[(&str, &str)]| -> String {
+        outputs
+            .iter()
+            .map(|(name, output)| op(name, "mapper", &format!("x = {{ collect = \"multiout.{output}\" }}")))
+            .collect()
+    };
+    // Some clones produced each output: each collect runs with what there is, in emission order.
+    let job = emit("emit_script", &script)
+        + &op("multiout", "mapper", "x = { map = \"emit\" }")
+        + &collects(&[("echo_a", "result"), ("echo_b", "other")]);
+    let (code, steps, outputs) = run_through_binary(&ws, &job);
+    assert_eq!(code, 0, "{steps:?}");
+    assert_eq!(outputs["echo_a"]["result"], json!([1]));
+    assert_eq!(outputs["echo_b"]["result"], json!([2, 3]));
+
+    // No clone produced the collected output: the collect is skipped, and what follows it.
+    let script = records(&[("k1", json!(1)), ("k2", json!(2)), ("k3", json!(3))]);
+    let job = emit("emit_script", &script)
+        + &op("multiout", "mapper", "x = { map = \"emit\" }")
+        + &collects(&[("echo_a", "result"), ("echo_c", "other")])
+        + &op("after_c", "mapper", "x = \"echo_c\"");
+    let (code, steps, outputs) = run_through_binary(&ws, &job);
+    assert_eq!(code, 0, "{steps:?}");
+    assert_eq!(outputs["echo_a"]["result"], json!([1, 2, 3]));
+    assert_eq!(
+        steps["echo_c"],
+        (
+            "skipped".to_owned(),
+            json!(
+                "Skipping step echo_c due to skipped dependencies: ['multiout[k1].other', 'multiout[k2].other', \
+                 'multiout[k3].other']."
+            )
+        )
+    );
+    assert_eq!(
+        steps["after_c"],
+        ("skipped".to_owned(), json!("Skipping step after_c due to skipped dependencies: ['echo_c']."))
+    );
+
+    // Every clone skipped (its input was skipped): the collect's source is the op's clones.
+    let script = records(&[("k1", json!({ "skip": true })), ("k2", json!({ "skip": true }))]);
+    let job = emit("emit_script", &script)
+        + &op("multiout", "mapper", "x = { map = \"emit\" }")
+        + &op("then", "mapper", "x = { map = \"multiout\" }")
+        + &op("echo", "mapper", "x = { collect = \"then\" }");
+    let (code, steps, _) = run_through_binary(&ws, &job);
+    assert_eq!(code, 0, "{steps:?}");
+    assert_eq!(steps["then[k1]"].0, "skipped");
+    assert_eq!(
+        steps["echo"],
+        ("skipped".to_owned(), json!("Skipping step echo due to skipped dependencies: ['then[?]']."))
+    );
+
+    // An empty fan-out of a required dynamic output: zero keys, and the collect runs with [].
+    let job = emit("emit_script", "")
+        + &op("multiout", "mapper", "x = { map = \"emit\" }")
+        + &collects(&[("echo_c", "other")]);
+    let (code, steps, outputs) = run_through_binary(&ws, &job);
+    assert_eq!(code, 0, "{steps:?}");
+    assert_eq!(steps["echo_c"].0, "success");
+    assert_eq!(outputs["echo_c"]["result"], json!([]));
+}

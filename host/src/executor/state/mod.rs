@@ -67,7 +67,7 @@ enum Dep {
     /// An upstream step must finish.
     Step { instance: InstanceId, need: Need },
     /// A fan-out must close and every clone of `op` under it finish.
-    Collect { fan: FanId, op: usize, input: String, min_success: Option<MinSuccess> },
+    Collect { fan: FanId, op: usize, output: String, input: String, min_success: Option<MinSuccess> },
 }
 
 /// One step of the run: an unmapped op's, or a clone of a mapped op.

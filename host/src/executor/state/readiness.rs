@@ -54,7 +54,7 @@ impl RunState<'_> {
                         deps.push(Dep::Step { instance, need: Need::Records(output.clone()) });
                     }
                 }
-                Binding::Collect { op: upstream, min_success, .. } => {
+                Binding::Collect { op: upstream, output, min_success } => {
                     if let Some(level) = plan.ops[*upstream].scope.last()
                         && let Some(producer) = self.instance_at(level.op, &keys)
                     {
@@ -62,6 +62,7 @@ impl RunState<'_> {
                         deps.push(Dep::Collect {
                             fan,
                             op: *upstream,
+                            output: output.clone(),
                             input: input.name.clone(),
                             min_success: *min_success,
                         });
@@ -95,7 +96,7 @@ impl RunState<'_> {
                 };
                 Some(rules::after_step(&upstream.step_key, ended, output, supplied))
             }
-            Dep::Collect { fan, op, min_success, .. } => {
+            Dep::Collect { fan, op, output, min_success, .. } => {
                 let fan = &self.fans[*fan];
                 let ended = fan.closed?;
                 if fan.unfinished.get(op).copied().unwrap_or(0) > 0 {
@@ -109,8 +110,15 @@ impl RunState<'_> {
                     records: fan.keys.len(),
                 };
                 let clones = fan.children.iter().map(|&id| (id, &self.instances[id])).filter(|(_, c)| c.op == *op);
-                let clones = clones.map(|(id, c)| (id, c.step_key.as_str(), c.ended()));
-                Some(rules::collect(fan_out, &self.plan.ops[*op].name, clones, *min_success))
+                // What each clone gave: a clone that succeeded without the collected (optional)
+                // output is a missing source, as a skipped one is.
+                let clones = clones.map(|(id, c)| rules::Collected {
+                    id,
+                    key: c.step_key.as_str(),
+                    ended: c.ended(),
+                    supplied: c.output(output).is_some(),
+                });
+                Some(rules::collect(fan_out, &self.plan.ops[*op].name, output, clones, *min_success))
             }
         }
     }

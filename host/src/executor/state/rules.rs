@@ -91,18 +91,32 @@ pub(super) struct FanOut<'a> {
     pub(super) records: usize,
 }
 
-/// A collect of the clones of op `op` (its name) made from `fan`'s records, once they have all
-/// ended. `clones`: each clone's id, step key and final status (`None` if it has none), in
-/// emission order; it is only read if the fan-out succeeded.
+/// One clone a collect gathers from.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Collected<'k, C> {
+    /// Its id.
+    pub(super) id: C,
+    /// Its step key.
+    pub(super) key: &'k str,
+    /// Its final status (`None` if it has none yet).
+    pub(super) ended: Option<StepStatus>,
+    /// Whether it produced the collected output (only looked at if it succeeded).
+    pub(super) supplied: bool,
+}
+
+/// A collect of output `output` of the clones of op `op` (its name) made from `fan`'s records,
+/// once they have all ended. `clones`: in emission order; only read if the fan-out succeeded.
 ///
 /// Dagster's fan-in rules: a fan-out that did not succeed leaves the collect nothing to run on; any
-/// failed clone abandons the collect; skipped clones are left out, and a collect all of whose
-/// sources are missing is skipped. With `min_success`, enough successful clones let the collect
+/// failed clone abandons the collect; skipped clones, and clones that did not produce the
+/// (optional) output, are left out, and a collect all of whose sources are missing is skipped
+/// (Dagster's `test_multi_out_map`). With `min_success`, enough successful clones let the collect
 /// run without the rest.
 pub(super) fn collect<'k, C>(
     fan: FanOut<'_>,
     op: &str,
-    clones: impl IntoIterator<Item = (C, &'k str, Option<StepStatus>)>,
+    output: &str,
+    clones: impl IntoIterator<Item = Collected<'k, C>>,
     min_success: Option<MinSuccess>,
 ) -> Outcome<C> {
     match fan.ended {
@@ -122,7 +136,7 @@ pub(super) fn collect<'k, C>(
             Outcome::Unmet(Unmet::Skipped(vec![format!("{}.{}", fan.producer, fan.output)]))
         };
     }
-    Tally::of(clones).outcome(op, min_success)
+    Tally::of(clones, output).outcome(op, min_success)
 }
 
 /// How the clones a collect gathers ended.
@@ -131,6 +145,12 @@ struct Tally<C> {
     total: usize,
     succeeded: usize,
     skipped: usize,
+    /// The missing sources, in emission order: a skipped clone's key, or `key.output` for a
+    /// clone that succeeded without the output. Named only if some clone did the latter (when
+    /// every clone was skipped, the collect's source is named `op[?]`).
+    absent: Vec<String>,
+    /// Whether a clone succeeded without the output.
+    unproduced: bool,
     /// Keys of the failed clones.
     failed: Vec<String>,
     /// Keys of the abandoned or cancelled clones.
@@ -140,18 +160,20 @@ struct Tally<C> {
 }
 
 impl<C> Tally<C> {
-    fn of<'k>(clones: impl IntoIterator<Item = (C, &'k str, Option<StepStatus>)>) -> Self {
+    fn of<'k>(clones: impl IntoIterator<Item = Collected<'k, C>>, output: &str) -> Self {
         let mut tally = Self {
             total: 0,
             succeeded: 0,
             skipped: 0,
+            absent: Vec::new(),
+            unproduced: false,
             failed: Vec::new(),
             not_executed: Vec::new(),
             missing: Vec::new(),
         };
-        for (id, key, status) in clones {
+        for Collected { id, key, ended, supplied } in clones {
             tally.total += 1;
-            match status {
+            match ended {
                 Some(StepStatus::Failure) => {
                     tally.failed.push(key.to_owned());
                     tally.missing.push(id);
@@ -160,7 +182,15 @@ impl<C> Tally<C> {
                     tally.not_executed.push(key.to_owned());
                     tally.missing.push(id);
                 }
-                Some(StepStatus::Skipped) => tally.skipped += 1,
+                Some(StepStatus::Skipped) => {
+                    tally.skipped += 1;
+                    tally.absent.push(key.to_owned());
+                }
+                Some(StepStatus::Success) if !supplied => {
+                    tally.skipped += 1;
+                    tally.unproduced = true;
+                    tally.absent.push(format!("{key}.{output}"));
+                }
                 Some(StepStatus::Success) => tally.succeeded += 1,
                 None => {}
             }
@@ -177,7 +207,7 @@ impl<C> Tally<C> {
             Outcome::Unmet(Unmet::NotExecuted(self.not_executed))
         } else if self.total > 0 && self.skipped == self.total {
             // Dagster skips a fan-in only when every one of its sources is missing.
-            Outcome::Unmet(Unmet::Skipped(vec![format!("{op}[?]")]))
+            Outcome::Unmet(Unmet::Skipped(if self.unproduced { self.absent } else { vec![format!("{op}[?]")] }))
         } else {
             Outcome::Met
         }
@@ -265,7 +295,13 @@ mod tests {
         clones: &[(usize, String, Option<StepStatus>)],
         min_success: Option<MinSuccess>,
     ) -> Outcome<usize> {
-        collect(fan, "p", clones.iter().map(|(id, key, status)| (*id, key.as_str(), *status)), min_success)
+        let clones = clones.iter().map(|(id, key, status)| Collected {
+            id: *id,
+            key: key.as_str(),
+            ended: *status,
+            supplied: true,
+        });
+        collect(fan, "p", "result", clones, min_success)
     }
 
     const OK: Option<StepStatus> = Some(StepStatus::Success);
@@ -384,6 +420,29 @@ mod tests {
         let outcome = unmet(collect_over(fan(StepStatus::Success, 2, true), &clones(&[SKIPPED, SKIPPED]), None));
         assert_eq!(outcome, Unmet::Skipped(names(&["p[?]"])));
         assert_eq!(outcome.message("sum"), "Skipping step sum due to skipped dependencies: ['p[?]'].");
+    }
+
+    #[test]
+    fn a_collect_of_an_optional_output_no_clone_produced_is_skipped_naming_each_source() {
+        let over = |supplied: &[bool], statuses: &[Option<StepStatus>]| {
+            let clones = statuses.iter().zip(supplied).enumerate().map(|(i, (&ended, &supplied))| Collected {
+                id: i,
+                key: ["m[1]", "m[2]", "m[3]"][i],
+                ended,
+                supplied,
+            });
+            collect(fan(StepStatus::Success, statuses.len(), true), "m", "c", clones, None)
+        };
+        // All missing: none produced it (Dagster's test_multi_out_map), or some were skipped too.
+        let outcome = unmet(over(&[false, false, false], &[OK, OK, OK]));
+        assert_eq!(
+            outcome.message("echo_c"),
+            "Skipping step echo_c due to skipped dependencies: ['m[1].c', 'm[2].c', 'm[3].c']."
+        );
+        let outcome = unmet(over(&[false, false, false], &[OK, SKIPPED, OK]));
+        assert_eq!(outcome, Unmet::Skipped(names(&["m[1].c", "m[2]", "m[3].c"])));
+        // Some produced it: the collect runs with what there is.
+        assert_eq!(over(&[false, true, false], &[OK, OK, OK]), Outcome::Met);
     }
 
     #[test]
