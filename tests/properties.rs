@@ -50,7 +50,7 @@ fn arb_job() -> impl Strategy<Value = String> {
     let component = prop_oneof![3 => Just("fan"), 2 => Just("split"), 3 => Just("each"), 2 => Just("join")];
     // Mostly earlier ops and the default output (valid graphs), sometimes anything (errors).
     let output = prop_oneof![7 => Just(""), 1 => Just(".extra"), 1 => Just(".other"), 1 => Just(".nope")];
-    let kind = prop_oneof![1 => Just(0u8), 2 => Just(1u8), 1 => Just(2u8)];
+    let kind = prop_oneof![1 => Just(0u8), 2 => Just(1u8), 1 => Just(2u8), 1 => Just(3u8)];
     let source = (0usize..100, output, kind, 0u8..3);
     let op = (component, prop::collection::vec((prop::sample::select(vec!["x", "y", "x", "y", "z"]), source), 0..3));
     prop::collection::vec(op, 1..7).prop_map(|ops| {
@@ -75,10 +75,13 @@ fn arb_job() -> impl Strategy<Value = String> {
                     1 => ", min_success = 1".into(),
                     _ => ", min_success = 0.5".into(),
                 };
-                parts.push(match kind {
-                    0 => format!("{name} = \"{reference}\""),
-                    1 => format!("{name} = {{ map = \"{reference}\" }}"),
-                    _ => format!("{name} = {{ collect = \"{reference}\"{min_success} }}"),
+                parts.push(match (kind, min) {
+                    (0, _) => format!("{name} = \"{reference}\""),
+                    (1, _) => format!("{name} = {{ map = \"{reference}\" }}"),
+                    (2, _) => format!("{name} = {{ collect = \"{reference}\"{min_success} }}"),
+                    (_, 0) => format!("{name} = {{ zip = \"{reference}\" }}"),
+                    (_, 1) => format!("{name} = {{ join = \"{reference}\" }}"),
+                    _ => format!("{name} = {{ join = \"{reference}\", how = \"exact\" }}"),
                 });
             }
             if !parts.is_empty() {
@@ -101,7 +104,7 @@ proptest! {
 
     #[test]
     fn toml_shaped_text_parses_or_fails_naming_the_file(
-        text in "(name = \"j\"\n)?(\\[ops\\.[a-z_]{1,3}\\]\n(component = \"[a-z]{1,5}\"\n)?(inputs = \\{ [a-z] = (\"[a-z.]{1,4}\"|\\{ (map|collect|zip) = \"[a-z.]{1,4}\"( , min_success = [0-9.]{1,3})? \\}) \\}\n)?(limits = \\{ (memory|timeout|fuel) = (\"[0-9]{1,4} ?[a-zA-Z]{0,3}\"|[0-9]{1,3}) \\}\n)?){0,4}"
+        text in "(name = \"j\"\n)?(\\[ops\\.[a-z_]{1,3}\\]\n(component = \"[a-z]{1,5}\"\n)?(inputs = \\{ [a-z] = (\"[a-z.]{1,4}\"|\\{ (map|collect|zip|join) = \"[a-z.]{1,4}\"( , (min_success = [0-9.]{1,3}|how = \"[a-z]{1,5}\"))? \\}) \\}\n)?(limits = \\{ (memory|timeout|fuel) = (\"[0-9]{1,4} ?[a-zA-Z]{0,3}\"|[0-9]{1,3}) \\}\n)?){0,4}"
     ) {
         if let Err(error) = parse_str(&text, Path::new(FILE)) {
             prop_assert!(error.to_string().starts_with(FILE));
@@ -134,6 +137,13 @@ proptest! {
                                 prop_assert!(op.scope.starts_with(&up.scope[..up.scope.len() - 1]));
                             }
                             Binding::CollectRecords { .. } => prop_assert!(op.scope.starts_with(&up.scope)),
+                            // A sibling of the level the op is mapped over: emitted at the same
+                            // depth, never that level itself.
+                            Binding::Partner { output, .. } => {
+                                let (last, outer) = op.scope.split_last().unwrap();
+                                prop_assert_eq!(up.scope.as_slice(), outer);
+                                prop_assert!((last.op, &last.output) != (upstream, output));
+                            }
                         }
                     }
                 }
@@ -181,13 +191,13 @@ fn arb_json() -> impl Strategy<Value = serde_json::Value> {
 }
 
 /// The job generator reaches valid plans with mapped and nested ops, so the invariant property
-/// above is not vacuous.
+/// above is not vacuous (20,000 jobs: zipped and joined plans are rare among random graphs).
 #[test]
 fn generated_jobs_cover_valid_mapped_and_nested_plans() {
     use proptest::strategy::ValueTree;
     let mut runner = proptest::test_runner::TestRunner::deterministic();
-    let (mut valid, mut mapped, mut nested, mut collects) = (0, 0, 0, 0);
-    for _ in 0..3000 {
+    let (mut valid, mut mapped, mut nested, mut collects, mut paired) = (0, 0, 0, 0, 0);
+    for _ in 0..20_000 {
         let text = arb_job().new_tree(&mut runner).unwrap().current();
         let job = parse_str(&text, Path::new(FILE)).unwrap();
         let definitions: Vec<OpDefinition> = job.ops.iter().map(|op| definition(&op.component)).collect();
@@ -198,11 +208,14 @@ fn generated_jobs_cover_valid_mapped_and_nested_plans() {
             collects += usize::from(
                 plan.ops.iter().any(|o| o.inputs.iter().any(|i| matches!(i.binding, Binding::Collect { .. }))),
             );
+            paired += usize::from(
+                plan.ops.iter().any(|o| o.inputs.iter().any(|i| matches!(i.binding, Binding::Partner { .. }))),
+            );
         }
     }
     assert!(
-        valid >= 450 && mapped >= 70 && nested >= 4 && collects >= 4,
-        "{valid} valid, {mapped} mapped, {nested} nested, {collects} collects"
+        valid >= 4_000 && mapped >= 450 && nested >= 15 && collects >= 8 && paired >= 6,
+        "{valid} valid, {mapped} mapped, {nested} nested, {collects} collects, {paired} zipped or joined"
     );
 }
 

@@ -163,7 +163,10 @@ impl StepGraph {
                             up[t].extend(clones.iter().copied());
                         }
                     }
-                    Binding::Plain { .. } | Binding::Record { .. } | Binding::CollectRecords { .. } => {
+                    Binding::Plain { .. }
+                    | Binding::Record { .. }
+                    | Binding::CollectRecords { .. }
+                    | Binding::Partner { .. } => {
                         if depth > keys.len() {
                             continue;
                         }

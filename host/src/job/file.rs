@@ -45,13 +45,38 @@ pub enum InputSource {
     Map(OutputRef),
     /// `{ collect = "op.output" }`: the list of all clones' values, in emission order.
     Collect(OutputRef),
+    /// `{ zip = "op.output" }`: next to a `map` input, the record of this dynamic output at the
+    /// same position (emission order) as the record the clone was mapped from.
+    Zip(OutputRef),
+    /// `{ join = "op.output", how = "inner" }`: next to a `map` input, the record of this dynamic
+    /// output with the clone's own mapping key.
+    Join(OutputRef, JoinHow),
+}
+
+/// What a join does with a key that only one side has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinHow {
+    /// One clone per key present on both sides; a key on one side only runs nothing (a clone of
+    /// a mapped key the other side lacks is skipped, naming the key).
+    Inner,
+    /// Every key must be on both sides; one that is not fails a step naming it.
+    Exact,
+}
+
+impl std::fmt::Display for JoinHow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Inner => "inner",
+            Self::Exact => "exact",
+        })
+    }
 }
 
 impl InputSource {
     /// The upstream output.
     pub fn output_ref(&self) -> &OutputRef {
         match self {
-            Self::Plain(r) | Self::Map(r) | Self::Collect(r) => r,
+            Self::Plain(r) | Self::Map(r) | Self::Collect(r) | Self::Zip(r) | Self::Join(r, _) => r,
         }
     }
 }
@@ -385,8 +410,9 @@ fn parse_op(name: String, raw: RawOp, text: &str, path: &Path, dir: &Path) -> Re
 }
 
 fn parse_source(value: toml::Value) -> Result<(InputSource, Option<MinSuccess>), String> {
-    const SHAPE: &str = "an input table is { map = \"op.output\" } or { collect = \"op.output\" } \
-                         (a collect may add min_success = N or a ratio in (0, 1])";
+    const SHAPE: &str = "an input table is { map = \"op.output\" }, { collect = \"op.output\" }, \
+                         { zip = \"op.output\" } or { join = \"op.output\" } (a collect may add min_success = N or a \
+                         ratio in (0, 1]; a join how = \"inner\" or \"exact\")";
     match value {
         toml::Value::String(text) => Ok((InputSource::Plain(OutputRef::parse(&text)?), None)),
         toml::Value::Table(mut table) => {
@@ -398,6 +424,12 @@ fn parse_source(value: toml::Value) -> Result<(InputSource, Option<MinSuccess>),
                     return Err(format!("min_success must be a count (>= 1) or a ratio in (0, 1], not {other}"));
                 }
             };
+            let how = match table.remove("how") {
+                None => None,
+                Some(toml::Value::String(how)) if how == "inner" => Some(JoinHow::Inner),
+                Some(toml::Value::String(how)) if how == "exact" => Some(JoinHow::Exact),
+                Some(other) => return Err(format!("how must be \"inner\" or \"exact\", not {other}")),
+            };
             let mut entries = table.into_iter();
             let (kind, text) = match (entries.next(), entries.next()) {
                 (Some((kind, toml::Value::String(text))), None) => (kind, text),
@@ -405,14 +437,19 @@ fn parse_source(value: toml::Value) -> Result<(InputSource, Option<MinSuccess>),
             };
             let output = OutputRef::parse(&text)?;
             match kind.as_str() {
-                "map" if min_success.is_some() => Err("min_success belongs to a collect, not a map".into()),
-                "map" => Ok((InputSource::Map(output), None)),
+                "collect" if how.is_some() => Err("how belongs to a join, not a collect".into()),
                 "collect" => Ok((InputSource::Collect(output), min_success)),
-                other => Err(format!("unknown input kind \"{other}\" (use map or collect)")),
+                _ if min_success.is_some() => Err(format!("min_success belongs to a collect, not a {kind}")),
+                "join" => Ok((InputSource::Join(output, how.unwrap_or(JoinHow::Inner)), None)),
+                _ if how.is_some() => Err(format!("how belongs to a join, not a {kind}")),
+                "map" => Ok((InputSource::Map(output), None)),
+                "zip" => Ok((InputSource::Zip(output), None)),
+                other => Err(format!("unknown input kind \"{other}\" (use map, collect, zip or join)")),
             }
         }
         other => Err(format!(
-            "an input is \"op\", \"op.output\", {{ map = \"op.output\" }} or {{ collect = \"op.output\" }}, not a {}",
+            "an input is \"op\", \"op.output\", {{ map = \"op.output\" }}, {{ collect = \"op.output\" }}, \
+             {{ zip = \"op.output\" }} or {{ join = \"op.output\" }}, not a {}",
             other.type_str()
         )),
     }

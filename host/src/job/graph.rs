@@ -38,6 +38,14 @@ fn edges(op: &PlannedOp, plan: &Plan) -> Vec<(usize, String, Edge)> {
                 Binding::Plain { output, .. } => (Edge::Plain, output),
                 Binding::Record { output, .. } => (Edge::Map, output),
                 Binding::Collect { output, .. } | Binding::CollectRecords { output, .. } => (Edge::Collect, output),
+                // Drawn as a map (one record per clone), labelled with how it pairs.
+                Binding::Partner { output, pairing, .. } => {
+                    let how = match pairing {
+                        crate::job::Pairing::Position => "zip",
+                        crate::job::Pairing::Key(_) => "join",
+                    };
+                    return (input.binding.op(), format!("{how} {output} → {}", input.name), Edge::Map);
+                }
             };
             (input.binding.op(), format!("{}{output} → {}", edge.prefix(), input.name), edge)
         })

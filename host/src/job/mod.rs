@@ -9,6 +9,6 @@ mod model;
 mod plan;
 
 pub use error::JobError;
-pub use file::{InputSource, Job, JobInput, JobOp, MinSuccess, OutputRef, RetryPolicy, parse_file, parse_str};
+pub use file::{InputSource, Job, JobInput, JobOp, JoinHow, MinSuccess, OutputRef, RetryPolicy, parse_file, parse_str};
 pub use model::{JobModel, WireKind, WiredInput};
-pub use plan::{Binding, DynamicRef, HeldGrant, Plan, PlannedInput, PlannedOp, Protected, plan};
+pub use plan::{Binding, DynamicRef, HeldGrant, Pairing, Plan, PlannedInput, PlannedOp, Protected, plan};

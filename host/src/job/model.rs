@@ -48,6 +48,10 @@ pub enum WireKind {
     Collect,
     /// The list of the records of a dynamic output (`collect` of a dynamic output).
     CollectRecords,
+    /// The partner output's record at the clone's position (`zip`).
+    Zip,
+    /// The partner output's record with the clone's key (`join`).
+    Join,
 }
 
 /// Parts whose texts are longer than this are said to have changed, without both texts.
@@ -103,6 +107,8 @@ fn wiring(plan: &Plan, op: &PlannedOp) -> Vec<WiredInput> {
                 Binding::Record { op, output } => (WireKind::Map, *op, output),
                 Binding::Collect { op, output, .. } => (WireKind::Collect, *op, output),
                 Binding::CollectRecords { op, output } => (WireKind::CollectRecords, *op, output),
+                Binding::Partner { op, output, pairing: super::Pairing::Position } => (WireKind::Zip, *op, output),
+                Binding::Partner { op, output, pairing: super::Pairing::Key(_) } => (WireKind::Join, *op, output),
             };
             let op = plan.ops.get(upstream).map_or_else(String::new, |o| o.name.clone());
             WiredInput { name: input.name.clone(), kind, op, output: output.clone() }
@@ -120,6 +126,12 @@ fn parts(plan: &Plan, op: &PlannedOp) -> IndexMap<String, String> {
                 Binding::Plain { op, output } => format!("{}.{output}", name_of(*op)),
                 Binding::Record { op, output } => format!("map {}.{output}", name_of(*op)),
                 Binding::CollectRecords { op, output } => format!("collect {}.{output}", name_of(*op)),
+                Binding::Partner { op, output, pairing: super::Pairing::Position } => {
+                    format!("zip {}.{output}", name_of(*op))
+                }
+                Binding::Partner { op, output, pairing: super::Pairing::Key(how) } => {
+                    format!("join {}.{output} ({how})", name_of(*op))
+                }
                 Binding::Collect { op, output, min_success: None } => format!("collect {}.{output}", name_of(*op)),
                 Binding::Collect { op, output, min_success: Some(min) } => {
                     format!("collect {}.{output} (min_success {min})", name_of(*op))

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use super::config::{self, CompiledSchema};
 use super::error::JobError;
-use super::file::{InputSource, Job, JobGrant, JobOp, MinSuccess, OutputRef, RetryPolicy};
+use super::file::{InputSource, Job, JobGrant, JobOp, JoinHow, MinSuccess, OutputRef, RetryPolicy};
 use crate::definition::{OpDefinition, OutputDefinition};
 use crate::step::{Grant, Limits};
 use crate::value::JsonText;
@@ -68,6 +68,25 @@ pub enum Binding {
         /// Its dynamic output.
         output: String,
     },
+    /// The record of another dynamic output, at our scope's parent, that pairs with the record
+    /// that cloned us: at the same position (`zip`) or with the same key (`join`).
+    Partner {
+        /// Emitting op.
+        op: usize,
+        /// Its dynamic output.
+        output: String,
+        /// How its records pair with ours.
+        pairing: Pairing,
+    },
+}
+
+/// How a partner output's records pair with the records a mapped op is cloned from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pairing {
+    /// The i-th record with the i-th (emission order): `zip`. Unequal counts fail.
+    Position,
+    /// The record with the same mapping key: `join`.
+    Key(JoinHow),
 }
 
 impl Binding {
@@ -77,7 +96,8 @@ impl Binding {
             Self::Plain { op, .. }
             | Self::Record { op, .. }
             | Self::Collect { op, .. }
-            | Self::CollectRecords { op, .. } => *op,
+            | Self::CollectRecords { op, .. }
+            | Self::Partner { op, .. } => *op,
         }
     }
 }
@@ -313,6 +333,8 @@ fn plan_op(
     // (scope, human description of where it came from) per input, for the compatibility check.
     let mut scopes: Vec<(Vec<DynamicRef>, String)> = Vec::new();
     let mut collected: Vec<DynamicRef> = Vec::new();
+    // Zip and join inputs: (their output, input name, span, "zip"/"join").
+    let mut partners: Vec<(DynamicRef, String, std::ops::Range<usize>, &str)> = Vec::new();
     for input in &op.inputs {
         let field = format!("inputs.{}", input.name);
         let at = |message: String| err(&field, message, Some(input.span.clone()));
@@ -394,12 +416,50 @@ fn plan_op(
                     "cannot collect {source}: it is neither a dynamic output nor the output of a mapped op"
                 )));
             }
+            (InputSource::Zip(_) | InputSource::Join(..), dynamic) => {
+                let (word, pairing) = match &input.source {
+                    InputSource::Join(_, how) => ("join", Pairing::Key(*how)),
+                    _ => ("zip", Pairing::Position),
+                };
+                if !dynamic {
+                    return Err(at(format!(
+                        "cannot {word} {source}: it is not a dynamic output (zip and join pair the records of \
+                         two dynamic outputs)"
+                    )));
+                }
+                partners.push((here.clone(), input.name.clone(), input.span.clone(), word));
+                (Binding::Partner { op: upstream_pos, output: source.output.clone(), pairing }, upstream.scope.clone())
+            }
         };
         scopes.push((scope, input.name.clone()));
         inputs.push(PlannedInput { name: input.name.clone(), binding });
     }
 
     let scope = op_scope(op, &scopes, planned).map_err(|m| err("inputs", m, Some(op.component_span.clone())))?;
+    // A zip or join pairs with the records the op is mapped over: a sibling fan-out at the same
+    // level (under the same outer keys), never the mapped output itself.
+    for (partner, name, span, word) in &partners {
+        let at = |message: String| err(&format!("inputs.{name}"), message, Some(span.clone()));
+        let Some((mapped_over, outer)) = scope.split_last() else {
+            return Err(at(format!(
+                "a {word} input needs a map input next to it: it pairs its records with the ones the op is mapped over"
+            )));
+        };
+        if planned[partner.op].scope.as_slice() != outer {
+            return Err(at(format!(
+                "cannot {word} {} with {}: they are not emitted at the same level (the partner's op must be \
+                 mapped exactly as deep as the output this op is mapped over)",
+                dynamic_name(planned, partner),
+                dynamic_name(planned, mapped_over)
+            )));
+        }
+        if partner == mapped_over {
+            return Err(at(format!(
+                "cannot {word} {} with itself: the op is already mapped over it",
+                dynamic_name(planned, partner)
+            )));
+        }
+    }
     for level in &collected {
         if scope.contains(level) {
             let name = dynamic_name(planned, level);

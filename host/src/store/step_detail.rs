@@ -81,7 +81,7 @@ pub fn step_detail<'r>(steps: &'r [EndedStep], model: Option<&JobModel>, key: &s
     let keys: Vec<&str> = key_path(&step.key, &step.op).unwrap_or_default();
     let inputs = model
         .and_then(|m| m.wiring.get(&step.op))
-        .map(|wiring| wiring.iter().map(|input| input_detail(&report, &keys, input)).collect())
+        .map(|wiring| wiring.iter().map(|input| input_detail(&report, &keys, input, wiring)).collect())
         .unwrap_or_default();
     let records = step
         .records
@@ -127,7 +127,7 @@ impl<'r> Steps<'r> {
     }
 }
 
-fn input_detail(report: &Steps<'_>, keys: &[&str], input: &WiredInput) -> InputDetail {
+fn input_detail(report: &Steps<'_>, keys: &[&str], input: &WiredInput, wiring: &[WiredInput]) -> InputDetail {
     let owned = |keys: &[&str]| keys.iter().map(|k| (*k).to_owned()).collect::<Vec<String>>();
     let (source, from, value) = match input.kind {
         WireKind::Plain => {
@@ -149,6 +149,37 @@ fn input_detail(report: &Steps<'_>, keys: &[&str], input: &WiredInput) -> InputD
                 format!("map {}.{}", input.op, input.output),
                 found.map(|(e, r)| format!("{}.{}[{}]", e.key, r.output, r.mapping_key)),
                 found.and_then(|(_, r)| r.value.as_ref()).map(JsonText::to_value),
+            )
+        }
+        WireKind::Zip | WireKind::Join => {
+            // The partner step under the same outer keys, and its record that pairs with ours:
+            // at our record's position among the mapped-over output's records, or with our key.
+            let (outer, own) = match keys.split_last() {
+                Some((own, outer)) => (outer, *own),
+                None => (keys, ""),
+            };
+            let partner = report.step(&step_key(&input.op, &owned(outer)));
+            let records = |step: &'_ StepReport, output: &str| -> Vec<usize> {
+                step.records.iter().enumerate().filter(|(_, r)| r.output == output).map(|(i, _)| i).collect()
+            };
+            let record = partner.and_then(|p| {
+                let indices = records(p, &input.output);
+                let index = if input.kind == WireKind::Join {
+                    indices.iter().copied().find(|&i| p.records[i].mapping_key == own)
+                } else {
+                    let mapped = wiring.iter().find(|w| w.kind == WireKind::Map)?;
+                    let emitter = report.step(&step_key(&mapped.op, &owned(outer)))?;
+                    let position =
+                        records(emitter, &mapped.output).iter().position(|&i| emitter.records[i].mapping_key == own)?;
+                    indices.get(position).copied()
+                }?;
+                Some((p, &p.records[index]))
+            });
+            let word = if input.kind == WireKind::Join { "join" } else { "zip" };
+            (
+                format!("{word} {}.{}", input.op, input.output),
+                record.map(|(p, r)| format!("{}.{}[{}]", p.key, r.output, r.mapping_key)),
+                record.and_then(|(_, r)| r.value.as_ref()).map(JsonText::to_value),
             )
         }
         WireKind::CollectRecords => {

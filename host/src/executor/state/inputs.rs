@@ -66,6 +66,7 @@ impl RunState<'_> {
                 self.instance_at(*upstream, &instance.keys).and_then(|u| self.instances[u].output(output)).cloned()
             }
             Binding::Record { op: emitter, output } => self.record_at(id, *emitter, output).cloned(),
+            Binding::Partner { op: partner, output, pairing } => self.partner_value(id, *partner, output, *pairing),
             Binding::CollectRecords { op: upstream, output } => Some(
                 self.instance_at(*upstream, &instance.keys)
                     .and_then(|u| self.fan_index.get(&(u, output.clone())))

@@ -18,6 +18,7 @@
 mod assemble;
 mod held;
 mod inputs;
+mod partners;
 mod payload;
 mod readiness;
 mod replay;
@@ -68,6 +69,8 @@ enum Dep {
     Step { instance: InstanceId, need: Need },
     /// A fan-out must close and every clone of `op` under it finish.
     Collect { fan: FanId, op: usize, output: String, input: String, min_success: Option<MinSuccess> },
+    /// The record of a partner fan-out that pairs with the clone's own (zip, join).
+    Partner { fan: FanId, at: partners::PairAt, pairing: crate::job::Pairing },
 }
 
 /// One step of the run: an unmapped op's, or a clone of a mapped op.
@@ -174,6 +177,8 @@ struct Fan {
     unfinished: HashMap<usize, usize>,
     /// Collects waiting on every clone of `op`: (op, waiting instance, dependency index).
     waiters: Vec<(usize, InstanceId, usize)>,
+    /// For a fan-out some op zips or joins with: the clones waiting on its records.
+    partner: Option<Box<partners::PartnerSide>>,
 }
 
 /// Everything the scheduler knows of a run while it goes.
@@ -195,6 +200,10 @@ pub(crate) struct RunState<'p> {
     observer: Option<&'p dyn super::RunObserver>,
     /// The run was cancelled: nothing more starts.
     cancelling: bool,
+    /// The plan's zipped and joined ops, one entry per partner.
+    paired: Vec<partners::PairedOp>,
+    /// Pairings already settled: (index in `paired`, the mapped-over fan-out).
+    settled_pairings: HashSet<(usize, FanId)>,
 }
 
 impl<'p> RunState<'p> {
@@ -223,6 +232,8 @@ impl<'p> RunState<'p> {
             reuse,
             observer,
             cancelling: false,
+            paired: partners::paired_ops(plan),
+            settled_pairings: HashSet::new(),
         }
     }
 
@@ -303,9 +314,11 @@ impl<'p> RunState<'p> {
             children: Vec::new(),
             unfinished: HashMap::new(),
             waiters: Vec::new(),
+            partner: None,
         });
         self.fan_index.insert((producer, output.to_owned()), id);
         self.instances[producer].fans.push(id);
+        self.pair_fans(id);
         id
     }
 
@@ -374,6 +387,7 @@ impl<'p> RunState<'p> {
             }
             Emission::Record { output, key, value, metadata } => {
                 let (fan, index) = self.append_record(id, &output, key.clone(), value, metadata);
+                self.partner_arrived(fan, index, &key, ready);
                 let op = self.instances[id].op;
                 let clones = self.clones_of.get(&(op, output)).cloned().unwrap_or_default();
                 // Every clone of the record first, then each waits (one replayed at once may read

@@ -20,7 +20,7 @@ impl RunState<'_> {
     pub(super) fn wait_for_dependencies(&mut self, id: InstanceId, ready: &mut VecDeque<InstanceId>) {
         self.instances[id].deps = self.dependencies(id);
         for index in 0..self.instances[id].deps.len() {
-            match self.resolve(&self.instances[id].deps[index]) {
+            match self.resolve(id, &self.instances[id].deps[index]) {
                 None => self.wait_on(id, index),
                 Some(outcome) => {
                     if !self.accept(id, index, outcome) {
@@ -44,6 +44,11 @@ impl RunState<'_> {
         for input in &op.inputs {
             match &input.binding {
                 Binding::Record { .. } => {}
+                Binding::Partner { op: partner, output, pairing } => {
+                    if let Some((fan, at)) = self.partner_of(id, *partner, output, *pairing) {
+                        deps.push(Dep::Partner { fan, at, pairing: *pairing });
+                    }
+                }
                 Binding::Plain { op: upstream, output } => {
                     if let Some(instance) = self.instance_at(*upstream, &keys) {
                         deps.push(Dep::Step { instance, need: Need::Output(output.clone()) });
@@ -79,11 +84,15 @@ impl RunState<'_> {
         match self.instances[waiter].deps[dep] {
             Dep::Step { instance, .. } => self.step_waiters.entry(instance).or_default().push((waiter, dep)),
             Dep::Collect { fan, op, .. } => self.fans[fan].waiters.push((op, waiter, dep)),
+            Dep::Partner { fan, ref at, .. } => {
+                let at = at.clone();
+                self.wait_for_partner(fan, at, waiter, dep);
+            }
         }
     }
 
     /// `None` while the dependency is open; else the facts, judged by the rules.
-    fn resolve(&self, dep: &Dep) -> Option<Outcome<InstanceId>> {
+    fn resolve(&self, waiter: InstanceId, dep: &Dep) -> Option<Outcome<InstanceId>> {
         match dep {
             Dep::Step { instance, need } => {
                 let upstream = &self.instances[*instance];
@@ -96,8 +105,13 @@ impl RunState<'_> {
                 };
                 Some(rules::after_step(&upstream.step_key, ended, output, supplied))
             }
-            Dep::Collect { fan, op, output, min_success, .. } => {
-                let fan = &self.fans[*fan];
+            Dep::Partner { fan, at, pairing } => self.resolve_partner(*fan, at, *pairing, waiter),
+            Dep::Collect { fan: fan_id, op, output, min_success, .. } => {
+                // A zipped or joined op's partner may still fail a step of it.
+                if self.partners_open(*fan_id, *op) {
+                    return None;
+                }
+                let fan = &self.fans[*fan_id];
                 let ended = fan.closed?;
                 if fan.unfinished.get(op).copied().unwrap_or(0) > 0 {
                     return None;
@@ -150,7 +164,7 @@ impl RunState<'_> {
     fn tolerate(&mut self, waiter: InstanceId, dep: usize, missing: Vec<InstanceId>) {
         let input = match &self.instances[waiter].deps[dep] {
             Dep::Collect { input, .. } => input.clone(),
-            Dep::Step { .. } => String::new(),
+            Dep::Step { .. } | Dep::Partner { .. } => String::new(),
         };
         for id in missing {
             if let Some(record) = self.instances[id].record {
@@ -232,17 +246,22 @@ impl RunState<'_> {
         } else {
             self.fail_unemitted(fan);
         }
+        self.partner_closed(fan, ready);
+        self.settle_pairings(fan, ready);
         self.fire_fan(fan, None, ready);
     }
 
     /// Wake the collects of `fan` (only those over `op`, if given) that can now resolve.
-    fn fire_fan(&mut self, fan: FanId, op: Option<usize>, ready: &mut VecDeque<InstanceId>) {
+    pub(super) fn fire_fan(&mut self, fan: FanId, op: Option<usize>, ready: &mut VecDeque<InstanceId>) {
         if self.fans[fan].closed.is_none() {
             return;
         }
         let waiters = std::mem::take(&mut self.fans[fan].waiters);
+        // A collect over a zipped or joined op also waits for the op's partners to end.
         let (fire, keep): (Vec<_>, Vec<_>) = waiters.into_iter().partition(|(waiting_op, _, _)| {
-            op.is_none_or(|o| o == *waiting_op) && self.fans[fan].unfinished.get(waiting_op).copied().unwrap_or(0) == 0
+            op.is_none_or(|o| o == *waiting_op)
+                && self.fans[fan].unfinished.get(waiting_op).copied().unwrap_or(0) == 0
+                && !self.partners_open(fan, *waiting_op)
         });
         self.fans[fan].waiters = keep;
         for (_, waiter, dep) in fire {
@@ -252,11 +271,11 @@ impl RunState<'_> {
 
     /// Dependency `dep` of `waiter` may have resolved: take it, and queue the waiter once it has
     /// no open dependency left.
-    fn notify(&mut self, waiter: InstanceId, dep: usize, ready: &mut VecDeque<InstanceId>) {
+    pub(super) fn notify(&mut self, waiter: InstanceId, dep: usize, ready: &mut VecDeque<InstanceId>) {
         if self.instances[waiter].status != Status::Waiting {
             return;
         }
-        let Some(outcome) = self.resolve(&self.instances[waiter].deps[dep]) else { return };
+        let Some(outcome) = self.resolve(waiter, &self.instances[waiter].deps[dep]) else { return };
         if self.accept(waiter, dep, outcome) {
             let instance = &mut self.instances[waiter];
             instance.open_deps -= 1;

@@ -33,6 +33,9 @@ pub(super) enum Unmet {
     Failed(Vec<String>),
     /// Upstream was not executed (abandoned or cancelled).
     NotExecuted(Vec<String>),
+    /// The step cannot be made as the job says (a zipped clone with no partner record): it
+    /// fails with this text.
+    Invalid(String),
 }
 
 impl Unmet {
@@ -42,6 +45,7 @@ impl Unmet {
         match self {
             Self::Skipped(_) => StepStatus::Skipped,
             Self::Failed(_) | Self::NotExecuted(_) => StepStatus::Abandoned,
+            Self::Invalid(_) => StepStatus::Failure,
         }
     }
 
@@ -53,6 +57,7 @@ impl Unmet {
             Self::NotExecuted(deps) => {
                 format!("Dependencies for step {step} were not executed: {}. Not executing.", list(deps))
             }
+            Self::Invalid(text) => text.clone(),
         }
     }
 }
