@@ -80,10 +80,8 @@ impl RunState<'_> {
         let fan = &self.fans[fan];
         match at {
             PairAt::Position(i) => (*i < fan.keys.len()).then_some(*i),
-            PairAt::Key(key) => match &fan.partner {
-                Some(side) => side.by_key.get(key).copied(),
-                None => fan.keys.iter().position(|k| k == key),
-            },
+            // Every fan-out a clone pairs with has its side ([`Self::partner_of`]).
+            PairAt::Key(key) => fan.partner.as_ref().and_then(|side| side.by_key.get(key).copied()),
         }
     }
 
@@ -104,7 +102,10 @@ impl RunState<'_> {
         };
         let keys = instance.keys.clone();
         let producer = self.instance_at(partner, &keys)?;
-        Some((self.fan_for(producer, output), at))
+        let fan = self.fan_for(producer, output);
+        // Indexed by key from now on: a join looks each clone's key up once, not by a scan.
+        self.partner_side(fan);
+        Some((fan, at))
     }
 
     /// The partner record's value for clone `id`, once it exists.
