@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{SEED_JOB, Workspace, run_binary, run_json};
+use common::{MAP_ONLY_JOB, SEED_JOB, StoredJob, Workspace, run_binary, run_json, sandmap};
 use serde_json::json;
 
 fn example_job() -> String {
@@ -215,4 +215,57 @@ fn set_overrides_config_and_is_validated_like_the_file() {
     let (code, _, stderr) = run_binary(&["run", job, "--set", "files_in_directory.limits.memory=1"]);
     assert_eq!(code, 2);
     assert!(stderr.contains("the key must be op.config.KEY"), "{stderr}");
+}
+
+/// `sandmap logs RUN STEP`'s lines for one step of a run recorded in `stored`'s store.
+fn step_logs(stored: &StoredJob, run: &serde_json::Value, step: &str) -> String {
+    let id = run["run_id"].as_str().unwrap();
+    let output = sandmap().env("SANDMAP_HOME", &stored.store).args(["logs", id, step]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn files_in_directory_lists_as_before_by_default_and_logs_what_it_skipped() {
+    let ws = Workspace::new();
+    let dir = ws.files("sample", &[("b.txt", b"b\n"), (".hidden", b"h\n"), ("a-1.csv", b"a\n")]);
+    std::fs::create_dir(dir.join("sub")).unwrap();
+    std::fs::write(dir.join("sub/inner.txt"), b"i\n").unwrap();
+    std::os::unix::fs::symlink("b.txt", dir.join("link.txt")).unwrap();
+    let stored = StoredJob::new(ws, MAP_ONLY_JOB);
+    let keys = |report: &serde_json::Value| -> Vec<String> {
+        report["steps"].as_array().unwrap().iter().map(|s| s["key"].as_str().unwrap().to_owned()).collect()
+    };
+
+    // No config: every regular file directly in /data, hidden ones too, sorted by name.
+    let (code, report, stderr) = stored.run(&["run", &stored.job, "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        keys(&report),
+        ["files_in_directory", "process_file[_hidden]", "process_file[a_1_csv]", "process_file[b_txt]"]
+    );
+    assert_eq!(report["outputs"]["process_file"]["result"]["a_1_csv"]["path"], "/data/a-1.csv");
+    assert_eq!(
+        step_logs(&stored, &report, "files_in_directory"),
+        "files_in_directory info: skipped 2 entries: 1 symlink, 1 directory\n"
+    );
+
+    // The options, set from the command line.
+    let set = |kv: &str| format!("files_in_directory.config.{kv}");
+    let (pattern, recursive, hidden) = (set("pattern=*.txt"), set("recursive=true"), set("include_hidden=false"));
+    let args = ["run", &stored.job, "--json", "--set", &pattern, "--set", &recursive, "--set", &hidden];
+    let (code, report, stderr) = stored.run(&args);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(keys(&report), ["files_in_directory", "process_file[b_txt]", "process_file[sub_inner_txt]"]);
+    assert_eq!(report["outputs"]["process_file"]["result"]["sub_inner_txt"]["path"], "/data/sub/inner.txt");
+    assert_eq!(
+        step_logs(&stored, &report, "files_in_directory"),
+        "files_in_directory info: skipped 3 entries: 1 hidden, 1 symlink, 1 not matching \"*.txt\"\n"
+    );
+
+    // An invalid pattern fails the step, naming the pattern.
+    let bad = set("pattern=[a");
+    let (code, report, _) = stored.run(&["run", &stored.job, "--json", "--set", &bad]);
+    assert_eq!(code, 1);
+    assert_eq!(report["steps"][0]["error"], "invalid pattern \"[a\": a \"[\" is never closed with \"]\"");
 }

@@ -11,7 +11,8 @@
 mod common;
 
 use common::{Workspace, run_binary, sha256_hex};
-use sandmap::executor::RunReport;
+use sandmap::executor::{RunReport, StepReport};
+use sandmap::runtime::LogSource;
 use sandmap_test_programs::polyglot;
 use serde_json::{Value, json};
 
@@ -42,8 +43,9 @@ fn langs() -> Vec<Lang> {
     langs
 }
 
-/// What the host saw of a run: status, each step (key, op, status, error, records with values),
-/// and the outputs. Durations, logs and the run id are left out.
+/// What the host saw of a run: status, each step (key, op, status, error, records with values,
+/// info log lines), and the outputs. Durations, the other log lines (stdout, a runtime's own
+/// messages) and the run id are left out.
 fn observed(report: &RunReport) -> Value {
     let steps: Vec<Value> = report
         .steps
@@ -68,10 +70,16 @@ fn observed(report: &RunReport) -> Value {
                 "error": s.error,
                 "attempts": s.attempts,
                 "records": records,
+                "info": info_lines(s),
             })
         })
         .collect();
     json!({ "status": format!("{:?}", report.status), "steps": steps, "outputs": report.outputs })
+}
+
+/// The step's info-level log lines: what an op says through the SDK's `log` call.
+fn info_lines(step: &StepReport) -> Vec<String> {
+    step.log.entries.iter().filter(|e| e.source == LogSource::Info).map(|e| e.text.clone()).collect()
 }
 
 /// Run `job(lang)` for every language in a fresh copy of the workspace `setup` makes; assert that
@@ -190,7 +198,13 @@ fn definitions_are_identical() {
     let langs = langs();
     let rust = &langs[0];
     let (rust_fid, rust_pf) = (definition(&rust.files_in_directory), definition(&rust.process_file));
-    assert_eq!(rust_fid["config_schema"]["properties"]["path"]["default"], json!("/data"));
+    let properties = &rust_fid["config_schema"]["properties"];
+    assert_eq!(properties["path"]["default"], json!("/data"));
+    // The defaults list what the op always listed: every regular file directly in `path`.
+    assert_eq!(properties["pattern"]["default"], json!(null));
+    assert_eq!(properties["pattern"]["type"], json!(["string", "null"]));
+    assert_eq!(properties["recursive"]["default"], json!(false));
+    assert_eq!(properties["include_hidden"]["default"], json!(true));
     assert_eq!(rust_pf["inputs"], json!([{"name": "path", "description": "the file's guest path", "required": true}]));
     for lang in &langs[1..] {
         assert_eq!(definition(&lang.files_in_directory), rust_fid, "{} files_in_directory", lang.name);
@@ -232,6 +246,8 @@ fn records_keys_order_values_and_metadata_are_identical() {
         })
         .collect();
     assert_eq!(fid["records"], json!(records));
+    // By default hidden files are listed, as they always were; what is not listed is said.
+    assert_eq!(fid["info"], json!(["skipped 5 entries: 4 symlinks, 1 directory"]));
     let results = seen["outputs"]["process_file"]["result"].as_object().unwrap();
     assert_eq!(results.len(), expected_names.len());
     for (name, content) in TRICKY {
@@ -265,7 +281,14 @@ fn a_large_file_hashes_identically() {
 
 #[test]
 fn bad_config_is_refused_with_the_same_error() {
-    for config in ["{ path = 5 }", "{ nope = \"x\" }", "{ path = [\"/data\"] }"] {
+    for config in [
+        "{ path = 5 }",
+        "{ nope = \"x\" }",
+        "{ path = [\"/data\"] }",
+        "{ pattern = 5 }",
+        "{ recursive = \"yes\" }",
+        "{ include_hidden = 1 }",
+    ] {
         let mut errors = Vec::new();
         for lang in langs() {
             let ws = Workspace::new();
@@ -421,6 +444,229 @@ fn a_time_limit_stops_every_language_with_the_same_error() {
     );
     assert_eq!(seen["steps"][1]["key"], "process_file[big_bin]");
     assert_eq!(seen["steps"][1]["error"], "exceeded time limit 20 ms");
+}
+
+// ---- files_in_directory's options: pattern, recursive, include_hidden ----
+
+/// files_in_directory alone (in `lang`) once per pattern, as the ops `p0`, `p1`, ... of one job.
+fn patterns_job(lang: &Lang, patterns: &[&str]) -> String {
+    let mut job = String::from("name = \"patterns\"\n");
+    for (i, pattern) in patterns.iter().enumerate() {
+        // A Rust string literal of these patterns is also a TOML basic string.
+        job.push_str(&format!(
+            "[ops.p{i}]\ncomponent = \"{}\"\nconfig = {{ pattern = {pattern:?} }}\n\
+             grants = [{{ host = \"sample\", guest = \"/data\", access = \"read\" }}]\n",
+            lang.files_in_directory
+        ));
+    }
+    job
+}
+
+fn step<'a>(seen: &'a Value, key: &str) -> &'a Value {
+    seen["steps"].as_array().unwrap().iter().find(|s| s["key"] == key).unwrap_or_else(|| panic!("no step {key}"))
+}
+
+fn record_keys(step: &Value) -> Vec<&str> {
+    step["records"].as_array().unwrap().iter().map(|r| r["mapping_key"].as_str().unwrap()).collect()
+}
+
+#[test]
+fn a_pattern_matches_the_same_names_in_every_language() {
+    let names = ["a.txt", "b.txt", "ab.txt", "ü.txt", "[x].txt", "a,b", "-y", "]x", "c.TXT", ".a.txt", "x{y}"];
+    let setup = |ws: &Workspace| {
+        let files: Vec<(&str, &[u8])> = names.iter().map(|n| (*n, n.as_bytes())).collect();
+        ws.files("sample", &files);
+    };
+    // (pattern, the keys it lists): globset's semantics, on the UTF-8 bytes of the name.
+    let cases: &[(&str, &[&str])] = &[
+        ("?.txt", &["a_txt", "b_txt"]),             // one byte: not "ü" (two bytes)
+        ("??.txt", &["_a_txt", "ab_txt", "__txt"]), // "ü" is two bytes; `?` matches a leading "."
+        ("[ab].txt", &["a_txt", "b_txt"]),
+        ("[!a].txt", &["b_txt"]), // one byte, so not "ü"
+        ("[^a].txt", &["b_txt"]),
+        ("{a,ab,ü}.txt", &["a_txt", "ab_txt", "__txt"]),
+        ("\\[x\\].txt", &["_x__txt"]), // escaped
+        ("[[]x].txt", &["_x__txt"]),   // `[` inside a class is literal
+        ("*.TXT", &["c_TXT"]),         // case-sensitive
+        ("a,b", &["a_b"]),             // a comma outside `{}` is literal
+        ("[]-]?", &["_y", "_x"]),      // `]` first and `-` last are literal
+        ("x{y}", &[]),                 // a group of one: only "xy"
+        ("x\\{y\\}", &["x_y_"]),
+        (".*", &["_a_txt"]),
+        ("*.*", &["_a_txt", "_x__txt", "a_txt", "ab_txt", "b_txt", "c_TXT", "__txt"]),
+        ("**", &["_y", "_a_txt", "_x__txt", "_x", "a_b", "a_txt", "ab_txt", "b_txt", "c_TXT", "x_y_", "__txt"]),
+    ];
+    let patterns: Vec<&str> = cases.iter().map(|(p, _)| *p).collect();
+    let seen = same_everywhere(setup, |lang| patterns_job(lang, &patterns));
+    assert_eq!(seen["status"], "Success");
+    for (i, (pattern, keys)) in cases.iter().enumerate() {
+        let step = step(&seen, &format!("p{i}"));
+        assert_eq!(record_keys(step), *keys, "{pattern}");
+        let skipped = names.len() - keys.len();
+        let info = if skipped == 0 {
+            json!([])
+        } else {
+            let entries = if skipped == 1 { "entry" } else { "entries" };
+            json!([format!("skipped {skipped} {entries}: {skipped} not matching \"{pattern}\"")])
+        };
+        assert_eq!(step["info"], info, "{pattern}");
+    }
+}
+
+#[test]
+fn an_invalid_pattern_fails_with_the_same_error() {
+    let long = "a".repeat(1025);
+    let cases: &[(&str, &str)] = &[
+        ("", "it is empty"),
+        (&long, "it is longer than 1024 bytes"),
+        ("sub/*.txt", "it is matched against a file name, which never contains \"/\""),
+        ("[a", "a \"[\" is never closed with \"]\""),
+        ("[!]", "a \"[\" is never closed with \"]\""),
+        ("[z-a]", "a \"[...]\" range ends before it starts"),
+        ("[a-c-e]", "a \"[...]\" range is followed by \"-\" (put a literal \"-\" last)"),
+        ("[ü]", "a \"[...]\" class may hold only ASCII characters"),
+        ("[\\]]", "a \"[...]\" class cannot hold \"\\\""),
+        ("[[:digit:]]", "POSIX classes such as \"[:alpha:]\" are not supported"),
+        ("{a,{b,c}}", "\"{...}\" groups cannot be nested"),
+        ("{a,}", "a \"{...}\" group has an empty alternative"),
+        ("{}", "a \"{...}\" group has an empty alternative"),
+        ("a}", "\"}\" has no \"{\" before it"),
+        ("{a,b", "a \"{\" is never closed with \"}\""),
+        ("a\\", "it ends with a lone \"\\\""),
+    ];
+    let patterns: Vec<&str> = cases.iter().map(|(p, _)| *p).collect();
+    let seen = same_everywhere(
+        |ws| {
+            ws.files("sample", &[("a.txt", b"a")]);
+        },
+        |lang| patterns_job(lang, &patterns),
+    );
+    assert_eq!(seen["status"], "Failure");
+    for (i, (pattern, reason)) in cases.iter().enumerate() {
+        let step = step(&seen, &format!("p{i}"));
+        assert_eq!(step["status"], "failure", "{pattern}");
+        assert_eq!(step["error"], json!(format!("invalid pattern \"{pattern}\": {reason}")), "{pattern}");
+        assert_eq!(step["records"], json!([]), "{pattern}");
+    }
+}
+
+/// Nested folders, names that clean, a symlinked folder and file, hidden entries, a socket.
+fn nested_sample(ws: &Workspace) {
+    let dir = ws.files("sample", &[("a.txt", b"a\n"), ("sub.txt", b"s\n"), (".env", b"x\n"), ("notes.md", b"n\n")]);
+    for (path, content) in [
+        ("sub/b.txt", "b\n"),
+        ("sub/deeper/c.txt", "c\n"),
+        ("sub/deeper/d.md", "d\n"),
+        ("sub/.cache/e.txt", "e\n"),
+        ("my dir/d-e.txt", "de\n"),
+        ("sub-x/a.txt", "x\n"),
+        (".git/config", "g\n"),
+    ] {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+    std::fs::create_dir(dir.join("empty")).unwrap();
+    std::os::unix::fs::symlink("sub", dir.join("link_dir")).unwrap();
+    std::os::unix::fs::symlink("../a.txt", dir.join("sub/link.txt")).unwrap();
+    // A socket file stays behind its listener: neither a file, a folder nor a symlink.
+    drop(std::os::unix::net::UnixListener::bind(dir.join("sub/sock")).unwrap());
+}
+
+#[test]
+fn recursive_lists_every_folder_keyed_by_the_cleaned_relative_path() {
+    let seen = same_everywhere(nested_sample, |lang| map_job(lang, "{ recursive = true }", ""));
+    assert_eq!(seen["status"], "Success");
+    let fid = step(&seen, "files_in_directory");
+    // Sorted by the UTF-8 bytes of the relative path ("-" < "." < "/"); hidden entries are listed
+    // by default; neither symlink is followed.
+    let relative = [
+        ".env",
+        ".git/config",
+        "a.txt",
+        "my dir/d-e.txt",
+        "notes.md",
+        "sub-x/a.txt",
+        "sub.txt",
+        "sub/.cache/e.txt",
+        "sub/b.txt",
+        "sub/deeper/c.txt",
+        "sub/deeper/d.md",
+    ];
+    let records: Vec<Value> = relative
+        .iter()
+        .map(|rel| {
+            json!({
+                "output": "result",
+                "mapping_key": common::cleaned_key(rel),
+                "metadata": {"filename": {"type": "text", "value": rel.rsplit('/').next().unwrap()}},
+                "value": format!("/data/{rel}"),
+            })
+        })
+        .collect();
+    assert_eq!(fid["records"], json!(records));
+    assert_eq!(record_keys(fid)[3], "my_dir_d_e_txt");
+    assert_eq!(fid["info"], json!(["skipped 3 entries: 2 symlinks, 1 special file"]));
+    // Each value is a path process_file reads.
+    let results = &seen["outputs"]["process_file"]["result"];
+    assert_eq!(results.as_object().unwrap().len(), relative.len());
+    assert_eq!(results["sub_deeper_c_txt"], common::process_file_result("sub/deeper/c.txt", b"c\n"));
+}
+
+#[test]
+fn recursive_with_a_pattern_and_without_hidden_entries() {
+    let config = "{ recursive = true, include_hidden = false, pattern = \"*.txt\" }";
+    let seen = same_everywhere(nested_sample, |lang| list_job(lang, config));
+    let fid = step(&seen, "files_in_directory");
+    assert_eq!(fid["status"], "success");
+    // `.git` and `sub/.cache` are not descended into; the pattern is matched on names only.
+    assert_eq!(
+        record_keys(fid),
+        ["a_txt", "my_dir_d_e_txt", "sub_x_a_txt", "sub_txt", "sub_b_txt", "sub_deeper_c_txt"]
+    );
+    assert_eq!(
+        fid["info"],
+        json!(["skipped 8 entries: 3 hidden, 2 symlinks, 1 special file, 2 not matching \"*.txt\""])
+    );
+}
+
+#[test]
+fn without_recursive_folders_are_skipped_and_said_so() {
+    let seen = same_everywhere(nested_sample, |lang| list_job(lang, "{}"));
+    let fid = step(&seen, "files_in_directory");
+    assert_eq!(record_keys(fid), ["_env", "a_txt", "notes_md", "sub_txt"]);
+    assert_eq!(fid["info"], json!(["skipped 6 entries: 1 symlink, 5 directories"]));
+}
+
+#[test]
+fn include_hidden_false_skips_hidden_files() {
+    let seen = same_everywhere(tricky_sample, |lang| list_job(lang, "{ include_hidden = false }"));
+    let fid = step(&seen, "files_in_directory");
+    let keys = record_keys(fid);
+    assert_eq!(keys.len(), TRICKY.len() - 1);
+    assert!(!keys.contains(&"_hidden"), "{keys:?}");
+    assert_eq!(keys[0], "B_TXT");
+    assert_eq!(fid["info"], json!(["skipped 6 entries: 1 hidden, 4 symlinks, 1 directory"]));
+}
+
+#[test]
+fn relative_paths_that_clean_to_one_key_fail_with_the_duplicate_key_error() {
+    let seen = same_everywhere(
+        |ws| {
+            let dir = ws.files("sample", &[("sub_a.txt", b"1")]);
+            std::fs::create_dir(dir.join("sub")).unwrap();
+            std::fs::write(dir.join("sub/a.txt"), b"2").unwrap();
+        },
+        |lang| list_job(lang, "{ recursive = true }"),
+    );
+    assert_eq!(
+        fid_error(&seen),
+        "op \"files_in_directory\" emitted a DynamicOutput with mapping_key \"sub_a_txt\" on output \"result\" multiple times"
+    );
+    // "sub/a.txt" sorts first ("/" < "_") and was kept.
+    let records = seen["steps"][0]["records"].as_array().unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0]["value"], "/data/sub/a.txt");
 }
 
 /// The seed job with its three ops from any mix of languages.

@@ -126,7 +126,10 @@ fn step_outputs_and_record_values_are_stored() {
             r.get(0)
         })
         .unwrap();
-    assert_eq!(serde_json::from_str::<Value>(&config).unwrap(), serde_json::json!({"path": "/data"}));
+    assert_eq!(
+        serde_json::from_str::<Value>(&config).unwrap(),
+        serde_json::json!({"path": "/data", "pattern": null, "recursive": false, "include_hidden": true})
+    );
 }
 
 #[test]

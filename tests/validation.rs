@@ -148,7 +148,10 @@ fn config_that_fails_its_schema() {
 fn config_defaults_are_applied() {
     let ws = ws();
     let prepared = ws.prepare(FAN_OUT).unwrap();
-    assert_eq!(prepared.plan.ops[0].config.as_str(), r#"{"path":"/data"}"#);
+    assert_eq!(
+        prepared.plan.ops[0].config.as_str(),
+        r#"{"include_hidden":true,"path":"/data","pattern":null,"recursive":false}"#
+    );
 }
 
 #[test]

@@ -40,13 +40,17 @@ fn skip_or_fail(lang: &str, reason: String) -> String {
     reason
 }
 
-/// A digest of `files` (paths and contents, folders recursively) and `extra`.
+/// A digest of `files` (paths and contents, folders recursively) and `extra`. `__pycache__`
+/// folders are left out: componentize-py writes them into the op's folder while it builds, which
+/// would change the digest of a tree that did not change.
 fn digest_inputs(files: &[PathBuf], extra: &str) -> String {
     fn add(hasher: &mut DefaultHasher, path: &Path) {
         hasher.write(path.to_string_lossy().as_bytes());
         if path.is_dir() {
             let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-                .map(|rd| rd.filter_map(Result::ok).map(|e| e.path()).collect())
+                .map(|rd| {
+                    rd.filter_map(Result::ok).filter(|e| e.file_name() != "__pycache__").map(|e| e.path()).collect()
+                })
                 .unwrap_or_default();
             entries.sort();
             for entry in entries {
