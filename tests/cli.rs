@@ -222,7 +222,7 @@ fn step_logs(stored: &StoredJob, run: &serde_json::Value, step: &str) -> String 
     let id = run["run_id"].as_str().unwrap();
     let output = sandmap().env("SANDMAP_HOME", &stored.store).args(["logs", id, step]).output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout).unwrap()
+    common::without_times(&String::from_utf8(output.stdout).unwrap())
 }
 
 #[test]

@@ -546,10 +546,10 @@ inputs = { results = { collect = "process_file" } }
 
     #[test]
     fn errors_name_file_line_op_and_field() {
-        let e = parse("name = \"j\"\n[ops.a]\ncomponent = \"x\"\ninputs = { p = { zip = \"b\" } }\n").unwrap_err();
+        let e = parse("name = \"j\"\n[ops.a]\ncomponent = \"x\"\ninputs = { p = { zap = \"b\" } }\n").unwrap_err();
         assert_eq!(
             e.to_string(),
-            "/jobs/job.toml:4:16: op \"a\": inputs.p: unknown input kind \"zip\" (use map or collect)"
+            "/jobs/job.toml:4:16: op \"a\": inputs.p: unknown input kind \"zap\" (use map, collect, zip or join)"
         );
         let e = parse("name = \"j\"\n[ops.a]\ncomponent = 5\n").unwrap_err();
         assert!(e.to_string().starts_with("/jobs/job.toml:3:13: "), "{e}");
