@@ -413,3 +413,42 @@ fn a_selected_clone_the_fan_out_no_longer_emits_fails_naming_its_key() {
     assert_eq!(keys(&r3), ["generate_subtasks", "subtask[0]", "subtask[4]", "double[0]", "double[4]", "total"]);
     assert_eq!(r3["outputs"]["total"]["result"].as_array().unwrap().len(), 2);
 }
+
+/// Dagster's `test_select_dynamic_step_with_non_static_mapping`: the fan-out runs again with
+/// other config (`reexecute --set`) and emits other keys; the new keys run, the dropped ones are
+/// gone, and the collect gets the new list.
+#[test]
+fn reexecute_set_changes_config_and_a_rerun_fan_out_may_emit_new_keys() {
+    let job = r#"
+name = "keys"
+[ops.emit]
+component = "emit_script"
+config = { script = [{ emit = "k0", value = 0 }, { emit = "k2", value = 2 }, { emit = "k4", value = 4 }] }
+[ops.per]
+component = "mapper"
+inputs = { x = { map = "emit" } }
+[ops.all]
+component = "mapper"
+inputs = { x = { collect = "per" } }
+"#;
+    let stored = common::StoredJob::new(common::Workspace::new(), job);
+    let (code, parent, stderr) = stored.run(&["run", &stored.job.clone(), "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let id = parent["run_id"].as_str().unwrap();
+    let script = "emit.config.script=[{ emit = \"k1\", value = 1 }, { emit = \"k3\", value = 3 }]";
+    let (code, child, stderr) = stored.run(&["reexecute", id, "--step", "emit*", "--set", script, "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let ran: Vec<&str> = child["steps"].as_array().unwrap().iter().map(|s| s["key"].as_str().unwrap()).collect();
+    assert_eq!(ran, ["emit", "per[k1]", "per[k3]", "all"]);
+    assert_eq!(child["outputs"]["all"]["result"], serde_json::json!([1, 3]));
+    assert!(stderr.contains("note: op \"emit\": config changed since run"), "{stderr}");
+
+    // Not selected, the fan-out is taken as it was (its old keys), whatever its config now says.
+    let child_id = child["run_id"].as_str().unwrap();
+    let back = "emit.config.script=[{ emit = \"k9\", value = 9 }]";
+    let (code, grandchild, stderr) = stored.run(&["reexecute", child_id, "--step", "per[?]*", "--set", back, "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let ran: Vec<&str> = grandchild["steps"].as_array().unwrap().iter().map(|s| s["key"].as_str().unwrap()).collect();
+    assert_eq!(ran, ["per[k1]", "per[k3]", "all"]);
+    assert!(stderr.contains("steps taken from that run are as they were"), "{stderr}");
+}

@@ -149,6 +149,7 @@ impl Session {
         store_dir: &Path,
         run: &str,
         selection: &Selection,
+        set: &[String],
         plugin_path: &[PathBuf],
         max_concurrent: Option<usize>,
     ) -> Result<Self, SessionError> {
@@ -169,20 +170,29 @@ impl Session {
         // Every step the parent holds: the ones it ran and the ones it took from its own parent.
         let steps = store.ended_steps(&id)?;
         drop(store);
-        let source = JobSource {
-            file: provenance.job_file,
-            plugin_path: plugin_path.to_vec(),
-            set: provenance.overrides.clone(),
-        };
+        // The parent's overrides, then this re-execution's (a later `--set` of a key wins).
+        let overrides: Vec<String> = provenance.overrides.iter().chain(set).cloned().collect();
+        let source = JobSource { file: provenance.job_file.clone(), plugin_path: plugin_path.to_vec(), set: overrides };
         let (runtime, prepared, threads) = prepare(&source, max_concurrent, store_dir)?;
         let reuse = selection
             .reuse(&ParentRun { run_id: &id, status: parent_status, steps: &steps }, &prepared.plan)
             .map_err(|e| SessionError::Refused(e.to_string()))?;
-        let notes = changed_components(&prepared, &provenance.components, &id);
+        let mut notes = changed_components(&prepared, &provenance.components, &id);
+        // What else changed since the parent (an edited job file, a new `--set`): steps that run
+        // use it, steps taken from the parent do not.
+        let recorded = provenance.job_model.as_deref().and_then(|text| serde_json::from_str::<JobModel>(text).ok());
+        if let Some(recorded) = recorded {
+            for change in JobModel::of(&prepared.plan).changes_since(&recorded) {
+                notes.push(format!(
+                    "{change} since run {}: steps that run use it; steps taken from that run are as they were",
+                    short_run_id(&id)
+                ));
+            }
+        }
         let options = ExecOptions { max_concurrent: threads, reuse: Some(Arc::new(reuse)), ..ExecOptions::default() };
         let recording = Recording::New {
             parent: Some(id),
-            overrides: provenance.overrides,
+            overrides: source.set,
             selection: serde_json::to_string(selection).ok(),
         };
         Ok(Self {

@@ -22,6 +22,11 @@ pub struct ReexecuteArgs {
     /// `*` for every level. Repeatable.
     #[arg(long, value_name = "SELECTION")]
     step: Vec<String>,
+    /// Override a config value for this re-execution, after the parent's own `--set`s (which it
+    /// keeps). Steps that run see it; a step that is not selected is taken from the parent as
+    /// it was (a note names every op whose config changed). Repeatable.
+    #[arg(long = "set", value_name = "OP.config.KEY=VALUE")]
+    set: Vec<String>,
     #[command(flatten)]
     report: ReportArgs,
     #[command(flatten)]
@@ -50,6 +55,7 @@ pub fn reexecute(args: ReexecuteArgs) -> anyhow::Result<ExitCode> {
         &args.again.store.dir(),
         &args.run,
         &selection,
+        &args.set,
         &args.again.plugin_path,
         args.again.max_concurrent.map(|n| n as usize),
     );
