@@ -478,3 +478,91 @@ proptest::proptest! {
         proptest::prop_assert_eq!(ran.code, i32::from(failed));
     }
 }
+
+fn keyed(pairs: &[(&str, i64)]) -> Vec<(String, i64)> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+}
+
+#[test]
+fn a_collect_waits_for_the_partner_fan_out_of_the_same_op_to_close() {
+    // Both sides are one op's outputs; every clone ends before that op does, so its two
+    // fan-outs close one after the other with nothing else left: the collect must still see the
+    // failure of the partner record that pairs with nothing.
+    let ws = Workspace::new();
+    ws.files("flags", &[]);
+    let job = r#"
+name = "same_op"
+[ops.emit]
+component = "emit_multi"
+config = { script = [{ emit = "e0", value = { touch = "/flags/e0" }, output = "evens" }, { emit = "e1", value = { touch = "/flags/e1" }, output = "evens" }, { emit = "o0", value = 0, output = "odds" }, { emit = "o1", value = 1, output = "odds" }, { emit = "o2", value = 2, output = "odds" }, { wait_for = "/flags/e0" }, { wait_for = "/flags/e1" }, { output_value = "count", value = 5 }] }
+grants = [{ host = "flags", guest = "/flags" }]
+limits = { timeout = "20s" }
+[ops.x]
+component = "mapper"
+inputs = { x = { map = "emit.evens" }, y = { zip = "emit.odds" } }
+grants = [{ host = "flags", guest = "/flags", access = "read-write" }]
+[ops.total]
+component = "mapper"
+inputs = { x = { collect = "x" } }
+"#;
+    let path = ws.job(job);
+    let (code, stdout, stderr) =
+        common::run_binary(&["run", path.to_str().unwrap(), "--json", "--max-concurrent", "3"]);
+    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|_| panic!("{stderr}"));
+    let ran = Ran { code, report };
+    assert_eq!(ran.code, 1, "{:#}", ran.report);
+    assert_eq!(ran.step("x[e1]").0, "success");
+    assert_eq!(ran.step("x[o2]").0, "failure");
+    assert_eq!(
+        ran.step("total"),
+        ("abandoned".into(), json!("Dependencies for step total failed: ['x[o2]']. Not executing."))
+    );
+}
+
+#[test]
+fn a_pair_missing_in_the_parent_runs_once_a_reexecution_supplies_it() {
+    let ws = Workspace::new();
+    let job = format!(
+        "name = \"zips\"\n{}",
+        emitter("bases", &numbered("base_", 0..3))
+            + &emitter("multipliers", &numbered("m_", [10, 20]))
+            + &op("combine", "calc", "base = { map = \"bases\" }, multiplier = { zip = \"multipliers\" }")
+    );
+    let stored = StoredJob::new(ws, &job);
+    let (code, parent, _) = stored.run(&["run", &stored.job.clone(), "--json"]);
+    assert_eq!(code, 1);
+    let id = parent["run_id"].as_str().unwrap();
+    let three = "multipliers.config.script=[{ emit = \"m_0\", value = 10 }, { emit = \"m_1\", value = 20 }, { emit = \"m_2\", value = 30 }]";
+    let (code, child, stderr) = stored.run(&["reexecute", id, "--step", "multipliers", "--set", three, "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    // The failure for want of a partner is not a result to take: the clone runs now.
+    let ran: Vec<&str> = child["steps"].as_array().unwrap().iter().map(|s| s["key"].as_str().unwrap()).collect();
+    assert_eq!(ran, ["multipliers", "combine[base_2]"]);
+    assert_eq!(child["outputs"]["combine"]["result"], json!({ "base_0": 0, "base_1": 20, "base_2": 60 }));
+}
+
+#[test]
+fn an_optional_mapped_output_that_emitted_nothing_leaves_its_partner_unpaired_without_failing() {
+    let ran = run(&("[ops.bases]\ncomponent = \"emit_optional\"\nconfig = { script = [] }\n".to_owned()
+        + &emitter("multipliers", &numbered("m_", 0..2))
+        + &op("combine", "calc", "base = { map = \"bases\" }, multiplier = { zip = \"multipliers\" }")));
+    assert_eq!(ran.code, 0, "{:#}", ran.report);
+    assert!(ran.statuses("combine").is_empty(), "{:#}", ran.report);
+}
+
+#[test]
+fn an_unpaired_record_whose_key_is_taken_still_fails_a_step() {
+    // The partner's third record is keyed `a`, a clone's key already, and so is `zip_2`.
+    let ran = run(&(emitter("bases", &keyed(&[("a", 1), ("zip_2", 2)]))
+        + &emitter("multipliers", &keyed(&[("x", 1), ("y", 2), ("a", 3)]))
+        + &op("combine", "calc", "base = { map = \"bases\" }, multiplier = { zip = \"multipliers\" }")));
+    assert_eq!(ran.code, 1);
+    assert_eq!(
+        ran.statuses("combine"),
+        BTreeMap::from([
+            ("combine[a]".into(), "success".into()),
+            ("combine[zip_2]".into(), "success".into()),
+            ("combine[zip_2_1]".into(), "failure".into()),
+        ])
+    );
+}

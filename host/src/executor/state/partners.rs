@@ -16,6 +16,10 @@ use crate::executor::report::StepStatus;
 use crate::job::{Binding, DynamicRef, JoinHow, Pairing};
 use crate::value::JsonText;
 
+/// The inputs digest recorded for a step failed because it had no partner: it matches no real
+/// inputs, so a re-execution or resume never takes that failure as the step's result.
+pub(super) const UNPAIRED: &str = "unpaired";
+
 /// Which record of a partner fan-out a clone pairs with.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(super) enum PairAt {
@@ -140,7 +144,10 @@ impl RunState<'_> {
         pairing: Pairing,
         waiter: InstanceId,
     ) -> Option<Outcome<InstanceId>> {
-        if self.partner_index(fan, at).is_some() {
+        // A partner that did not succeed lends nothing, not even records it emitted first (an op
+        // with retries keeps those of its last attempt in the run record only).
+        let found = self.partner_index(fan, at).is_some();
+        if found && self.fans[fan].closed.is_none_or(|s| s == StepStatus::Success) {
             return Some(Outcome::Met);
         }
         let fan = &self.fans[fan];
@@ -225,7 +232,13 @@ impl RunState<'_> {
     pub(super) fn partners_open(&self, mapped: FanId, op: usize) -> bool {
         let keys = &self.instances[self.fans[mapped].producer].keys;
         self.paired.iter().filter(|p| p.op == op).any(|p| {
-            self.instance_at(p.partner.op, keys).is_none_or(|partner| self.instances[partner].ended().is_none())
+            let Some(producer) = self.instance_at(p.partner.op, keys) else { return true };
+            // Its fan-out, not its step: both sides may be one op's, whose fan-outs close one
+            // after the other once it ends.
+            match self.fan_index.get(&(producer, p.partner.output.clone())) {
+                Some(&fan) => self.fans[fan].closed.is_none(),
+                None => self.instances[producer].ended().is_none(),
+            }
         })
     }
 
@@ -242,8 +255,13 @@ impl RunState<'_> {
     /// collects over the op may resolve.
     pub(super) fn settle_pairings(&mut self, fan: FanId, ready: &mut VecDeque<InstanceId>) {
         for (paired, mapped, partner) in self.pairings_of(fan) {
+            // A mapped-over optional output that emitted nothing was not produced: the op is
+            // skipped there, and its partner's records pair with nothing to fail.
+            let supplied =
+                super::rules::dynamic_output_supplied(self.fans[mapped].keys.len(), self.fans[mapped].required);
             let both_ok = self.fans[mapped].closed == Some(StepStatus::Success)
-                && self.fans[partner].closed == Some(StepStatus::Success);
+                && self.fans[partner].closed == Some(StepStatus::Success)
+                && supplied;
             if both_ok && self.settled_pairings.insert((paired, mapped)) {
                 self.fail_unpaired(paired, mapped, partner);
             }
@@ -289,18 +307,19 @@ impl RunState<'_> {
                      every key on both sides)"
                 ),
             };
+            // A zipped partner's key may already name a clone: then the position names the step
+            // (`zip_2`, or `zip_2_1`… if even that is taken), so the failure is never lost.
+            let name = self.plan.ops[op].name.clone();
             let mut keys = outer.clone();
             keys.push(key);
-            // A zipped partner's key may already name a clone: then the position names the step.
-            if self.by_key.contains_key(&crate::keys::step_key(&self.plan.ops[op].name, &keys)) {
-                if let Some(last) = keys.last_mut() {
-                    *last = format!("zip_{position}");
-                }
-                if self.by_key.contains_key(&crate::keys::step_key(&self.plan.ops[op].name, &keys)) {
-                    continue;
-                }
+            let mut n = 0;
+            while self.by_key.contains_key(&crate::keys::step_key(&name, &keys)) {
+                keys.pop();
+                keys.push(if n == 0 { format!("zip_{position}") } else { format!("zip_{position}_{n}") });
+                n += 1;
             }
             let id = self.create(op, keys, None);
+            self.instances[id].inputs_digest = Some(UNPAIRED.into());
             // Counted among the op's clones under the mapped fan-out, so its collects see it.
             self.instances[id].fan_parent = Some(mapped);
             self.fans[mapped].children.push(id);

@@ -183,6 +183,11 @@ impl RunState<'_> {
     /// Put `id` in its final state for a dependency that will never be met.
     fn settle(&mut self, id: InstanceId, unmet: &Unmet) {
         let message = unmet.message(&self.instances[id].step_key);
+        if matches!(unmet, Unmet::Invalid(_)) {
+            // Failed for what it could not receive, not for what it did: a later run must not
+            // take that failure as its result once the pair exists (no inputs digest matches).
+            self.instances[id].inputs_digest = Some(super::partners::UNPAIRED.into());
+        }
         self.terminate(id, unmet.status(), Some(message));
     }
 
