@@ -92,8 +92,7 @@ fn runs_shows_start_duration_status_job_and_parent() {
     let (code, child, stderr) = stored.run(&["reexecute", &id, "--from-failure", "--json"]);
     assert_eq!(code, 1, "{stderr}");
     let child_id = child["run_id"].as_str().unwrap().to_owned();
-    let output = sandmap().env("SANDMAP_HOME", &stored.store).arg("runs").output().unwrap();
-    let listed = String::from_utf8(output.stdout).unwrap();
+    let (_, listed, _) = stored.text(&["runs"]);
     let lines: Vec<&str> = listed.lines().collect();
     assert_eq!(
         lines[0].split_whitespace().collect::<Vec<_>>(),
@@ -112,8 +111,7 @@ fn runs_shows_start_duration_status_job_and_parent() {
 fn logs_of_a_failed_step_without_log_lines_prints_its_error() {
     let (stored, report) = behave_run(&[("b.txt", b"fail:no good")]);
     let id = report["run_id"].as_str().unwrap();
-    let output = sandmap().env("SANDMAP_HOME", &stored.store).args(["logs", id, "behave[b_txt]"]).output().unwrap();
-    assert_eq!(String::from_utf8(output.stdout).unwrap(), "behave[b_txt] failed: no good\n");
+    assert_eq!(stored.text(&["logs", id, "behave[b_txt]"]).1, "behave[b_txt] failed: no good\n");
 }
 
 #[test]
@@ -245,8 +243,7 @@ fn run_ids_are_printed_short_and_accepted_short_or_as_a_prefix() {
             &id[..8]
         )
     );
-    let output = sandmap().env("SANDMAP_HOME", &stored.store).args(["show", short(id)]).output().unwrap();
-    let shown = String::from_utf8(output.stdout).unwrap();
+    let (_, shown, _) = stored.text(&["show", short(id)]);
     assert_eq!(shown.lines().next().unwrap(), format!("run {} of job \"behave_job\"", short(id)));
     for form in [id, &id[..30], short(id), &short(id)[4..], &id.to_ascii_uppercase()] {
         let (code, shown, stderr) = stored.run(&["show", form, "--json"]);
@@ -280,48 +277,33 @@ fn plain_outputs_keep_their_metadata_in_json_the_store_show_and_reexecution() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(child["reused"], serde_json::json!(["files_in_directory", "behave[a_txt]"]));
     let child_id = child["run_id"].as_str().unwrap();
-    let output = sandmap().env("SANDMAP_HOME", &stored.store).args(["show", child_id]).output().unwrap();
-    let first_line = String::from_utf8(output.stdout).unwrap().lines().next().unwrap().to_owned();
+    let first_line = stored.text(&["show", child_id]).1.lines().next().unwrap().to_owned();
     assert_eq!(first_line, format!("run {} of job \"behave_job\" (reexecute of {})", short(child_id), short(&id)));
-    let output = sandmap()
-        .env("SANDMAP_HOME", &stored.store)
-        .args(["show", child_id, "--step", "behave[a_txt]", "--json"])
-        .output()
-        .unwrap();
-    let detail: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let (code, detail, stderr) = stored.run(&["show", child_id, "--step", "behave[a_txt]", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
     assert_eq!(detail["output_metadata"], expected);
     assert_eq!(detail["reused"], true);
     assert_eq!(detail["outputs"]["result"], serde_json::json!({ "value": 1, "metadata": expected["result"] }));
 
     // `show --step`: what the step received, emitted and produced, with metadata.
-    let output = sandmap()
-        .env("SANDMAP_HOME", &stored.store)
-        .args(["show", child_id, "--step", "behave[a_txt]"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8(output.stdout).unwrap();
+    let (_, text, _) = stored.text(&["show", child_id, "--step", "behave[a_txt]"]);
     let head: Vec<&str> = text.lines().take(2).collect();
     assert_eq!(
         head,
         [format!("step behave[a_txt] (op \"behave\", taken from run {})", short(&id)).as_str(), "  status   success"]
     );
-    let output =
-        sandmap().env("SANDMAP_HOME", &stored.store).args(["show", &id, "--step", "behave[a_txt]"]).output().unwrap();
+    let (_, shown_step, _) = stored.text(&["show", &id, "--step", "behave[a_txt]"]);
     let duration = step(&report, "behave[a_txt]").unwrap()["duration_ms"].as_f64().unwrap();
     assert_eq!(
-        String::from_utf8(output.stdout).unwrap(),
+        shown_step,
         format!(
             "step behave[a_txt] (op \"behave\")\n  status   success, 1 attempt(s), {duration:.1} ms, on local\ninputs:\n  \
              path ← map files_in_directory.result from files_in_directory.result[a_txt]\n    \"/data/a.txt\"\nrecords:\n  \
              (none)\noutputs:\n  result = 1\n    metadata: m = {{\"x\":[1,2]}}, rows = 3\n"
         )
     );
-    let output = sandmap()
-        .env("SANDMAP_HOME", &stored.store)
-        .args(["show", &id, "--step", "files_in_directory", "--json"])
-        .output()
-        .unwrap();
-    let detail: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let (code, detail, stderr) = stored.run(&["show", &id, "--step", "files_in_directory", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
     assert_eq!(detail["inputs"], serde_json::json!([]));
     assert_eq!(
         detail["records"],
@@ -350,12 +332,8 @@ fn show_step_gives_a_collect_the_list_it_received() {
     let (_, report, stderr) = stored.run(&["run", &stored.job.clone(), "--json"]);
     let id2 = report["run_id"].as_str().unwrap();
     assert_ne!(id, id2, "{stderr}");
-    let output = sandmap()
-        .env("SANDMAP_HOME", &stored.store)
-        .args(["show", id2, "--step", "summarize_directory", "--json"])
-        .output()
-        .unwrap();
-    let detail: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let (code, detail, stderr) = stored.run(&["show", id2, "--step", "summarize_directory", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
     let ok = report["steps"].as_array().unwrap().iter().find(|s| s["key"] == "behave[a_txt]").unwrap();
     assert_eq!(ok["status"], "success");
     assert_eq!(detail["inputs"][0]["name"], "results");
@@ -372,8 +350,7 @@ fn log_lines_carry_the_time_they_were_written() {
     let (stored, report) = behave_run(&[("a.txt", b"print:3")]);
     let after = std::time::SystemTime::now();
     let id = report["run_id"].as_str().unwrap();
-    let output = sandmap().env("SANDMAP_HOME", &stored.store).args(["logs", id]).output().unwrap();
-    let text = String::from_utf8(output.stdout).unwrap();
+    let (_, text, _) = stored.text(&["logs", id]);
     let (time, line) = text.trim_end().split_once(' ').unwrap();
     assert_eq!(line, "behave[a_txt] stdout: xxx");
     // RFC 3339 in UTC to the millisecond, between the run's start and end.

@@ -58,6 +58,16 @@ impl Ran {
     }
 }
 
+/// Run `job` (a whole job file) in `ws` with three steps at once: for jobs whose fan-outs wait
+/// on their clones, which need a worker of their own.
+fn run_waiting(ws: &Workspace, job: &str) -> Ran {
+    let path = ws.job(job);
+    let (code, stdout, stderr) =
+        common::run_binary(&["run", path.to_str().unwrap(), "--json", "--max-concurrent", "3"]);
+    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|_| panic!("{stderr}"));
+    Ran { code, report }
+}
+
 fn run(job: &str) -> Ran {
     let ws = Workspace::new();
     let (code, report) = common::run_json(&ws.job(&format!("name = \"zips\"\n{job}")));
@@ -302,13 +312,9 @@ inputs = { x = { map = "left" }, y = { join = "right" } }
 grants = [{ host = "flags", guest = "/flags", access = "read-write" }]
 limits = { timeout = "20s" }
 "#;
-    // Three at once: the two fan-outs wait, and the clone needs a worker of its own.
-    let path = ws.job(job);
-    let (code, stdout, stderr) =
-        common::run_binary(&["run", path.to_str().unwrap(), "--json", "--max-concurrent", "3"]);
-    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|_| panic!("{stderr}"));
-    assert_eq!(code, 0, "{report:#}");
-    let outputs = &report["outputs"]["pair"]["result"];
+    let ran = run_waiting(&ws, job);
+    assert_eq!(ran.code, 0, "{:#}", ran.report);
+    let outputs = &ran.report["outputs"]["pair"]["result"];
     assert_eq!(outputs["b"], json!({ "x": 2, "y": 3 }));
 }
 
@@ -505,11 +511,7 @@ grants = [{ host = "flags", guest = "/flags", access = "read-write" }]
 component = "mapper"
 inputs = { x = { collect = "x" } }
 "#;
-    let path = ws.job(job);
-    let (code, stdout, stderr) =
-        common::run_binary(&["run", path.to_str().unwrap(), "--json", "--max-concurrent", "3"]);
-    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|_| panic!("{stderr}"));
-    let ran = Ran { code, report };
+    let ran = run_waiting(&ws, job);
     assert_eq!(ran.code, 1, "{:#}", ran.report);
     assert_eq!(ran.step("x[e1]").0, "success");
     assert_eq!(ran.step("x[o2]").0, "failure");

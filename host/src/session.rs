@@ -180,9 +180,8 @@ impl Session {
         let mut notes = changed_components(&prepared, &provenance.components, &id);
         // What else changed since the parent (an edited job file, a new `--set`): steps that run
         // use it, steps taken from the parent do not.
-        let recorded = provenance.job_model.as_deref().and_then(|text| serde_json::from_str::<JobModel>(text).ok());
-        if let Some(recorded) = recorded {
-            for change in JobModel::of(&prepared.plan).changes_since(&recorded) {
+        if let Some(recorded) = &provenance.job_model {
+            for change in JobModel::of(&prepared.plan).changes_since(recorded) {
                 notes.push(format!(
                     "{change} since run {}: steps that run use it; steps taken from that run are as they were",
                     short_run_id(&id)
@@ -406,9 +405,8 @@ fn parent_ended(id: &str, status: RecordedStatus) -> Result<RunStatus, SessionEr
 /// the recorded one (comments and layout do not count), or, for a run recorded before sandmap
 /// kept that, the file's digest.
 fn job_changes(prepared: &PreparedJob, provenance: &crate::store::Provenance) -> Vec<String> {
-    let recorded = provenance.job_model.as_deref().and_then(|text| serde_json::from_str::<JobModel>(text).ok());
-    match recorded {
-        Some(recorded) => JobModel::of(&prepared.plan).changes_since(&recorded),
+    match &provenance.job_model {
+        Some(recorded) => JobModel::of(&prepared.plan).changes_since(recorded),
         None => {
             let digest = crate::runtime::digest(prepared.job.text.as_bytes());
             if digest == provenance.job_digest {

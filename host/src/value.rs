@@ -279,3 +279,8 @@ impl fmt::Display for MetadataValue {
 
 /// Metadata entries in the order the op attached them.
 pub type Metadata = Vec<(String, MetadataValue)>;
+
+/// Metadata as `--json` and the run store hold it: `{key: {type, value}}`, in attachment order.
+pub fn metadata_json(metadata: &Metadata) -> serde_json::Map<String, serde_json::Value> {
+    metadata.iter().map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or(serde_json::Value::Null))).collect()
+}

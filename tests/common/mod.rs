@@ -260,10 +260,17 @@ impl StoredJob {
 
     /// Run the binary with this store; (exit code, stdout as JSON or null, stderr).
     pub fn run(&self, args: &[&str]) -> (i32, Value, String) {
+        let (code, stdout, stderr) = self.text(args);
+        (code, serde_json::from_str(&stdout).unwrap_or(Value::Null), stderr)
+    }
+
+    /// Run the binary with this store; (exit code, stdout, stderr) as text.
+    #[allow(dead_code)]
+    pub fn text(&self, args: &[&str]) -> (i32, String, String) {
         let output = sandmap().env("SANDMAP_HOME", &self.store).args(args).output().unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-        (output.status.code().unwrap_or(-1), serde_json::from_str(&stdout).unwrap_or(Value::Null), stderr)
+        (output.status.code().unwrap_or(-1), stdout, stderr)
     }
 }
 

@@ -153,10 +153,10 @@ fn format_millis(ms: f64) -> String {
 
 pub fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
     let store = args.store.open()?;
-    let report = store.report(&args.run)?;
     if let Some(key) = &args.step {
-        return show_step(&store, &report, key, args.json);
+        return show_step(&store, &store.resolve(&args.run)?, key, args.json);
     }
+    let report = store.report(&args.run)?;
     let mut out = std::io::stdout().lock();
     if args.json {
         serde_json::to_writer(&mut out, &render::json_report(&report)).context("cannot write the run")?;
@@ -168,28 +168,21 @@ pub fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `show RUN --step KEY`.
-fn show_step(
-    store: &RunStore,
-    report: &crate::executor::RunReport<RecordedStatus>,
-    key: &str,
-    json: bool,
-) -> anyhow::Result<ExitCode> {
-    let model = store
-        .provenance(&report.run_id)?
-        .job_model
-        .and_then(|text| serde_json::from_str::<crate::job::JobModel>(&text).ok());
-    let steps = store.ended_steps(&report.run_id)?;
-    let Some(detail) = store::step_detail(&steps, model.as_ref(), key) else {
+fn show_step(store: &RunStore, run_id: &str, key: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let provenance = store.provenance(run_id)?;
+    let model = provenance.job_model.as_ref();
+    let steps = store.ended_steps(run_id)?;
+    let Some(detail) = store::step_detail(&steps, model, key) else {
         let near = steps.iter().map(|s| s.report.key.as_str()).min_by_key(|k| strsim::levenshtein(k, key));
         let hint = near.map(|k| format!(" (did you mean {}?)", printable(k))).unwrap_or_default();
-        anyhow::bail!("run {} has no step {}{hint}", short_run_id(&report.run_id), printable(key));
+        anyhow::bail!("run {} has no step {}{hint}", short_run_id(run_id), printable(key));
     };
     let mut out = std::io::stdout().lock();
     if json {
         serde_json::to_writer(&mut out, &detail.to_json()).context("cannot write the step")?;
         writeln!(out).context("cannot write the step")?;
     } else {
-        let parent = report.parent_run_id.as_deref().filter(|_| detail.reused);
+        let parent = provenance.parent_run_id.as_deref().filter(|_| detail.reused);
         render::step_detail(&mut out, &detail, model.is_some(), parent).context("cannot write the step")?;
     }
     Ok(ExitCode::SUCCESS)

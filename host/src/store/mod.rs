@@ -13,7 +13,7 @@ pub use gc::{GcPolicy, GcReport};
 pub use recorder::Recorder;
 
 pub use schema::VERSION as SCHEMA_VERSION;
-pub use step_detail::{InputDetail, RecordDetail, StepDetail, metadata_json, step_detail};
+pub use step_detail::{InputDetail, RecordDetail, StepDetail, step_detail};
 
 use std::path::{Path, PathBuf};
 
@@ -21,8 +21,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use thiserror::Error;
 
 use crate::executor::{EndedStep, RunReport, RunStatus, StepReport, StepStatus};
+use crate::job::JobModel;
 use crate::runtime::StepLog;
-use crate::value::{JsonText, Metadata};
+use crate::value::{JsonText, Metadata, metadata_json};
 
 /// Why the run store could not be used.
 #[derive(Debug, Error)]
@@ -305,11 +306,12 @@ impl RunStore {
                     .map(|(name, value)| format!("{}:{}", serde_json::Value::from(name.as_str()), value))
                     .collect();
                 let values = format!("{{{}}}", values.join(","));
-                let output_metadata = if s.output_metadata.is_empty() {
-                    "{}".to_owned()
-                } else {
-                    serde_json::to_value(s).map(|v| v["output_metadata"].to_string()).unwrap_or_else(|_| "{}".into())
-                };
+                let output_metadata: serde_json::Map<String, serde_json::Value> = s
+                    .output_metadata
+                    .iter()
+                    .map(|(output, metadata)| (output.clone(), serde_json::Value::Object(metadata_json(metadata))))
+                    .collect();
+                let output_metadata = serde_json::Value::Object(output_metadata).to_string();
                 step.execute(params![
                     run_id,
                     first_seq + offset as i64,
@@ -335,8 +337,7 @@ impl RunStore {
                     forget.execute(params![run_id, s.key]).map_err(sqlite)?;
                 }
                 for (i, r) in s.records.iter().enumerate() {
-                    let metadata =
-                        serde_json::to_value(r).map(|v| v["metadata"].to_string()).unwrap_or_else(|_| "{}".into());
+                    let metadata = serde_json::Value::Object(metadata_json(&r.metadata)).to_string();
                     let value = r.value.as_ref().map(|v| v.as_str().to_owned());
                     record
                         .execute(params![run_id, s.key, i as i64, r.output, r.mapping_key, metadata, value])
@@ -526,13 +527,13 @@ impl RunStore {
 
     /// Where run `id` came from: its job file (and digest), overrides and component digests.
     pub fn provenance(&self, id: &str) -> Result<Provenance, StoreError> {
-        type Row = (String, String, String, Option<String>, Option<String>);
-        let (job_file, job_digest, overrides, selection, job_model): Row = self
+        type Row = (String, String, String, Option<String>, Option<String>, Option<String>);
+        let (job_file, job_digest, overrides, selection, job_model, parent_run_id): Row = self
             .conn
             .query_row(
-                "SELECT job_file, job_digest, overrides, selection, job_model FROM runs WHERE id = ?1",
+                "SELECT job_file, job_digest, overrides, selection, job_model, parent_run_id FROM runs WHERE id = ?1",
                 params![id],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)),
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?)),
             )
             .map_err(|e| self.sqlite(e))?;
         let mut query = self
@@ -550,7 +551,10 @@ impl RunStore {
             overrides: serde_json::from_str(&overrides).map_err(|e| self.corrupt("override list", e))?,
             components,
             selection,
-            job_model,
+            // A model that does not parse is treated as absent: `resume` then compares the file's
+            // digest, as for a run recorded before sandmap kept it.
+            job_model: job_model.and_then(|text| serde_json::from_str(&text).ok()),
+            parent_run_id,
         })
     }
 
@@ -769,9 +773,10 @@ pub struct Provenance {
     pub components: Vec<(String, String)>,
     /// For a re-execution: what it selected, as JSON (`session::Selection`).
     pub selection: Option<String>,
-    /// The planned job it started from, as JSON ([`crate::job::JobModel`]); `None` for a run
-    /// recorded before sandmap kept it.
-    pub job_model: Option<String>,
+    /// The planned job it started from; `None` for a run recorded before sandmap kept it.
+    pub job_model: Option<JobModel>,
+    /// For a re-execution: the run it re-executes.
+    pub parent_run_id: Option<String>,
 }
 
 /// What the store keeps of a run as it starts.

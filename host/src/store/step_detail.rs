@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use crate::executor::{EndedStep, StepReport};
 use crate::job::{JobModel, WireKind, WiredInput};
 use crate::keys::{key_path, step_key};
-use crate::value::{JsonText, Metadata, MetadataValue};
+use crate::value::{JsonText, metadata_json};
 
 /// A step with its inputs, records and outputs.
 #[derive(Debug)]
@@ -105,14 +105,6 @@ pub fn step_detail<'r>(steps: &'r [EndedStep], model: Option<&JobModel>, key: &s
         })
         .collect();
     Some(StepDetail { step, reused: ended.reused, inputs, records, outputs })
-}
-
-/// Metadata as `--json` shows it: `{key: {type, value}}`.
-pub fn metadata_json(metadata: &Metadata) -> Map<String, Value> {
-    metadata
-        .iter()
-        .map(|(k, v): &(String, MetadataValue)| (k.clone(), serde_json::to_value(v).unwrap_or(Value::Null)))
-        .collect()
 }
 
 /// A run's steps, by key.

@@ -89,6 +89,16 @@ impl RunState<'_> {
         }
     }
 
+    /// Which partner record clone `id` pairs with: its own record's position, or its key.
+    fn pair_at(&self, id: InstanceId, pairing: Pairing) -> Option<PairAt> {
+        let instance = &self.instances[id];
+        let (_, index) = instance.record?;
+        Some(match pairing {
+            Pairing::Position => PairAt::Position(index),
+            Pairing::Key(_) => PairAt::Key(instance.keys.last()?.clone()),
+        })
+    }
+
     /// Where the partner record of clone `id` is: its fan-out (of the partner op's step under the
     /// same outer keys) and the position or key to look at.
     pub(super) fn partner_of(
@@ -98,14 +108,8 @@ impl RunState<'_> {
         output: &str,
         pairing: Pairing,
     ) -> Option<(FanId, PairAt)> {
-        let instance = &self.instances[id];
-        let (_, index) = instance.record?;
-        let at = match pairing {
-            Pairing::Position => PairAt::Position(index),
-            Pairing::Key(_) => PairAt::Key(instance.keys.last()?.clone()),
-        };
-        let keys = instance.keys.clone();
-        let producer = self.instance_at(partner, &keys)?;
+        let at = self.pair_at(id, pairing)?;
+        let producer = self.instance_at(partner, &self.instances[id].keys)?;
         let fan = self.fan_for(producer, output);
         // Indexed by key from now on: a join looks each clone's key up once, not by a scan.
         self.partner_side(fan);
@@ -120,14 +124,9 @@ impl RunState<'_> {
         output: &str,
         pairing: Pairing,
     ) -> Option<JsonText> {
-        let instance = &self.instances[id];
-        let (_, index) = instance.record?;
-        let producer = self.instance_at(partner, &instance.keys)?;
+        let at = self.pair_at(id, pairing)?;
+        let producer = self.instance_at(partner, &self.instances[id].keys)?;
         let fan = *self.fan_index.get(&(producer, output.to_owned()))?;
-        let at = match pairing {
-            Pairing::Position => PairAt::Position(index),
-            Pairing::Key(_) => PairAt::Key(instance.keys.last()?.clone()),
-        };
         self.partner_index(fan, &at).map(|i| self.fans[fan].values[i].clone())
     }
 
@@ -151,17 +150,17 @@ impl RunState<'_> {
             return Some(Outcome::Met);
         }
         let fan = &self.fans[fan];
-        let producer = &self.instances[fan.producer].step_key;
         let ended = fan.closed?;
+        let producer = &self.instances[fan.producer].step_key;
+        let partner = format!("{producer}.{}", fan.output);
         let lost = match ended {
             StepStatus::Failure => Unmet::Failed(vec![producer.clone()]),
-            StepStatus::Skipped => Unmet::Skipped(vec![format!("{producer}.{}", fan.output)]),
+            StepStatus::Skipped => Unmet::Skipped(vec![partner]),
             StepStatus::Abandoned | StepStatus::Cancelled => Unmet::NotExecuted(vec![producer.clone()]),
             StepStatus::Success if !super::rules::dynamic_output_supplied(fan.keys.len(), fan.required) => {
-                Unmet::Skipped(vec![format!("{producer}.{}", fan.output)])
+                Unmet::Skipped(vec![partner])
             }
             StepStatus::Success => {
-                let partner = format!("{producer}.{}", fan.output);
                 let own = self.instances[waiter].keys.last().cloned().unwrap_or_default();
                 match (pairing, at) {
                     (Pairing::Position, PairAt::Position(i)) => Unmet::Invalid(format!(
@@ -295,6 +294,7 @@ impl RunState<'_> {
             }
         };
         let outer = self.instances[self.fans[mapped].producer].keys.clone();
+        let name = self.plan.ops[op].name.clone();
         for (position, key) in unpaired {
             let message = match pairing {
                 Pairing::Position => format!(
@@ -309,7 +309,6 @@ impl RunState<'_> {
             };
             // A zipped partner's key may already name a clone: then the position names the step
             // (`zip_2`, or `zip_2_1`… if even that is taken), so the failure is never lost.
-            let name = self.plan.ops[op].name.clone();
             let mut keys = outer.clone();
             keys.push(key);
             let mut n = 0;
