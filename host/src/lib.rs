@@ -12,6 +12,7 @@
 //!   [`step::StepSpec`] is run by another process or machine as it is.
 //! - [`nats`] runs steps on `sandmap worker`s over NATS JetStream: a second runner, and the
 //!   worker.
+//! - [`ui`] serves the run viewer over the store (`sandmap ui`).
 
 pub mod cli;
 pub mod definition;
@@ -24,5 +25,6 @@ pub mod runtime;
 pub mod session;
 pub mod step;
 pub mod store;
+pub mod ui;
 pub mod units;
 pub mod value;

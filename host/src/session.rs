@@ -354,7 +354,12 @@ impl Session {
                     }
                 }
             }
-            Recording::Resumed { store, lock, parent } => match Recorder::resume(store, &options.run_id, lock) {
+            Recording::Resumed { store, lock, parent } => match Recorder::resume(
+                store,
+                &options.run_id,
+                lock,
+                prepared.plan.ops.iter().map(|op| op.name.clone()).collect(),
+            ) {
                 Ok(recorder) => (Some(Arc::new(recorder)), Some(parent)),
                 Err(error) => {
                     warnings.push(format!("the resumed run is not recorded: {error}"));

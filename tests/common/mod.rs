@@ -2,6 +2,7 @@
 //! through the binary.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+pub mod browser;
 pub mod nats;
 
 use std::path::{Path, PathBuf};

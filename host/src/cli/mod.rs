@@ -7,10 +7,11 @@ mod graph;
 mod inspect;
 mod progress;
 mod reexecute;
-mod render;
+pub(crate) mod render;
 mod resume;
 mod run;
 mod runs;
+mod ui;
 mod worker;
 
 use std::path::PathBuf;
@@ -72,6 +73,8 @@ enum Command {
     /// Run steps for `run --executor nats://…` on this machine: pull them from a NATS JetStream
     /// server and run each in a fresh sandbox.
     Worker(worker::WorkerArgs),
+    /// Serve the run viewer: every run live in the browser, re-execute and resume from the page.
+    Ui(ui::UiArgs),
 }
 
 /// Options every job command takes.
@@ -123,6 +126,7 @@ pub fn main() -> ExitCode {
         Command::Gc(args) => runs::gc(args),
         Command::Worker(args) => worker::worker(args),
         Command::Cancel(args) => cancel::cancel(args),
+        Command::Ui(args) => ui::ui(args),
     };
     match result {
         Ok(code) => code,

@@ -99,7 +99,7 @@ pub struct LogsArgs {
 
 pub fn runs(args: RunsArgs) -> anyhow::Result<ExitCode> {
     let store = args.store.open()?;
-    let filter = RunFilter { job: args.job, status: args.status, limit: args.limit };
+    let filter = RunFilter { job: args.job, status: args.status, before: None, limit: args.limit };
     let runs = store.runs(&filter)?;
     let mut out = std::io::stdout().lock();
     if args.json {

@@ -100,6 +100,9 @@ pub struct AttemptReport {
     pub duration_ms: f64,
     /// Records it emitted (dropped with it).
     pub records: usize,
+    /// What it logged (empty for an attempt recorded before sandmap kept it).
+    #[serde(default)]
+    pub log: Arc<StepLog>,
 }
 
 /// One step of the run.

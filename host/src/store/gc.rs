@@ -113,6 +113,7 @@ impl RunStore {
             for id in &order {
                 for statement in [
                     "DELETE FROM records WHERE run_id = ?1",
+                    "DELETE FROM step_events WHERE run_id = ?1",
                     "DELETE FROM steps WHERE run_id = ?1",
                     "DELETE FROM run_components WHERE run_id = ?1",
                     "DELETE FROM runs WHERE id = ?1",

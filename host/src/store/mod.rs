@@ -8,12 +8,17 @@ mod gc;
 mod recorder;
 mod schema;
 mod step_detail;
+mod views;
 
 pub use gc::{GcPolicy, GcReport};
 pub use recorder::Recorder;
 
 pub use schema::VERSION as SCHEMA_VERSION;
 pub use step_detail::{InputDetail, RecordDetail, StepDetail, step_detail};
+pub use views::{
+    ComponentRow, EventBatch, HISTOGRAM_BINS, MAX_PAGE as MAX_STEP_PAGE, OpCounts, OpSpan, RunHead, RunState,
+    StepOrder, StepPage, StepQuery, StepRow,
+};
 
 use std::path::{Path, PathBuf};
 
@@ -170,6 +175,8 @@ pub struct RunFilter {
     pub job: Option<String>,
     /// Only runs with this status.
     pub status: Option<String>,
+    /// Only runs recorded before this Unix time, in milliseconds (the next page of a list).
+    pub before: Option<i64>,
     /// At most this many (newest first).
     pub limit: usize,
 }
@@ -259,11 +266,14 @@ impl RunStore {
     /// numbers them in the order they ended; they are read back in report order (each step's
     /// `sort_key`), then that. `replacing`: a step may be recorded already (a resumed run
     /// settles again what the dead one had abandoned), and its row and records are replaced.
-    pub fn append_steps(
+    ///
+    /// The batch's step events are written in the same transaction, in order: a viewer that has
+    /// read an ended step's event finds its row.
+    pub(crate) fn append_steps(
         &mut self,
         run_id: &str,
         first_seq: i64,
-        steps: &[std::sync::Arc<EndedStep>],
+        batch: &recorder::Batch,
         replacing: bool,
     ) -> Result<(), StoreError> {
         let path = self.path.clone();
@@ -274,8 +284,9 @@ impl RunStore {
                 .prepare_cached(
                     "INSERT OR REPLACE INTO steps (run_id, seq, key, op, mapping_key, status, error, attempts,
                                                    duration_ms, previous_attempts, log, outputs, reused, record_digest,
-                                                   sort_key, inputs_digest, worker, output_metadata)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                                                   sort_key, inputs_digest, worker, output_metadata, started_at_ms,
+                                                   ended_at_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
                 )
                 .map_err(sqlite)?;
             let mut forget =
@@ -286,7 +297,19 @@ impl RunStore {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )
                 .map_err(sqlite)?;
-            for (offset, ended) in steps.iter().enumerate() {
+            let mut event = tx
+                .prepare_cached(
+                    "INSERT INTO step_events (run_id, step_key, op, attempt, from_status, to_status, at_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(sqlite)?;
+            for e in &batch.events {
+                event
+                    .execute(params![run_id, e.step_key, e.op, e.attempt, e.from_status, e.to_status, e.at_ms])
+                    .map_err(sqlite)?;
+            }
+            for (offset, timed) in batch.steps.iter().enumerate() {
+                let ended = &*timed.step;
                 let s = &ended.report;
                 // Most steps have neither: the constant spares the serializer on the writer's hot path.
                 let attempts = if s.previous_attempts.is_empty() {
@@ -331,6 +354,8 @@ impl RunStore {
                     ended.inputs_digest,
                     s.worker,
                     output_metadata,
+                    timed.started_at_ms,
+                    timed.ended_at_ms,
                 ])
                 .map_err(sqlite)?;
                 if replacing {
@@ -346,6 +371,39 @@ impl RunStore {
             }
         }
         tx.commit().map_err(sqlite)
+    }
+
+    /// For a run being resumed: the steps its dead process had started and not ended stop
+    /// running, as the event log counts them (`running` → nothing).
+    pub(crate) fn close_open_steps(&mut self, run_id: &str, at_ms: i64) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO step_events (run_id, step_key, op, attempt, from_status, to_status, at_ms)
+                 SELECT e.run_id, e.step_key, e.op, e.attempt, 'running', NULL, ?2 FROM step_events e
+                 WHERE e.run_id = ?1 AND e.to_status = 'running' AND NOT EXISTS
+                     (SELECT 1 FROM step_events l WHERE l.run_id = e.run_id AND l.step_key = e.step_key AND l.seq > e.seq)
+                 ORDER BY e.seq",
+                params![run_id, at_ms],
+            )
+            .map(drop)
+            .map_err(|e| self.sqlite(e))
+    }
+
+    /// For a run being resumed: the status of each step it recorded that did not succeed or fail
+    /// (those it settles again).
+    pub(crate) fn settled_statuses(
+        &self,
+        run_id: &str,
+    ) -> Result<std::collections::HashMap<String, String>, StoreError> {
+        let mut query = self
+            .conn
+            .prepare("SELECT key, status FROM steps WHERE run_id = ?1 AND reused = 0 AND status NOT IN ('success', 'failure')")
+            .map_err(|e| self.sqlite(e))?;
+        query
+            .query_map(params![run_id], |row| Ok((row.get(0)?, row.get(1)?)))
+            .map_err(|e| self.sqlite(e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.sqlite(e))
     }
 
     /// End a run whose steps are recorded: its status, outputs and time. `resumed`: the run was
@@ -455,6 +513,7 @@ impl RunStore {
                         r.parent_run_id
                  FROM runs r
                  WHERE (?1 IS NULL OR r.job = ?1) AND (?2 IS NULL OR r.status = ?2)
+                       AND (?3 IS NULL OR r.recorded_at_ms < ?3)
                  ORDER BY r.recorded_at_ms DESC, r.id DESC",
             )
             .map_err(|e| self.sqlite(e))?;
@@ -462,7 +521,7 @@ impl RunStore {
         // run lock tells.
         let stored_status = filter.status.as_deref().map(|s| if s == "interrupted" { "running" } else { s });
         let rows = query
-            .query_map(params![filter.job, stored_status], |row| {
+            .query_map(params![filter.job, stored_status, filter.before], |row| {
                 Ok(RunSummary {
                     run_id: row.get(0)?,
                     job: row.get(1)?,
@@ -603,16 +662,42 @@ impl RunStore {
     /// The steps recorded for run `id`, in their recorded order; those reused from a parent run
     /// only if `with_reused`.
     fn steps(&self, id: &str, with_reused: bool) -> Result<Vec<EndedStep>, StoreError> {
+        self.steps_where(id, "(?2 OR reused = 0)", vec![with_reused.into()])
+    }
+
+    /// Step `key` of run `id` and every step of the ops `ops` (what a step's detail reads its
+    /// inputs from), without loading the rest of a large run.
+    pub fn steps_around(&self, id: &str, key: &str, ops: &[String]) -> Result<Vec<EndedStep>, StoreError> {
+        let mut steps = self.steps_where(id, "key = ?2", vec![key.to_owned().into()])?;
+        for op in ops {
+            steps.extend(self.steps_where(
+                id,
+                "op = ?2 AND key <> ?3",
+                vec![op.clone().into(), key.to_owned().into()],
+            )?);
+        }
+        Ok(steps)
+    }
+
+    /// The steps of run `id` that `condition` selects, over parameters `?2`… from `extra`.
+    fn steps_where(
+        &self,
+        id: &str,
+        condition: &str,
+        extra: Vec<rusqlite::types::Value>,
+    ) -> Result<Vec<EndedStep>, StoreError> {
         let mut query = self
             .conn
-            .prepare(
+            .prepare_cached(&format!(
                 "SELECT key, op, mapping_key, status, error, attempts, duration_ms, previous_attempts, log, outputs,
                         record_digest, reused, inputs_digest, worker, output_metadata
-                 FROM steps WHERE run_id = ?1 AND (?2 OR reused = 0) ORDER BY sort_key, seq",
-            )
+                 FROM steps WHERE run_id = ?1 AND {condition} ORDER BY sort_key, seq"
+            ))
             .map_err(|e| self.sqlite(e))?;
+        let mut all: Vec<rusqlite::types::Value> = vec![id.to_owned().into()];
+        all.extend(extra);
         let rows = query
-            .query_map(params![id, with_reused], |row| {
+            .query_map(rusqlite::params_from_iter(all), |row| {
                 Ok((
                     (
                         row.get::<_, String>(0)?,
@@ -754,7 +839,7 @@ fn sort_key(key: &[u32]) -> Option<Vec<u8>> {
     (!key.is_empty()).then(|| key.iter().flat_map(|n| n.to_be_bytes()).collect())
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

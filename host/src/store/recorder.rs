@@ -13,8 +13,15 @@ use crate::executor::{EndedStep, RunObserver, RunReport};
 /// batch as large as the backlog keeps up with any run; the cap bounds one transaction.
 const MAX_BATCH: usize = 4096;
 
-/// An ended step; `None` tells the writer to stop.
-type Message = Option<std::sync::Arc<EndedStep>>;
+/// What the scheduler hands the writer.
+enum Message {
+    /// An attempt of a step started (`op` is the op's index in the plan).
+    Started { op: usize, key: String, attempt: u32, at_ms: i64 },
+    /// A step ended.
+    Ended { step: std::sync::Arc<EndedStep>, at_ms: i64 },
+    /// Write what is queued and stop.
+    Stop,
+}
 
 /// A [`RunObserver`] that records each ended step into the run store.
 pub struct Recorder {
@@ -35,12 +42,15 @@ impl Recorder {
     pub fn start(mut store: RunStore, run: &RunStart<'_>) -> Result<Self, StoreError> {
         let lock = store.lock_run(run.run_id)?;
         store.begin(run)?;
-        Ok(Self::spawn(store, run.run_id, false, 0, lock, Default::default()))
+        let ops = run.configs.iter().map(|(op, _)| op.clone()).collect();
+        let events = EventLog { ops, ..EventLog::default() };
+        Ok(Self::spawn(store, run.run_id, false, 0, lock, Default::default(), events))
     }
 
     /// Go on recording interrupted run `run_id`, whose lock `lock` this process now holds. Steps
     /// taken from before the interruption are already recorded and are not written again.
-    pub fn resume(store: RunStore, run_id: &str, lock: RunLock) -> Result<Self, StoreError> {
+    /// `ops`: the plan's op names, in plan order.
+    pub fn resume(mut store: RunStore, run_id: &str, lock: RunLock, ops: Vec<String>) -> Result<Self, StoreError> {
         let next_seq: i64 = store
             .conn
             .query_row(
@@ -67,7 +77,12 @@ impl Recorder {
                 .collect::<Result<_, _>>()
                 .map_err(|e| store.sqlite(e))?
         };
-        Ok(Self::spawn(store, run_id, true, next_seq, lock, recorded))
+        // Steps the dead process had started and not ended stop running (their event says so);
+        // the steps it ended that this run settles again start from their recorded status.
+        store.close_open_steps(run_id, super::now_ms())?;
+        let settled = store.settled_statuses(run_id)?;
+        let events = EventLog { ops, settled, ..EventLog::default() };
+        Ok(Self::spawn(store, run_id, true, next_seq, lock, recorded, events))
     }
 
     fn spawn(
@@ -77,16 +92,17 @@ impl Recorder {
         next_seq: i64,
         lock: RunLock,
         recorded: std::collections::HashSet<String>,
+        events: EventLog,
     ) -> Self {
         let (sender, receiver) = crossbeam_channel::unbounded();
         let (id, path) = (run_id.to_owned(), store.path().to_owned());
-        let writer = std::thread::spawn(move || write_steps(store, &id, next_seq, resumed, &receiver));
+        let writer = std::thread::spawn(move || write_steps(store, &id, next_seq, resumed, events, &receiver));
         Self { path, resumed, recorded, sender, writer: std::sync::Mutex::new(Some(writer)), _lock: lock }
     }
 
     /// Write what is still queued, then end the run with `report` (status, outputs, order).
     pub fn finish(&self, report: &RunReport) -> Result<(), StoreError> {
-        let _ = self.sender.send(None);
+        let _ = self.sender.send(Message::Stop);
         let writer = self.writer.lock().ok().and_then(|mut w| w.take());
         let Some(writer) = writer else { return Ok(()) };
         let mut store = writer.join().map_err(|_| StoreError::Corrupt {
@@ -99,6 +115,10 @@ impl Recorder {
 }
 
 impl RunObserver for Recorder {
+    fn step_started(&self, op: usize, key: &str, attempt: u32) {
+        let _ = self.sender.send(Message::Started { op, key: key.to_owned(), attempt, at_ms: super::now_ms() });
+    }
+
     fn step_finished(&self, _op: usize, step: &std::sync::Arc<EndedStep>) {
         // A resumed run takes the steps it recorded before it was interrupted as they are; what
         // it takes from its parent only now (a re-execution interrupted before it came to them)
@@ -108,36 +128,124 @@ impl RunObserver for Recorder {
         }
         // The writer only stops when told to, so a send fails only if it has failed already,
         // and `finish` reports that.
-        let _ = self.sender.send(Some(std::sync::Arc::clone(step)));
+        let _ = self.sender.send(Message::Ended { step: std::sync::Arc::clone(step), at_ms: super::now_ms() });
     }
 }
 
-/// The recording thread: waits for a step, then writes it with everything queued behind it.
+/// The status each step stands at for the event log, where the rows of `steps` do not say it:
+/// the steps started and not yet ended (with when they first started), and for a resumed run
+/// the recorded steps it settles again. Bounded by the steps in flight, not by the run's size.
+#[derive(Default)]
+struct EventLog {
+    /// The plan's op names, by index.
+    ops: Vec<String>,
+    /// Started and not ended: key → when its first attempt started.
+    running: std::collections::HashMap<String, i64>,
+    /// A resumed run's recorded steps that may end again: key → recorded status.
+    settled: std::collections::HashMap<String, String>,
+}
+
+impl EventLog {
+    fn started(&mut self, op: usize, key: String, attempt: u32, at_ms: i64, batch: &mut Batch) {
+        let op = self.ops.get(op).cloned().unwrap_or_default();
+        let from = if self.running.contains_key(&key) { Some("running".to_owned()) } else { self.settled.remove(&key) };
+        self.running.entry(key.clone()).or_insert(at_ms);
+        batch.events.push(StepEvent {
+            step_key: key,
+            op,
+            attempt,
+            from_status: from,
+            to_status: Some("running".into()),
+            at_ms,
+        });
+    }
+
+    fn ended(&mut self, step: std::sync::Arc<EndedStep>, at_ms: i64, batch: &mut Batch) {
+        let key = &step.report.key;
+        let (from, started_at_ms) = match self.running.remove(key) {
+            Some(started) => (Some("running".to_owned()), Some(started)),
+            None => (self.settled.remove(key), None),
+        };
+        batch.events.push(StepEvent {
+            step_key: key.clone(),
+            op: step.report.op.clone(),
+            attempt: step.report.attempts,
+            from_status: from,
+            to_status: Some(step.report.status.as_str().to_owned()),
+            at_ms,
+        });
+        // A step taken from the parent run did not run here: it has no times of its own.
+        let ended_at_ms = (!step.reused).then_some(at_ms);
+        batch.steps.push(TimedStep { step, started_at_ms, ended_at_ms });
+    }
+}
+
+/// One change of a step's status, as the viewer follows it: `from` → `to` (`None`: not counted).
+#[derive(Debug, Clone)]
+pub(crate) struct StepEvent {
+    pub step_key: String,
+    pub op: String,
+    pub attempt: u32,
+    pub from_status: Option<String>,
+    pub to_status: Option<String>,
+    pub at_ms: i64,
+}
+
+/// An ended step with when it started (its first attempt) and ended, if it ran in this run.
+pub(crate) struct TimedStep {
+    pub step: std::sync::Arc<EndedStep>,
+    pub started_at_ms: Option<i64>,
+    pub ended_at_ms: Option<i64>,
+}
+
+/// What one transaction writes.
+#[derive(Default)]
+pub(crate) struct Batch {
+    pub steps: Vec<TimedStep>,
+    pub events: Vec<StepEvent>,
+}
+
+impl Batch {
+    fn len(&self) -> usize {
+        self.steps.len() + self.events.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The recording thread: waits for a message, then writes it with everything queued behind it.
 fn write_steps(
     mut store: RunStore,
     run_id: &str,
     mut next_seq: i64,
     resumed: bool,
+    mut log: EventLog,
     receiver: &Receiver<Message>,
 ) -> Result<RunStore, StoreError> {
-    let mut batch = Vec::new();
+    let mut batch = Batch::default();
     loop {
         let mut stop = false;
+        let mut take = |message, batch: &mut Batch, stop: &mut bool| match message {
+            Message::Started { op, key, attempt, at_ms } => log.started(op, key, attempt, at_ms, batch),
+            Message::Ended { step, at_ms } => log.ended(step, at_ms, batch),
+            Message::Stop => *stop = true,
+        };
         match receiver.recv() {
-            Ok(Some(step)) => batch.push(step),
-            Ok(None) | Err(_) => stop = true,
+            Ok(message) => take(message, &mut batch, &mut stop),
+            Err(_) => stop = true,
         }
         while !stop && batch.len() < MAX_BATCH {
             match receiver.try_recv() {
-                Ok(Some(step)) => batch.push(step),
-                Ok(None) => stop = true,
+                Ok(message) => take(message, &mut batch, &mut stop),
                 Err(_) => break,
             }
         }
         if !batch.is_empty() {
             store.append_steps(run_id, next_seq, &batch, resumed)?;
-            next_seq += batch.len() as i64;
-            batch.clear();
+            next_seq += batch.steps.len() as i64;
+            batch = Batch::default();
         }
         if stop {
             return Ok(store);

@@ -72,6 +72,30 @@ const MIGRATIONS: &[&str] = &[
     //    job a run started from (`resume` compares it, not the file's bytes).
     "ALTER TABLE steps ADD COLUMN output_metadata TEXT NOT NULL DEFAULT '{}';
      ALTER TABLE runs ADD COLUMN job_model TEXT;",
+    // 8: the run viewer — when each step started and ended; a log of step events (each start
+    //    of an attempt, each end) numbered across the store, which a viewer follows and resumes
+    //    from by number (`steps` stays the table of ended steps, which `resume` reads); indexes
+    //    to page a run's clones by op, status and key. Runs recorded before keep their steps:
+    //    one `ended` event each, in report order, with no time.
+    "ALTER TABLE steps ADD COLUMN started_at_ms INTEGER;
+     ALTER TABLE steps ADD COLUMN ended_at_ms INTEGER;
+     CREATE TABLE step_events (
+         seq INTEGER PRIMARY KEY AUTOINCREMENT,
+         run_id TEXT NOT NULL REFERENCES runs(id),
+         step_key TEXT NOT NULL,
+         op TEXT NOT NULL,
+         attempt INTEGER NOT NULL,
+         from_status TEXT,
+         to_status TEXT,
+         at_ms INTEGER
+     );
+     CREATE INDEX step_events_by_run ON step_events (run_id, seq);
+     CREATE INDEX step_events_by_step ON step_events (run_id, step_key, seq);
+     CREATE INDEX steps_by_op_order ON steps (run_id, op, sort_key, seq);
+     CREATE INDEX steps_by_op_status ON steps (run_id, op, status);
+     CREATE INDEX steps_by_op_key ON steps (run_id, op, mapping_key);
+     INSERT INTO step_events (run_id, step_key, op, attempt, from_status, to_status, at_ms)
+         SELECT run_id, key, op, attempts, NULL, status, NULL FROM steps ORDER BY run_id, sort_key, seq;",
 ];
 
 /// Bring the schema up to date.
@@ -127,5 +151,46 @@ mod tests {
         assert_eq!(outputs, "{}");
         let version: i64 = conn.query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0)).unwrap();
         assert_eq!(version, VERSION as i64);
+    }
+
+    #[test]
+    fn a_version_7_store_gets_one_ended_event_per_step_in_report_order() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE schema_version (version INTEGER NOT NULL);").unwrap();
+        for (i, migration) in MIGRATIONS[..7].iter().enumerate() {
+            conn.execute_batch(migration).unwrap();
+            conn.execute("INSERT INTO schema_version VALUES (?1)", params![i as i64 + 1]).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO runs (id, job, job_file, job_digest, status, recorded_at_ms, duration_ms, outputs)
+                 VALUES ('r1', 'j', 'j.toml', 'd', 'failure', 1, 2.0, '{}');
+             INSERT INTO steps (run_id, seq, key, op, status, attempts, duration_ms, previous_attempts, log, sort_key)
+                 VALUES ('r1', 0, 'b[k1]', 'b', 'failure', 2, 1.0, '[]', '{}', X'0000000100000001'),
+                        ('r1', 1, 'a', 'a', 'success', 1, 1.0, '[]', '{}', X'00000000'),
+                        ('r1', 2, 'b[k0]', 'b', 'success', 1, 1.0, '[]', '{}', X'0000000100000000');",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let events: Vec<(String, i64, Option<String>, String, Option<i64>)> = conn
+            .prepare("SELECT step_key, attempt, from_status, to_status, at_ms FROM step_events ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            events,
+            [
+                ("a".into(), 1, None, "success".into(), None),
+                ("b[k0]".into(), 1, None, "success".into(), None),
+                ("b[k1]".into(), 2, None, "failure".into(), None),
+            ]
+        );
+        let times: (Option<i64>, Option<i64>) = conn
+            .query_row("SELECT started_at_ms, ended_at_ms FROM steps WHERE key = 'a'", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(times, (None, None));
     }
 }

@@ -100,11 +100,14 @@ impl RunState<'_> {
     fn retry(&mut self, id: InstanceId, failure: &StepFailure, duration: Duration, records: usize) {
         let instance = &mut self.instances[id];
         let attempt = instance.attempts;
+        // The attempt's log goes with it; the next attempt logs afresh.
+        let log = std::mem::take(&mut instance.extra().log);
         instance.extra().previous_attempts.push(AttemptReport {
             attempt,
             error: failure.to_string(),
             duration_ms: millis(duration),
             records,
+            log,
         });
         instance.outputs.clear();
         instance.extra().output_metadata.clear();

@@ -142,6 +142,33 @@ impl Op for Behave {
                 }
                 Ok(json!({ "logged": n }))
             }
+            // Output a viewer must show as text: markup, a script URL, raw HTML in Markdown, and
+            // terminal escapes, in the log and in metadata.
+            "hostile_ui" => {
+                let script = "<script>window.__pwned=1</script>";
+                println!("{script} \x1b[31mred\x1b[0m \x1b]0;title\x07");
+                ctx.info(format!("logged {script}"));
+                ctx.output(
+                    Output::new("result", json!({ "html": script }))
+                        .metadata("link", sandmap_guest::MetadataValue::Url("javascript:window.__pwned=1".into()))
+                        .metadata("site", sandmap_guest::MetadataValue::Url("https://example.com/a?b=1".into()))
+                        .metadata(
+                            "notes",
+                            sandmap_guest::MetadataValue::Markdown(
+                                "**bold** <img src=x onerror=\"window.__pwned=1\"> [x](javascript:window.__pwned=1)"
+                                    .into(),
+                            ),
+                        )
+                        .metadata("text", sandmap_guest::MetadataValue::Text(format!("{script}\x1b[2J"))),
+                )?;
+                Ok(Value::Null)
+            }
+            // Says something on both streams, then fails (a retried step's earlier attempts have logs).
+            "noisy_fail" => {
+                println!("noisy attempt on stdout");
+                eprintln!("noisy attempt on stderr");
+                Err(OpError::new(arg))
+            }
             "ansi" => {
                 print!("\x1b[2J\x1b]0;owned\x07");
                 Err(OpError::new("\x1b[31mred\x1b[0m"))
