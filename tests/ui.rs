@@ -270,6 +270,7 @@ fn a_run_of_100000_clones_shows_one_page_of_rows_with_bounded_events_and_memory(
         .js("const p = performance.getEntriesByName('first-contentful-paint')[0]; return p ? p.startTime : null");
     assert_eq!(text(&browser, "#graph g.node[data-op=each] text.counts"), format!("{N}/{N} ok"));
     assert_eq!(text(&browser, "#clone-total"), N.to_string());
+    browser.screenshot("run-100k");
     let rows = browser.js("return document.querySelectorAll('tr').length");
     assert!(rows.as_u64().unwrap() <= 110, "the page holds {rows} rows");
     // The next page is one click away and still one page.
@@ -288,7 +289,7 @@ fn a_run_of_100000_clones_shows_one_page_of_rows_with_bounded_events_and_memory(
         rss >> 20
     );
     assert!(rss < 200 << 20, "the server holds {} MiB", rss >> 20);
-    browser.screenshot("run-100k");
+    browser.screenshot("timeline-100k");
     no_page_errors(&browser);
 }
 
@@ -382,6 +383,14 @@ fn over_http_foreign_hosts_and_tokenless_posts_are_refused_and_the_api_is_show_j
     assert_eq!(page["rows"][0]["key"], json!("process_file[c_md]"));
     let (status, _, _) = http(ui.addr, "GET", &format!("/api/runs/{id}/steps?status=%3Cscript%3E"), &[], "");
     assert_eq!(status, 400);
+    let (status, _, page) =
+        http(ui.addr, "GET", &format!("/api/runs/{id}/steps?op=process_file&after=9223372036854775807"), &[], "");
+    assert_eq!(status, 200);
+    assert_eq!(serde_json::from_str::<Value>(&page).unwrap()["rows"], json!([]));
+    let (status, _, said) =
+        http(ui.addr, "POST", &format!("/api/runs/{id}/resume"), &[json_type, ("X-Sandmap-Token", &token)], "");
+    assert_eq!(status, 422, "{said}");
+    assert!(said.contains("only an interrupted or cancelled run resumes"), "{said}");
     let (status, _, said) = http(ui.addr, "GET", "/runs/not-a-run", &[], "");
     assert_eq!(status, 404, "{said}");
     // Runs, filtered.

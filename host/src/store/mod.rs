@@ -303,7 +303,7 @@ impl RunStore {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )
                 .map_err(sqlite)?;
-            for e in &batch.events {
+            for e in batch.events.iter().filter(|e| e.from_status.is_some() || e.to_status.is_some()) {
                 event
                     .execute(params![run_id, e.step_key, e.op, e.attempt, e.from_status, e.to_status, e.at_ms])
                     .map_err(sqlite)?;
@@ -374,12 +374,15 @@ impl RunStore {
     }
 
     /// For a run being resumed: the steps its dead process had started and not ended stop
-    /// running, as the event log counts them (`running` → nothing).
+    /// running, as the event log counts them: back to the status their row records (a step
+    /// settled again after an earlier resume), or to nothing.
     pub(crate) fn close_open_steps(&mut self, run_id: &str, at_ms: i64) -> Result<(), StoreError> {
         self.conn
             .execute(
                 "INSERT INTO step_events (run_id, step_key, op, attempt, from_status, to_status, at_ms)
-                 SELECT e.run_id, e.step_key, e.op, e.attempt, 'running', NULL, ?2 FROM step_events e
+                 SELECT e.run_id, e.step_key, e.op, e.attempt, 'running',
+                        (SELECT s.status FROM steps s WHERE s.run_id = e.run_id AND s.key = e.step_key), ?2
+                 FROM step_events e
                  WHERE e.run_id = ?1 AND e.to_status = 'running' AND NOT EXISTS
                      (SELECT 1 FROM step_events l WHERE l.run_id = e.run_id AND l.step_key = e.step_key AND l.seq > e.seq)
                  ORDER BY e.seq",
@@ -449,7 +452,19 @@ impl RunStore {
         let dir = self.lock_dir();
         std::fs::create_dir_all(&dir).map_err(|source| StoreError::Io { path: dir.clone(), source })?;
         let file = std::fs::File::create(&path).map_err(|source| StoreError::Io { path: path.clone(), source })?;
-        match file.try_lock() {
+        // A viewer probing whether the run is live holds the lock for an instant: a few tries
+        // tell that from another process running it.
+        let mut tries = 0;
+        let locked = loop {
+            match file.try_lock() {
+                Err(std::fs::TryLockError::WouldBlock) if tries < 10 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(30));
+                }
+                other => break other,
+            }
+        };
+        match locked {
             Ok(()) => {
                 // The pid, for `sandmap cancel`; the lock itself is what says the run is live.
                 use std::io::Write;

@@ -143,6 +143,10 @@ struct EventLog {
     running: std::collections::HashMap<String, i64>,
     /// A resumed run's recorded steps that may end again: key → recorded status.
     settled: std::collections::HashMap<String, String>,
+    /// First attempts started in the batch being gathered: key → its event's place in the batch.
+    /// A step that starts and ends within one batch was never seen running by anyone: its two
+    /// events become one (nothing → its status), which halves the events of a fast fan-out.
+    unwritten_starts: std::collections::HashMap<String, usize>,
 }
 
 impl EventLog {
@@ -150,6 +154,9 @@ impl EventLog {
         let op = self.ops.get(op).cloned().unwrap_or_default();
         let from = if self.running.contains_key(&key) { Some("running".to_owned()) } else { self.settled.remove(&key) };
         self.running.entry(key.clone()).or_insert(at_ms);
+        if attempt == 1 && from.is_none() {
+            self.unwritten_starts.insert(key.clone(), batch.events.len());
+        }
         batch.events.push(StepEvent {
             step_key: key,
             op,
@@ -160,12 +167,25 @@ impl EventLog {
         });
     }
 
+    /// The batch was written: its starts are visible now.
+    fn written(&mut self) {
+        self.unwritten_starts.clear();
+    }
+
     fn ended(&mut self, step: std::sync::Arc<EndedStep>, at_ms: i64, batch: &mut Batch) {
         let key = &step.report.key;
-        let (from, started_at_ms) = match self.running.remove(key) {
+        let (mut from, started_at_ms) = match self.running.remove(key) {
             Some(started) => (Some("running".to_owned()), Some(started)),
             None => (self.settled.remove(key), None),
         };
+        if let Some(place) = self.unwritten_starts.remove(key)
+            && step.report.attempts == 1
+            && let Some(start) = batch.events.get_mut(place)
+        {
+            // Dropped when written; the step's row keeps when it started.
+            start.to_status = None;
+            from = None;
+        }
         batch.events.push(StepEvent {
             step_key: key.clone(),
             op: step.report.op.clone(),
@@ -180,7 +200,8 @@ impl EventLog {
     }
 }
 
-/// One change of a step's status, as the viewer follows it: `from` → `to` (`None`: not counted).
+/// One change of a step's status, as the viewer follows it: `from` → `to` (`None`: not counted;
+/// an event with neither is not written).
 #[derive(Debug, Clone)]
 pub(crate) struct StepEvent {
     pub step_key: String,
@@ -244,6 +265,7 @@ fn write_steps(
         }
         if !batch.is_empty() {
             store.append_steps(run_id, next_seq, &batch, resumed)?;
+            log.written();
             next_seq += batch.steps.len() as i64;
             batch = Batch::default();
         }

@@ -443,27 +443,38 @@ impl RunStore {
         if q.status.as_deref() == Some("running") {
             return self.running_page(id, q, limit);
         }
-        // Mapping keys are compared as bytes: every key with the prefix sorts from the prefix to
-        // the prefix followed by the largest character.
-        let upper = q.prefix.as_ref().map(|p| format!("{p}\u{10FFFF}"));
-        let filter = "run_id = ?1 AND op = ?2 AND (?3 IS NULL OR status = ?3)
-                      AND (?4 IS NULL OR (mapping_key >= ?4 AND mapping_key < ?5))";
+        // Only the filters given, so that SQLite can pick an index for them (a statement with
+        // `?x IS NULL OR …` is planned for both cases and narrows by neither).
+        let mut filter = String::from("run_id = ?1 AND op = ?2");
+        let mut params: Vec<rusqlite::types::Value> = vec![id.to_owned().into(), q.op.clone().into()];
+        if let Some(status) = &q.status {
+            params.push(status.clone().into());
+            filter.push_str(&format!(" AND status = ?{}", params.len()));
+        }
+        if let Some(prefix) = &q.prefix {
+            // Mapping keys compare as bytes: every key with the prefix sorts from the prefix to
+            // the prefix followed by the largest character.
+            params.push(prefix.clone().into());
+            params.push(format!("{prefix}\u{10FFFF}").into());
+            filter.push_str(&format!(" AND mapping_key >= ?{} AND mapping_key < ?{}", params.len() - 1, params.len()));
+        }
         let total: i64 = self
             .conn
             .query_row(
                 &format!("SELECT COUNT(*) FROM steps WHERE {filter}"),
-                params![id, q.op, q.status, q.prefix, upper],
+                rusqlite::params_from_iter(params.iter()),
                 |r| r.get(0),
             )
             .map_err(|e| self.sqlite(e))?;
         let sql = format!(
             "SELECT key, mapping_key, status, attempts, duration_ms, started_at_ms, ended_at_ms, worker, error, reused
-             FROM steps WHERE {filter} ORDER BY {} LIMIT ?6 OFFSET ?7",
-            q.order.sql()
+             FROM steps WHERE {filter} ORDER BY {} LIMIT {limit} OFFSET {}",
+            q.order.sql(),
+            i64::try_from(q.offset).unwrap_or(i64::MAX)
         );
         let mut query = self.conn.prepare_cached(&sql).map_err(|e| self.sqlite(e))?;
         let rows = query
-            .query_map(params![id, q.op, q.status, q.prefix, upper, limit as i64, q.offset as i64], |r| {
+            .query_map(rusqlite::params_from_iter(params.iter()), |r| {
                 Ok(StepRow {
                     key: r.get(0)?,
                     mapping_key: r.get(1)?,
@@ -481,7 +492,8 @@ impl RunStore {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| self.sqlite(e))?;
         let total = usize::try_from(total).unwrap_or(0);
-        let next = (q.offset + rows.len() < total && !rows.is_empty()).then_some(q.offset + rows.len());
+        let shown = q.offset.saturating_add(rows.len());
+        let next = (shown < total && !rows.is_empty()).then_some(shown);
         Ok(StepPage { rows, total, next })
     }
 
@@ -533,7 +545,8 @@ impl RunStore {
         }
         let total = matching.len();
         let rows: Vec<StepRow> = matching.into_iter().skip(q.offset).take(limit).collect();
-        let next = (q.offset + rows.len() < total && !rows.is_empty()).then_some(q.offset + rows.len());
+        let shown = q.offset.saturating_add(rows.len());
+        let next = (shown < total && !rows.is_empty()).then_some(shown);
         Ok(StepPage { rows, total, next })
     }
 

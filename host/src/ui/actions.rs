@@ -117,7 +117,7 @@ pub(crate) async fn reexecute(
     let result = state
         .db
         .with(move |store| {
-            let run = store.resolve(&id)?;
+            let run = checked(store.resolve(&id)?)?;
             let before = store.children(&run)?;
             let mut all = vec!["reexecute".to_owned(), run.clone()];
             all.extend(args);
@@ -134,7 +134,7 @@ pub(crate) async fn resume(State(state): State<Shared>, Path(id): Path<String>) 
     let result = state
         .db
         .with(move |store| {
-            let run = store.resolve(&id)?;
+            let run = checked(store.resolve(&id)?)?;
             let status = store.run_state(&run)?.status;
             if !matches!(status.as_str(), "interrupted" | "cancelled") {
                 return Err(ViewError::BadRequest(format!(
@@ -151,6 +151,15 @@ pub(crate) async fn resume(State(state): State<Shared>, Path(id): Path<String>) 
         })
         .await;
     Started(result).into_response()
+}
+
+/// `id` as a run id the child may take as an argument: a UUID, as every run id is (one from an
+/// edited store must not read as an option).
+fn checked(id: String) -> Result<String, ViewError> {
+    match uuid::Uuid::try_parse(&id) {
+        Ok(uuid) if uuid.hyphenated().to_string() == id => Ok(id),
+        _ => Err(ViewError::BadRequest(format!("{:?} is not a run id", strip_terminal(&id)))),
+    }
 }
 
 /// Wait until `started` names the child's run, or the child ends without one (its output says

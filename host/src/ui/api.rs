@@ -71,7 +71,11 @@ const STEP_STATUSES: [&str; 6] = ["success", "failure", "skipped", "cancelled", 
 
 impl StepsQuery {
     /// The store query, for run `op` when none is asked for.
-    pub fn query(&self, default_op: &str) -> Result<StepQuery, ViewError> {
+    pub fn query(&self, store: &RunStore, id: &str) -> Result<StepQuery, ViewError> {
+        let op = match self.op.clone().filter(|o| !o.is_empty()) {
+            Some(op) => op,
+            None => default_op(store, id)?,
+        };
         let status = self.status.clone().filter(|s| !s.is_empty());
         if let Some(status) = &status
             && !STEP_STATUSES.contains(&status.as_str())
@@ -83,11 +87,12 @@ impl StepsQuery {
             Some(o) => StepOrder::parse(o).ok_or_else(|| ViewError::BadRequest(format!("no order {o:?}")))?,
         };
         Ok(StepQuery {
-            op: self.op.clone().filter(|o| !o.is_empty()).unwrap_or_else(|| default_op.to_owned()),
+            op,
             status,
             prefix: self.prefix.clone().filter(|p| !p.is_empty()),
             order,
-            offset: self.after.unwrap_or(0),
+            // Past the largest offset SQLite takes, a page is simply empty.
+            offset: self.after.unwrap_or(0).min(i64::MAX as usize / 2),
             limit: self.limit.unwrap_or(CLONE_PAGE).clamp(1, crate::store::MAX_STEP_PAGE),
         })
     }
@@ -115,7 +120,7 @@ pub(crate) async fn steps(
         .db
         .with(move |store| {
             let id = store.resolve(&id)?;
-            let query = q.query(&default_op(store, &id)?)?;
+            let query = q.query(store, &id)?;
             Ok(store.step_page(&id, &query)?)
         })
         .await?;

@@ -36,9 +36,11 @@ const MIN_GAP: Duration = Duration::from_millis(250);
 /// How long a browser waits before it reconnects.
 const RETRY: Duration = Duration::from_millis(500);
 
-/// The store's follower: a counter that moves whenever the store may have changed.
+/// The store's follower: a counter that moves whenever the store may have changed (or a
+/// heartbeat passed), and one that moves only when something was written.
 pub(crate) struct Follower {
     changes: watch::Receiver<u64>,
+    writes: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Follower {
@@ -46,25 +48,36 @@ impl Follower {
     pub fn start(dir: &Path) -> Result<Self, StoreError> {
         let store = RunStore::open(dir)?;
         let (sender, changes) = watch::channel(0u64);
+        let writes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = writes.clone();
         std::thread::Builder::new()
             .name("sandmap-ui-follower".into())
-            .spawn(move || follow(&store, &sender))
+            .spawn(move || follow(&store, &sender, &counted))
             .map_err(|source| StoreError::Io { path: dir.to_owned(), source })?;
-        Ok(Self { changes })
+        Ok(Self { changes, writes })
     }
 
     fn subscribe(&self) -> watch::Receiver<u64> {
         self.changes.clone()
     }
+
+    /// How many times the follower saw the store written: a page polls it (cheap) before it
+    /// asks for anything costly again.
+    pub fn writes(&self) -> u64 {
+        self.writes.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
-fn follow(store: &RunStore, sender: &watch::Sender<u64>) {
+fn follow(store: &RunStore, sender: &watch::Sender<u64>, writes: &std::sync::atomic::AtomicU64) {
     let mut seen = store.data_version().ok();
     let mut last_beat = std::time::Instant::now();
     loop {
         std::thread::sleep(POLL);
         let now = store.data_version().ok();
         let beat = last_beat.elapsed() >= HEARTBEAT;
+        if now != seen {
+            writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         if now != seen || beat {
             seen = now;
             last_beat = std::time::Instant::now();
@@ -158,4 +171,10 @@ async fn next_event(cursor: &mut Cursor) -> Result<Option<Event>, ViewError> {
     cursor.after = Some(batch.seq);
     let data = json!({"seq": batch.seq, "run": run_json, "ops": batch.ops, "steps": batch.steps, "more": batch.more});
     Ok(Some(Event::default().event("delta").id(batch.seq.to_string()).data(data.to_string())))
+}
+
+/// `GET /api/version`: how many writes the viewer has seen, `{"writes": n}` (a page refreshes
+/// its run list only when this moved).
+pub(crate) async fn version(State(state): State<Shared>) -> axum::Json<serde_json::Value> {
+    axum::Json(json!({ "writes": state.follower.writes() }))
 }

@@ -11,9 +11,9 @@ use axum::response::{Html, IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
 use serde::Deserialize;
 
-use super::api::{RunsQuery, StepsQuery, default_op};
+use super::api::{RunsQuery, StepsQuery};
 use super::db::ViewError;
-use super::render::{duration, json_block, metadata, query, segment, short, strip_terminal, time};
+use super::render::{duration, metadata, query, segment, short, strip_terminal, time};
 use super::server::Shared;
 use crate::executor::{EndedStep, StepReport};
 use crate::job::JobModel;
@@ -90,7 +90,7 @@ pub(crate) async fn runs(State(state): State<Shared>, Query(q): Query<RunsListQu
     let older = runs.last().filter(|_| runs.len() >= filter_limit(&q.runs)).map(|r| r.recorded_at_ms.to_string());
     let table = html! {
         table #runs-table.runs {
-            thead { tr { th { "run" } th { "job" } th { "status" } th { "started" } th { "duration" } th { "steps ok" } th { "failed" } th { "lineage" } } }
+            thead { tr { th { "run" } th { "job" } th { "status" } th { "started" } th { "duration" } th { "steps" } th { "failed" } th { "lineage" } } }
             tbody {
                 @for (run, children) in runs.iter().zip(&children) {
                     tr.run-row data-run=(run.run_id) {
@@ -99,7 +99,7 @@ pub(crate) async fn runs(State(state): State<Shared>, Query(q): Query<RunsListQu
                         td { (status_badge(&run.status)) }
                         td { (time(run.recorded_at_ms)) }
                         td { (if run.status == "running" { "-".to_owned() } else { duration(run.duration_ms) }) }
-                        td.num { (run.steps - run.failed) }
+                        td.num { (run.steps) }
                         td.num { (run.failed) }
                         td.lineage {
                             @if let Some(parent) = &run.parent_run_id { span.parent { "re-executes " (run_link(parent)) } }
@@ -170,7 +170,7 @@ pub(crate) async fn run(
             let id = store.resolve(&id)?;
             let head = store.run_head(&id)?;
             let counts = store.op_counts(&id)?;
-            let query = q.query(&default_op(store, &id)?)?;
+            let query = q.query(store, &id)?;
             let page = store.step_page(&id, &query)?;
             let spans = store.timeline(&id)?;
             Ok(RunView { head, counts: counts.ops, seq: counts.seq, query, page, spans })
@@ -224,7 +224,7 @@ pub(crate) async fn run(
         section #record {
             h2 { "Run record" }
             h3 { "Outputs" }
-            (json_block(&serde_json::Value::Object(head.outputs.clone())))
+            (value_block(&serde_json::Value::Object(head.outputs.clone())))
             @if !head.overrides.is_empty() {
                 h3 { "Overrides (--set)" }
                 ul { @for o in &head.overrides { li { code { (strip_terminal(o)) } } } }
@@ -238,7 +238,7 @@ pub(crate) async fn run(
                         td { code { (c.op) } }
                         td { code.digest { (c.digest) } }
                         td { @match c.config.as_deref().and_then(|t| serde_json::from_str(t).ok()) {
-                            Some(config) => (json_block(&config)),
+                            Some(config) => (value_block(&config)),
                             None => "-",
                         } }
                     }
@@ -280,7 +280,7 @@ fn clone_filters(id: &str, q: &StepQuery, model: Option<&JobModel>) -> Markup {
 }
 
 fn clone_table_markup(id: &str, q: &StepQuery, page: &StepPage) -> Markup {
-    let shown_to = q.offset + page.rows.len();
+    let shown_to = q.offset.saturating_add(page.rows.len());
     let status = q.status.clone().unwrap_or_default();
     let prefix = q.prefix.clone().unwrap_or_default();
     let here = |after: usize| {
@@ -309,7 +309,7 @@ fn clone_table_markup(id: &str, q: &StepQuery, page: &StepPage) -> Markup {
     );
     html! {
         div #clone-table data-src=(fragment) {
-            p.page-info { "Showing " (if page.rows.is_empty() { 0 } else { q.offset + 1 }) "–" (shown_to) " of " span #clone-total { (page.total) } }
+            p.page-info { "Showing " (if page.rows.is_empty() { 0 } else { q.offset.saturating_add(1) }) "–" (shown_to) " of " span #clone-total { (page.total) } }
             table.clones {
                 thead { tr { th { "pick" } th { "step" } th { "status" } th { "attempts" } th { "duration" } th { "started" } th { "worker" } th { "error" } } }
                 tbody {
@@ -336,7 +336,7 @@ fn clone_row(id: &str, row: &StepRow) -> Markup {
             td.num { (row.attempts) }
             td.num { (if row.status == "running" { "-".into() } else { duration(row.duration_ms) }) }
             td { (row.started_at_ms.map(time).unwrap_or_else(|| "-".into())) }
-            td { (row.worker.as_deref().unwrap_or("-")) }
+            td { (row.worker.as_deref().map(strip_terminal).unwrap_or_default()) }
             td.error { (error) }
         }
     }
@@ -352,7 +352,7 @@ pub(crate) async fn clone_table(
         .db
         .with(move |store| {
             let id = store.resolve(&id)?;
-            let query = q.query(&default_op(store, &id)?)?;
+            let query = q.query(store, &id)?;
             let page = store.step_page(&id, &query)?;
             Ok((id, query, page))
         })
@@ -420,7 +420,7 @@ pub(crate) async fn timeline(
         .db
         .with(move |store| {
             let id = store.resolve(&id)?;
-            let query = q.query(&default_op(store, &id)?)?;
+            let query = q.query(store, &id)?;
             let page = store.step_page(&id, &query)?;
             Ok((id.clone(), query, page, store.timeline(&id)?))
         })
@@ -480,22 +480,45 @@ impl LoadedStep {
     }
 }
 
-/// Step `key` of run `id` and the steps its inputs come from.
+/// Step `key` of run `id` and the steps its inputs come from: for a collect, every step of the
+/// collected op (its value is their list); for any other input, only the upstream steps whose
+/// keys are a prefix of this one's (never a whole fan-out of 100,000 clones).
 pub(crate) fn load_step(store: &RunStore, id: &str, key: &str) -> Result<LoadedStep, ViewError> {
     let provenance = store.provenance(id)?;
     let op = key.split('[').next().unwrap_or(key);
-    let upstream: Vec<String> = provenance
-        .job_model
-        .as_ref()
-        .and_then(|m| m.wiring.get(op))
-        .map(|inputs| {
-            inputs.iter().map(|i| i.op.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect()
-        })
-        .unwrap_or_default();
-    let steps = store.steps_around(id, key, &upstream)?;
+    let keys: Vec<String> = crate::keys::key_path(key, op).unwrap_or_default().into_iter().map(str::to_owned).collect();
+    let mut whole_ops = std::collections::BTreeSet::new();
+    let mut upstream_keys = std::collections::BTreeSet::new();
+    for input in provenance.job_model.as_ref().and_then(|m| m.wiring.get(op)).map(Vec::as_slice).unwrap_or_default() {
+        match input.kind {
+            crate::job::WireKind::Collect | crate::job::WireKind::CollectRecords => {
+                whole_ops.insert(input.op.clone());
+            }
+            _ => {
+                for depth in 0..=keys.len() {
+                    upstream_keys.insert(crate::keys::step_key(&input.op, &keys[..depth]));
+                }
+            }
+        }
+    }
+    let whole_ops: Vec<String> = whole_ops.into_iter().collect();
+    let mut steps = store.steps_around(id, key, &whole_ops)?;
+    for upstream in upstream_keys {
+        if upstream != key && !steps.iter().any(|s| s.report.key == upstream) {
+            steps.extend(store.steps_around(id, &upstream, &[])?);
+        }
+    }
+    let times = store.step_times(id, key)?;
+    let mut attempt_starts = store.attempt_starts(id, key)?;
+    // A first attempt that ended in the batch it started in has no event of its own.
+    if !attempt_starts.iter().any(|(n, _)| *n == 1)
+        && let Some(started) = times.0
+    {
+        attempt_starts.insert(0, (1, Some(started)));
+    }
     Ok(LoadedStep {
-        times: store.step_times(id, key)?,
-        attempt_starts: store.attempt_starts(id, key)?,
+        times,
+        attempt_starts,
         steps,
         model: provenance.job_model,
         key: key.to_owned(),

@@ -8,11 +8,21 @@ use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 
 use crate::value::{Metadata, MetadataValue};
 
-/// `text` without terminal escape sequences (CSI, OSC, and the rest) or other control
-/// characters but newline and tab. Hand-written: a dozen lines, and it must also drop C1 and
-/// bare controls, which an escape-sequence stripper keeps.
+/// Characters that reorder or hide text (bidirectional overrides and isolates, zero-width
+/// ones): an op could make a key or an error read as something it is not.
+fn spoofs(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
+fn dropped(c: char) -> bool {
+    (c.is_control() && c != '\n' && c != '\t') || spoofs(c)
+}
+
+/// `text` without terminal escape sequences (CSI, OSC, and the rest), other control characters
+/// but newline and tab, or characters that reorder text. Hand-written: a dozen lines, and it
+/// must also drop C1, bare controls and bidi overrides, which an escape-sequence stripper keeps.
 pub(crate) fn strip_terminal(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    if !text.chars().any(dropped) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());
@@ -36,10 +46,13 @@ pub(crate) fn strip_terminal(text: &str) -> Cow<'_, str> {
                         }
                     }
                 }
+                // Character-set designations take one more character (`ESC ( B`).
+                Some('(' | ')' | '*' | '+') => {
+                    chars.next();
+                }
                 _ => {}
             },
-            '\n' | '\t' => out.push(c),
-            c if c.is_control() => {}
+            c if dropped(c) => {}
             c => out.push(c),
         }
     }
@@ -141,14 +154,13 @@ pub(crate) fn pretty(value: &serde_json::Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
 }
 
-/// A value shown as indented JSON, escaped.
-pub(crate) fn json_block(value: &serde_json::Value) -> Markup {
-    html! { pre.json { (strip_terminal(&pretty(value))) } }
-}
-
 /// Unix milliseconds as RFC 3339 in UTC, to the millisecond.
 pub(crate) fn time(ms: i64) -> String {
+    // RFC 3339 ends at year 9999 (a later time could only come from an edited store).
     let Ok(ms) = u64::try_from(ms) else { return "-".into() };
+    if ms >= 253_402_300_800_000 {
+        return "-".into();
+    }
     let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
     humantime::format_rfc3339_millis(at).to_string()
 }
@@ -157,6 +169,8 @@ pub(crate) fn time(ms: i64) -> String {
 pub(crate) fn duration(ms: f64) -> String {
     if !ms.is_finite() || ms < 0.0 {
         "-".into()
+    } else if ms < 10.0 {
+        format!("{ms:.1} ms")
     } else if ms < 1000.0 {
         format!("{ms:.0} ms")
     } else if ms < 60_000.0 {
@@ -198,6 +212,7 @@ mod tests {
         assert_eq!(strip_terminal("\u{1b}]0;title\u{7}after"), "after");
         assert_eq!(strip_terminal("\u{1b}]8;;http://x\u{1b}\\link\u{1b}]8;;\u{1b}\\"), "link");
         assert_eq!(strip_terminal("a\u{0}b\u{8}c\u{9b}d\rline"), "abcdline");
+        assert_eq!(strip_terminal("\u{1b}(Bplain \u{202E}txt.exe\u{200B}"), "plain txt.exe");
     }
 
     #[test]

@@ -90,6 +90,7 @@ fn router(state: Shared) -> Router {
         .route("/runs/{id}/steps/{key}/logs", get(pages::step_logs))
         .route("/assets/app.js", get(pages::script))
         .route("/assets/app.css", get(pages::style))
+        .route("/api/version", get(super::live::version))
         .route("/api/runs", get(api::runs))
         .route("/api/runs/{id}", get(api::run))
         .route("/api/runs/{id}/steps", get(api::steps))

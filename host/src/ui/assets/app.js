@@ -92,7 +92,7 @@ async function fetchText(url) {
       if (changed) {
         // The buttons depend on the status: the server draws them.
         section.dataset.ended = run.status === 'running' ? '' : '1';
-        if (run.status !== 'running') refreshActions();
+        refreshActions();
       }
     }
 
@@ -148,11 +148,19 @@ async function fetchText(url) {
       if (touched || replace) refreshTable();
     }
 
-    const events = new EventSource('/api/runs/' + encodeURIComponent(runId) + '/events?after=' + section.dataset.seq);
-    events.addEventListener('snapshot', (e) => apply(JSON.parse(e.data), true));
-    events.addEventListener('delta', (e) => apply(JSON.parse(e.data), false));
-    events.addEventListener('open', () => { section.dataset.connected = '1'; });
-    events.addEventListener('error', () => { section.dataset.connected = ''; });
+    // The browser reconnects by itself (sending Last-Event-ID) after a dropped connection; after
+    // an HTTP error it gives up, so the page opens a new stream from the number it stands at.
+    function connect() {
+      const events = new EventSource('/api/runs/' + encodeURIComponent(runId) + '/events?after=' + section.dataset.seq);
+      events.addEventListener('snapshot', (e) => apply(JSON.parse(e.data), true));
+      events.addEventListener('delta', (e) => apply(JSON.parse(e.data), false));
+      events.addEventListener('open', () => { section.dataset.connected = '1'; });
+      events.addEventListener('error', () => {
+        section.dataset.connected = '';
+        if (events.readyState === EventSource.CLOSED) setTimeout(connect, 1000);
+      });
+    }
+    connect();
   }
 
   async function act(event) {
@@ -214,8 +222,17 @@ async function fetchText(url) {
     });
   }
 
+  // The list is costly for a large store: it is asked for again only when the store was
+  // written, or every 10 s (a killed run writes nothing; its row turns interrupted).
   function followRuns(holder) {
+    let seen = null;
+    let last = Date.now();
     setInterval(async () => {
+      const version = await fetchText('/api/version');
+      const writes = version === null ? null : JSON.parse(version).writes;
+      if (writes === null || (writes === seen && Date.now() - last < 10000)) return;
+      seen = writes;
+      last = Date.now();
       const html = await fetchText(holder.dataset.refresh);
       if (html === null) return;
       const next = fragment(html);
