@@ -172,7 +172,8 @@ mod tests {
         )
         .unwrap();
         migrate(&mut conn).unwrap();
-        let events: Vec<(String, i64, Option<String>, String, Option<i64>)> = conn
+        type Event = (String, i64, Option<String>, String, Option<i64>);
+        let events: Vec<Event> = conn
             .prepare("SELECT step_key, attempt, from_status, to_status, at_ms FROM step_events ORDER BY seq")
             .unwrap()
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))

@@ -43,7 +43,7 @@ impl Guard {
 
     fn host_allowed(&self, host: &str) -> bool {
         let host = host.to_ascii_lowercase();
-        if self.hosts.iter().any(|h| *h == host) {
+        if self.hosts.contains(&host) {
             return true;
         }
         self.any_ip && host.parse::<SocketAddr>().is_ok_and(|a| a.port() == self.port)
@@ -55,10 +55,10 @@ impl Guard {
         if !constant_time_eq(given.as_bytes(), self.token.as_bytes()) {
             return Some("this request does not carry the viewer's token");
         }
-        if let Some(origin) = headers.get(header::ORIGIN) {
-            if origin.to_str().ok() != Some(format!("http://{host}").as_str()) {
-                return Some("this request comes from another origin");
-            }
+        if let Some(origin) = headers.get(header::ORIGIN)
+            && origin.to_str().ok() != Some(format!("http://{host}").as_str())
+        {
+            return Some("this request comes from another origin");
         }
         if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
             && site != "same-origin"
