@@ -77,6 +77,20 @@ impl Browser {
     /// A fresh headless Chromium, or `None` if this machine has none (see [`programs`]).
     pub fn start() -> Option<Self> {
         let (driver, chromium) = programs()?;
+        // A free port can be taken by another test's chromedriver before this one binds it (the
+        // loser exits, and the winner goes when its test ends): a chromedriver that is not alive
+        // once its port answers, or a session that fails, is started again on another port.
+        let mut last = String::new();
+        for _ in 0..4 {
+            match Self::try_start(&driver, &chromium) {
+                Ok(browser) => return Some(browser),
+                Err(why) => last = why,
+            }
+        }
+        panic!("cannot start Chromium through chromedriver: {last}");
+    }
+
+    fn try_start(driver: &Path, chromium: &Path) -> Result<Self, String> {
         let port = free_port();
         let child = Command::new(driver)
             .arg(format!("--port={port}"))
@@ -85,13 +99,19 @@ impl Browser {
             .stderr(Stdio::null())
             .process_group(0)
             .spawn()
-            .expect("start chromedriver");
-        let driver = Group(child);
+            .map_err(|e| format!("start chromedriver: {e}"))?;
+        let mut driver = Group(child);
         let driver_addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(driver_addr).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not listen on {port}");
+            if Instant::now() >= deadline {
+                return Err(format!("chromedriver did not listen on {port}"));
+            }
             std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        if !matches!(driver.0.try_wait(), Ok(None)) {
+            return Err(format!("chromedriver on {port} exited (its port was taken)"));
         }
         let profile = tempfile::tempdir().unwrap();
         let capabilities = json!({"capabilities": {"alwaysMatch": {
@@ -105,9 +125,9 @@ impl Browser {
                 ],
             },
         }}});
-        let session = command(driver_addr, "POST", "/session", Some(&capabilities));
-        let session = session["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {session}")).to_owned();
-        Some(Self { driver_addr, session, _profile: profile, _driver: driver })
+        let session = try_command(driver_addr, "POST", "/session", Some(&capabilities))?;
+        let session = session["sessionId"].as_str().ok_or_else(|| format!("no session: {session}"))?.to_owned();
+        Ok(Self { driver_addr, session, _profile: profile, _driver: driver })
     }
 
     fn send(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
@@ -186,18 +206,21 @@ impl Drop for Browser {
 
 /// One WebDriver command; its `value`, or a panic naming WebDriver's error.
 fn command(driver: SocketAddr, method: &str, path: &str, body: Option<&Value>) -> Value {
+    try_command(driver, method, path, body).unwrap_or_else(|why| panic!("{why}"))
+}
+
+/// One WebDriver command; its `value`, or WebDriver's error.
+fn try_command(driver: SocketAddr, method: &str, path: &str, body: Option<&Value>) -> Result<Value, String> {
     let body = body.map(Value::to_string).unwrap_or_default();
     let headers: &[(&str, &str)] = if body.is_empty() { &[] } else { &[("Content-Type", "application/json")] };
     let (status, _, text) = http(driver, method, path, headers, &body);
     let answer: Value =
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("WebDriver {method} {path}: {status} {text}"));
+        serde_json::from_str(&text).map_err(|_| format!("WebDriver {method} {path}: {status} {text}"))?;
     let value = answer.get("value").cloned().unwrap_or(Value::Null);
-    assert!(
-        (200..300).contains(&status) && value.get("error").is_none(),
-        "WebDriver {method} {path}: {status} {}",
-        value.get("message").unwrap_or(&value)
-    );
-    value
+    if !(200..300).contains(&status) || value.get("error").is_some() {
+        return Err(format!("WebDriver {method} {path}: {status} {}", value.get("message").unwrap_or(&value)));
+    }
+    Ok(value)
 }
 
 /// A `sandmap ui` server over a store, killed when dropped.
@@ -272,7 +295,8 @@ impl Drop for Ui {
 /// A plain HTTP/1.1 request to `addr` (no client library: the tests need to send what a browser
 /// would not); (status, headers as lowercase text, body).
 pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String, String) {
-    let mut stream = TcpStream::connect(addr).unwrap();
+    // Status 0 for a server that is not there (a caller may try another).
+    let Ok(mut stream) = TcpStream::connect(addr) else { return (0, String::new(), String::new()) };
     stream.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
     let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
     if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
@@ -283,7 +307,9 @@ pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]
     }
     request.push_str("\r\n");
     request.push_str(body);
-    stream.write_all(request.as_bytes()).unwrap();
+    if stream.write_all(request.as_bytes()).is_err() {
+        return (0, String::new(), String::new());
+    }
     // Read until the body is complete (by its length, or its last chunk): a server may keep the
     // connection open whatever the request said.
     let mut response = Vec::new();
