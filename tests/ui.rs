@@ -284,7 +284,7 @@ fn a_run_of_100000_clones_shows_one_page_of_rows_with_bounded_events_and_memory(
     assert_eq!(browser.js("return document.querySelectorAll('svg.bar').length"), json!(100));
     let rss = ui.rss();
     eprintln!(
-        "100,000 clones: run {run_secs:.1} s; run page loaded in {:.0} ms (first contentful paint {paint} ms); ui server RSS {} MiB",
+        "100,000 clones: run {run_secs:.1} s; run page loaded in {:.0} ms; ui server RSS {} MiB",
         loaded.as_secs_f64() * 1000.0,
         rss >> 20
     );

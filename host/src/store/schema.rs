@@ -74,9 +74,11 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE runs ADD COLUMN job_model TEXT;",
     // 8: the run viewer — when each step started and ended; a log of step events (each start
     //    of an attempt, each end) numbered across the store, which a viewer follows and resumes
-    //    from by number (`steps` stays the table of ended steps, which `resume` reads); indexes
-    //    to page a run's clones by op in emission order and by key (a status filter walks the
-    //    first: one more index per step written cost more than it saved). Runs recorded before keep their steps:
+    //    from by number (`steps` stays the table of ended steps, which `resume` reads); an index
+    //    to page a run's clones by op in emission order (a status or key-prefix filter walks it;
+    //    the primary key already orders steps by key: one more index per step written cost more
+    //    than it saved). Numbers never repeat (AUTOINCREMENT), even after `gc` deletes the run
+    //    that held the last one: a page resumes after its number. Runs recorded before keep their steps:
     //    one `ended` event each, in report order, with no time.
     "ALTER TABLE steps ADD COLUMN started_at_ms INTEGER;
      ALTER TABLE steps ADD COLUMN ended_at_ms INTEGER;
@@ -93,7 +95,6 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX step_events_by_run ON step_events (run_id, seq);
      CREATE INDEX step_events_by_step ON step_events (run_id, step_key, seq);
      CREATE INDEX steps_by_op_order ON steps (run_id, op, sort_key, seq);
-     CREATE INDEX steps_by_op_key ON steps (run_id, op, mapping_key);
      CREATE INDEX runs_by_parent ON runs (parent_run_id);
      INSERT INTO step_events (run_id, step_key, op, attempt, from_status, to_status, at_ms)
          SELECT run_id, key, op, attempts, NULL, status, NULL FROM steps ORDER BY run_id, sort_key, seq;",
