@@ -266,8 +266,6 @@ fn a_run_of_100000_clones_shows_one_page_of_rows_with_bounded_events_and_memory(
     let before = std::time::Instant::now();
     browser.goto(&ui.url(&format!("/runs/{id}")));
     let loaded = before.elapsed();
-    let paint = browser
-        .js("const p = performance.getEntriesByName('first-contentful-paint')[0]; return p ? p.startTime : null");
     assert_eq!(text(&browser, "#graph g.node[data-op=each] text.counts"), format!("{N}/{N} ok"));
     assert_eq!(text(&browser, "#clone-total"), N.to_string());
     browser.screenshot("run-100k");
