@@ -24,6 +24,14 @@ fn run_id(job: &StoredJob, args: &[&str]) -> String {
     report["run_id"].as_str().unwrap_or_else(|| panic!("no run id: {stderr}")).to_owned()
 }
 
+/// The id of the run a spawned `sandmap run` records, once its row is there.
+fn first_recorded_run(job: &StoredJob) -> String {
+    wait_for("the run to be recorded", || {
+        let (_, runs, _) = job.run(&["runs", "--json"]);
+        runs[0]["run_id"].as_str().map(str::to_owned)
+    })
+}
+
 fn no_page_errors(browser: &Browser) {
     assert_eq!(browser.page_errors(), json!([]), "the page recorded errors");
 }
@@ -115,10 +123,7 @@ fn counters_move_live_and_a_restarted_server_resyncs_with_nothing_missing_or_dou
     let job = common::gated_behave_job(&["await:/gate/open\n"; 4], "");
     let mut run = job.spawn_run(&["--max-concurrent", "2"]);
     let ui = Ui::start(&job.store);
-    let id = wait_for("the run to be recorded", || {
-        let (_, runs, _) = job.run(&["runs", "--json"]);
-        runs[0]["run_id"].as_str().map(str::to_owned)
-    });
+    let id = first_recorded_run(&job);
     browser.goto(&ui.url(&format!("/runs/{id}")));
     let counts = "return document.querySelector('#graph g.node[data-op=behave] text.counts').textContent";
     browser.wait("two running clones", &format!("{counts}.includes('2 running')"));
@@ -207,10 +212,7 @@ fn a_killed_runner_shows_interrupted_and_the_resume_button_finishes_it() {
     let job = common::gated_behave_job(&["ok\n", "await:/gate/open\n", "await:/gate/open\n"], "");
     let mut run = job.spawn_run(&["--max-concurrent", "2"]);
     let ui = Ui::start(&job.store);
-    let id = wait_for("the run to be recorded", || {
-        let (_, runs, _) = job.run(&["runs", "--json"]);
-        runs[0]["run_id"].as_str().map(str::to_owned)
-    });
+    let id = first_recorded_run(&job);
     browser.goto(&ui.url(&format!("/runs/{id}")));
     browser.wait(
         "a running clone",
@@ -252,10 +254,7 @@ fn a_run_of_100000_clones_shows_one_page_of_rows_with_bounded_events_and_memory(
     let ui = Ui::start(&job.store);
     let started = std::time::Instant::now();
     let mut run = job.spawn_run(&["--quiet"]);
-    let id = wait_for("the run to be recorded", || {
-        let (_, runs, _) = job.run(&["runs", "--json"]);
-        runs[0]["run_id"].as_str().map(str::to_owned)
-    });
+    let id = first_recorded_run(&job);
     // A stream's events while the run goes: at most one per 250 ms, however fast clones end.
     let watched = Duration::from_secs(3);
     let events = sse_events(ui.addr, &format!("/api/runs/{id}/events"), watched);

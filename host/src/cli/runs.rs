@@ -8,7 +8,7 @@ use anyhow::Context;
 
 use super::render;
 use crate::executor::short_run_id;
-use crate::runtime::{LogSource, printable};
+use crate::runtime::printable;
 use crate::store::{self, RecordedStatus, RunFilter, RunStore};
 
 /// Where the store is.
@@ -199,15 +199,7 @@ pub fn logs(args: LogsArgs) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     for step in report.steps.iter().filter(|s| args.step.as_ref().is_none_or(|k| &s.key == k)) {
         for entry in &step.log.entries {
-            let source = match entry.source {
-                LogSource::Stdout => "stdout",
-                LogSource::Stderr => "stderr",
-                LogSource::Trace => "trace",
-                LogSource::Debug => "debug",
-                LogSource::Info => "info",
-                LogSource::Warn => "warn",
-                LogSource::Error => "error",
-            };
+            let source = entry.source.as_str();
             // Every line of an entry gets the entry's time (when its first write came).
             let at = match entry.at_ms {
                 0 => String::new(),

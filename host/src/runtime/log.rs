@@ -31,6 +31,21 @@ pub enum LogSource {
     Error,
 }
 
+impl LogSource {
+    /// Its name, as serialized (`stdout`, `info`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stdout => "stdout",
+            Self::Stderr => "stderr",
+            Self::Trace => "trace",
+            Self::Debug => "debug",
+            Self::Info => "info",
+            Self::Warn => "warn",
+            Self::Error => "error",
+        }
+    }
+}
+
 /// One chunk of captured output (consecutive writes to one stream within [`MERGE_WITHIN_MS`]
 /// are merged).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -44,8 +44,6 @@ pub struct RunHead {
     /// The planned job, when the run recorded it.
     #[serde(skip)]
     pub job_model: Option<JobModel>,
-    /// Steps it took from its parent.
-    pub reused: usize,
 }
 
 /// One op's component and config in a run.
@@ -208,7 +206,7 @@ pub struct OpSpan {
     pub last_end_ms: Option<i64>,
     /// Steps that ran in this run.
     pub steps: usize,
-    /// The shortest and longest step, in milliseconds.
+    /// The shortest step, in milliseconds.
     pub min_ms: f64,
     /// The longest step, in milliseconds.
     pub max_ms: f64,
@@ -224,6 +222,12 @@ const BATCH_STEPS: usize = 100;
 
 /// The largest page a viewer may ask for.
 pub const MAX_PAGE: usize = 200;
+
+/// Where the keys that start with `prefix` end: keys compare as bytes, so every key with the
+/// prefix sorts from the prefix to the prefix followed by the largest character.
+fn prefix_end(prefix: &str) -> String {
+    format!("{prefix}\u{10FFFF}")
+}
 
 fn fold(
     ops: &mut BTreeMap<String, BTreeMap<String, i64>>,
@@ -265,12 +269,24 @@ impl RunStore {
 
     /// Run `id`'s head: everything but its steps.
     pub fn run_head(&self, id: &str) -> Result<RunHead, StoreError> {
-        type Row = (String, String, String, Option<String>, i64, f64, String, Option<String>, String, Option<String>);
+        type Row = (
+            String,
+            String,
+            String,
+            Option<String>,
+            i64,
+            f64,
+            String,
+            Option<String>,
+            String,
+            Option<String>,
+            Option<String>,
+        );
         let row: Option<Row> = self
             .conn
             .query_row(
                 "SELECT job, job_file, status, error, recorded_at_ms, duration_ms, outputs, parent_run_id, overrides,
-                        selection
+                        selection, job_model
                  FROM runs WHERE id = ?1",
                 params![id],
                 |r| {
@@ -285,13 +301,25 @@ impl RunStore {
                         r.get(7)?,
                         r.get(8)?,
                         r.get(9)?,
+                        r.get(10)?,
                     ))
                 },
             )
             .optional()
             .map_err(|e| self.sqlite(e))?;
-        let (job, job_file, status, error, recorded_at_ms, duration_ms, outputs, parent_run_id, overrides, selection) =
-            row.ok_or_else(|| StoreError::NoSuchRun(id.to_owned()))?;
+        let (
+            job,
+            job_file,
+            status,
+            error,
+            recorded_at_ms,
+            duration_ms,
+            outputs,
+            parent_run_id,
+            overrides,
+            selection,
+            job_model,
+        ) = row.ok_or_else(|| StoreError::NoSuchRun(id.to_owned()))?;
         let children = self.children(id)?;
         let mut query = self
             .conn
@@ -302,11 +330,6 @@ impl RunStore {
             .map_err(|e| self.sqlite(e))?
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| self.sqlite(e))?;
-        let reused: i64 = self
-            .conn
-            .query_row("SELECT COUNT(*) FROM steps WHERE run_id = ?1 AND reused = 1", params![id], |r| r.get(0))
-            .map_err(|e| self.sqlite(e))?;
-        let provenance = self.provenance(id)?;
         Ok(RunHead {
             status: self.live_status(id, &status),
             run_id: id.to_owned(),
@@ -321,8 +344,8 @@ impl RunStore {
             overrides: serde_json::from_str(&overrides).map_err(|e| self.corrupt("override list", e))?,
             selection,
             components,
-            job_model: provenance.job_model,
-            reused: usize::try_from(reused).unwrap_or(0),
+            // As `provenance` reads it: a model that does not parse is treated as absent.
+            job_model: job_model.and_then(|text| serde_json::from_str(&text).ok()),
         })
     }
 
@@ -452,10 +475,8 @@ impl RunStore {
             filter.push_str(&format!(" AND status = ?{}", params.len()));
         }
         if let Some(prefix) = &q.prefix {
-            // Mapping keys compare as bytes: every key with the prefix sorts from the prefix to
-            // the prefix followed by the largest character.
             params.push(prefix.clone().into());
-            params.push(format!("{prefix}\u{10FFFF}").into());
+            params.push(prefix_end(prefix).into());
             filter.push_str(&format!(" AND mapping_key >= ?{} AND mapping_key < ?{}", params.len() - 1, params.len()));
         }
         let total: i64 = self
@@ -500,7 +521,7 @@ impl RunStore {
     /// The steps of an op started and not ended (their last event says `running`).
     fn running_page(&self, id: &str, q: &StepQuery, limit: usize) -> Result<StepPage, StoreError> {
         let live = self.is_running(id);
-        let upper = q.prefix.as_ref().map(|p| format!("{p}\u{10FFFF}"));
+        let upper = q.prefix.as_deref().map(prefix_end);
         let mut query = self
             .conn
             .prepare_cached(

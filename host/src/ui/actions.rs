@@ -139,7 +139,7 @@ pub(crate) async fn resume(State(state): State<Shared>, Path(id): Path<String>) 
             if !matches!(status.as_str(), "interrupted" | "cancelled") {
                 return Err(ViewError::BadRequest(format!(
                     "run {} is {status}: only an interrupted or cancelled run resumes",
-                    super::render::short(&run)
+                    crate::executor::short_run_id(&run)
                 )));
             }
             let (child, output) = state2.actions.spawn(&["resume".to_owned(), run.clone()])?;

@@ -67,14 +67,16 @@ pub(crate) struct StepsQuery {
 /// Rows per page of clones.
 pub(crate) const CLONE_PAGE: usize = 100;
 
-const STEP_STATUSES: [&str; 6] = ["success", "failure", "skipped", "cancelled", "abandoned", "running"];
+/// The step statuses a page of steps can be filtered by.
+pub(crate) const STEP_STATUSES: [&str; 6] = ["success", "failure", "running", "skipped", "cancelled", "abandoned"];
 
 impl StepsQuery {
     /// The store query, for run `op` when none is asked for.
-    pub fn query(&self, store: &RunStore, id: &str) -> Result<StepQuery, ViewError> {
+    /// The store query; `default_op` names the op when none is asked for.
+    pub fn query(&self, default_op: impl FnOnce() -> Result<String, ViewError>) -> Result<StepQuery, ViewError> {
         let op = match self.op.clone().filter(|o| !o.is_empty()) {
             Some(op) => op,
-            None => default_op(store, id)?,
+            None => default_op()?,
         };
         let status = self.status.clone().filter(|s| !s.is_empty());
         if let Some(status) = &status
@@ -101,13 +103,16 @@ impl StepsQuery {
 /// The op a run page shows clones of when none is asked for: the first mapped op, else the
 /// first op.
 pub(crate) fn default_op(store: &RunStore, id: &str) -> Result<String, ViewError> {
-    let head = store.run_head(id)?;
-    let model = head.job_model.as_ref();
-    let first = model.and_then(|m| {
+    Ok(first_op(&store.run_head(id)?))
+}
+
+/// The first mapped op of the run `head` heads, else its first op.
+pub(crate) fn first_op(head: &crate::store::RunHead) -> String {
+    let first = head.job_model.as_ref().and_then(|m| {
         let (nodes, _) = super::graph::layout(m);
         nodes.iter().find(|n| n.depth > 0).or(nodes.first()).map(|n| n.op.clone())
     });
-    Ok(first.or_else(|| head.components.first().map(|c| c.op.clone())).unwrap_or_default())
+    first.or_else(|| head.components.first().map(|c| c.op.clone())).unwrap_or_default()
 }
 
 /// `GET /api/runs/{id}/steps`.
@@ -120,7 +125,7 @@ pub(crate) async fn steps(
         .db
         .with(move |store| {
             let id = store.resolve(&id)?;
-            let query = q.query(store, &id)?;
+            let query = q.query(|| default_op(store, &id))?;
             Ok(store.step_page(&id, &query)?)
         })
         .await?;

@@ -83,20 +83,22 @@ pub(crate) fn layout(model: &JobModel) -> (Vec<Node>, Vec<(usize, usize, String)
     (nodes, edges)
 }
 
+/// A status in the words the pages use: `ok`, `failed`, `ok with failures`, else its own name.
+pub(crate) fn status_word(status: &str) -> &str {
+    match status {
+        "success" => "ok",
+        "failure" => "failed",
+        "success_with_failures" => "ok with failures",
+        other => other,
+    }
+}
+
 /// A node's counts in words, as the page's script writes them too: `4/4 ok`, then the others
 /// (`1 failed · 2 running`); for an op that runs once, its status.
 pub(crate) fn summary(counts: &BTreeMap<String, i64>, mapped: bool, live: bool) -> (String, String) {
-    let word = |status: &str| -> &'static str {
-        match status {
-            "success" => "ok",
-            "failure" => "failed",
-            "running" if live => "running",
-            "running" => "interrupted",
-            "skipped" => "skipped",
-            "cancelled" => "cancelled",
-            "abandoned" => "abandoned",
-            _ => "other",
-        }
+    // A step still running in a run whose process died runs no more.
+    let word = |status: &str| {
+        if status == "running" && !live { "interrupted".to_owned() } else { status_word(status).to_owned() }
     };
     let total: i64 = counts.values().sum();
     let ok = counts.get("success").copied().unwrap_or(0);
@@ -106,8 +108,8 @@ pub(crate) fn summary(counts: &BTreeMap<String, i64>, mapped: bool, live: bool) 
         .map(|s| if s == "running" && !live { "interrupted" } else { s })
         .unwrap_or(if total > 0 { "success" } else { "pending" });
     if !mapped {
-        let text = counts.iter().find(|(_, n)| **n > 0).map_or("pending", |(s, _)| word(s));
-        return (text.to_owned(), class.to_owned());
+        let text = counts.iter().find(|(_, n)| **n > 0).map_or_else(|| "pending".to_owned(), |(s, _)| word(s));
+        return (text, class.to_owned());
     }
     let mut parts = vec![format!("{ok}/{total} ok")];
     for status in ["failure", "running", "skipped", "cancelled", "abandoned"] {

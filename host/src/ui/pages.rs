@@ -13,11 +13,12 @@ use serde::Deserialize;
 
 use super::api::{RunsQuery, StepsQuery};
 use super::db::ViewError;
-use super::render::{duration, metadata, query, segment, short, strip_terminal, time};
+use super::render::{duration, metadata, query, segment, strip_terminal, time};
 use super::server::Shared;
+use crate::executor::short_run_id as short;
 use crate::executor::{EndedStep, StepReport};
 use crate::job::JobModel;
-use crate::runtime::{LogSource, StepLog};
+use crate::runtime::StepLog;
 use crate::store::{OpSpan, RunHead, RunStore, StepDetail, StepPage, StepQuery, StepRow};
 
 const SCRIPT: &str = include_str!("assets/app.js");
@@ -60,13 +61,7 @@ fn page(title: &str, token: &str, body: Markup) -> Html<String> {
 }
 
 fn status_badge(status: &str) -> Markup {
-    let word = match status {
-        "success" => "ok",
-        "failure" => "failed",
-        "success_with_failures" => "ok with failures",
-        other => other,
-    };
-    html! { span class=(format!("badge status-{status}")) data-status=(status) { (word) } }
+    html! { span class=(format!("badge status-{status}")) data-status=(status) { (super::graph::status_word(status)) } }
 }
 
 fn run_link(id: &str) -> Markup {
@@ -76,6 +71,7 @@ fn run_link(id: &str) -> Markup {
 /// `GET /` (`?fragment=1`: the table alone, for the script to refresh).
 pub(crate) async fn runs(State(state): State<Shared>, Query(q): Query<RunsListQuery>) -> Result<Response, ViewError> {
     let filter = q.runs.filter()?;
+    let limit = filter.limit;
     let (runs, jobs, children) = state
         .db
         .with(move |store| {
@@ -87,7 +83,7 @@ pub(crate) async fn runs(State(state): State<Shared>, Query(q): Query<RunsListQu
         .await?;
     let job = q.runs.job.clone().unwrap_or_default();
     let status = q.runs.status.clone().unwrap_or_default();
-    let older = runs.last().filter(|_| runs.len() >= filter_limit(&q.runs)).map(|r| r.recorded_at_ms.to_string());
+    let older = runs.last().filter(|_| runs.len() >= limit).map(|r| r.recorded_at_ms.to_string());
     let table = html! {
         table #runs-table.runs {
             thead { tr { th { "run" } th { "job" } th { "status" } th { "started" } th { "duration" } th { "steps" } th { "failed" } th { "lineage" } } }
@@ -136,10 +132,6 @@ pub(crate) async fn runs(State(state): State<Shared>, Query(q): Query<RunsListQu
     Ok(page("Runs", &state.guard.token, body).into_response())
 }
 
-fn filter_limit(q: &RunsQuery) -> usize {
-    q.limit.unwrap_or(super::api::RUNS_PAGE).clamp(1, 500)
-}
-
 /// The runs page's query: the API's, and whether only the table is wanted.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct RunsListQuery {
@@ -170,7 +162,7 @@ pub(crate) async fn run(
             let id = store.resolve(&id)?;
             let head = store.run_head(&id)?;
             let counts = store.op_counts(&id)?;
-            let query = q.query(store, &id)?;
+            let query = q.query(|| Ok(super::api::first_op(&head)))?;
             let page = store.step_page(&id, &query)?;
             let spans = store.timeline(&id)?;
             Ok(RunView { head, counts: counts.ops, seq: counts.seq, query, page, spans })
@@ -264,7 +256,7 @@ fn clone_filters(id: &str, q: &StepQuery, model: Option<&JobModel>) -> Markup {
             label { "op " select name="op" { @for op in &ops { option value=(op) selected[*op == q.op] { (op) } } } }
             label { "status " select name="status" {
                 option value="" { "any" }
-                @for s in ["success", "failure", "running", "skipped", "cancelled", "abandoned"] {
+                @for s in super::api::STEP_STATUSES {
                     option value=(s) selected[s == status] { (s) }
                 }
             } }
@@ -281,32 +273,8 @@ fn clone_filters(id: &str, q: &StepQuery, model: Option<&JobModel>) -> Markup {
 
 fn clone_table_markup(id: &str, q: &StepQuery, page: &StepPage) -> Markup {
     let shown_to = q.offset.saturating_add(page.rows.len());
-    let status = q.status.clone().unwrap_or_default();
-    let prefix = q.prefix.clone().unwrap_or_default();
-    let here = |after: usize| {
-        format!(
-            "/runs/{}{}#clones",
-            segment(id),
-            query(&[
-                ("op", &q.op),
-                ("status", &status),
-                ("prefix", &prefix),
-                ("order", q.order.as_str()),
-                ("after", &after.to_string())
-            ])
-        )
-    };
-    let fragment = format!(
-        "/runs/{}/clones{}",
-        segment(id),
-        query(&[
-            ("op", &q.op),
-            ("status", &status),
-            ("prefix", &prefix),
-            ("order", q.order.as_str()),
-            ("after", &q.offset.to_string())
-        ])
-    );
+    let here = |after: usize| format!("/runs/{}{}#clones", segment(id), query_of(q, after));
+    let fragment = format!("/runs/{}/clones{}", segment(id), query_of(q, q.offset));
     html! {
         div #clone-table data-src=(fragment) {
             p.page-info { "Showing " (if page.rows.is_empty() { 0 } else { q.offset.saturating_add(1) }) "–" (shown_to) " of " span #clone-total { (page.total) } }
@@ -352,7 +320,7 @@ pub(crate) async fn clone_table(
         .db
         .with(move |store| {
             let id = store.resolve(&id)?;
-            let query = q.query(store, &id)?;
+            let query = q.query(|| super::api::default_op(store, &id))?;
             let page = store.step_page(&id, &query)?;
             Ok((id, query, page))
         })
@@ -420,7 +388,7 @@ pub(crate) async fn timeline(
         .db
         .with(move |store| {
             let id = store.resolve(&id)?;
-            let query = q.query(store, &id)?;
+            let query = q.query(|| super::api::default_op(store, &id))?;
             let page = store.step_page(&id, &query)?;
             Ok((id.clone(), query, page, store.timeline(&id)?))
         })
@@ -453,8 +421,15 @@ pub(crate) async fn timeline(
     Ok(page(&format!("Timeline of {}", query.op), &state.guard.token, body).into_response())
 }
 
+/// `q`'s query string, from row `after` on.
 fn query_of(q: &StepQuery, after: usize) -> String {
-    query(&[("op", &q.op), ("order", q.order.as_str()), ("after", &after.to_string())])
+    query(&[
+        ("op", &q.op),
+        ("status", q.status.as_deref().unwrap_or("")),
+        ("prefix", q.prefix.as_deref().unwrap_or("")),
+        ("order", q.order.as_str()),
+        ("after", &after.to_string()),
+    ])
 }
 
 /// A step, with what its detail is read from.
@@ -474,10 +449,13 @@ pub(crate) struct LoadedStep {
 impl LoadedStep {
     /// Its detail.
     pub fn detail(&self) -> Result<StepDetail<'_>, ViewError> {
-        crate::store::step_detail(&self.steps, self.model.as_ref(), &self.key).ok_or_else(|| {
-            ViewError::NotFound(format!("run {} has no step {}", short(&self.run_id), strip_terminal(&self.key)))
-        })
+        crate::store::step_detail(&self.steps, self.model.as_ref(), &self.key)
+            .ok_or_else(|| no_step(&self.run_id, &self.key))
     }
+}
+
+fn no_step(run_id: &str, key: &str) -> ViewError {
+    ViewError::NotFound(format!("run {} has no step {}", short(run_id), strip_terminal(key)))
 }
 
 /// Step `key` of run `id` and the steps its inputs come from: for a collect, every step of the
@@ -643,27 +621,22 @@ pub(crate) async fn step_logs(
     Path((id, key)): Path<(String, String)>,
     Query(q): Query<LogQuery>,
 ) -> Result<Html<String>, ViewError> {
-    let log = state
-        .db
-        .with(move |store| {
-            let id = store.resolve(&id)?;
-            let steps = store.steps_around(&id, &key, &[])?;
-            let step = steps
-                .into_iter()
-                .find(|s| s.report.key == key)
-                .ok_or_else(|| ViewError::NotFound(format!("run {} has no step {}", short(&id), strip_terminal(&key))))?
-                .report;
-            let attempt = q.attempt.unwrap_or(step.attempts);
-            if attempt == step.attempts {
-                return Ok(step.log);
-            }
-            step.previous_attempts
-                .into_iter()
-                .find(|a| a.attempt == attempt)
-                .map(|a| a.log)
-                .ok_or_else(|| ViewError::NotFound(format!("step {} has no attempt {attempt}", strip_terminal(&key))))
-        })
-        .await?;
+    let log =
+        state
+            .db
+            .with(move |store| {
+                let id = store.resolve(&id)?;
+                let steps = store.steps_around(&id, &key, &[])?;
+                let step = steps.into_iter().find(|s| s.report.key == key).ok_or_else(|| no_step(&id, &key))?.report;
+                let attempt = q.attempt.unwrap_or(step.attempts);
+                if attempt == step.attempts {
+                    return Ok(step.log);
+                }
+                step.previous_attempts.into_iter().find(|a| a.attempt == attempt).map(|a| a.log).ok_or_else(|| {
+                    ViewError::NotFound(format!("step {} has no attempt {attempt}", strip_terminal(&key)))
+                })
+            })
+            .await?;
     Ok(Html(log_markup(&log).into_string()))
 }
 
@@ -672,7 +645,7 @@ fn log_markup(log: &StepLog) -> Markup {
         @if log.entries.is_empty() { p.empty { "Nothing was logged." } }
         ol.log-lines {
             @for entry in &log.entries {
-                @let source = source_word(entry.source);
+                @let source = entry.source.as_str();
                 li class=(format!("log-{source}")) {
                     span.at { (if entry.at_ms == 0 { "-".into() } else { time(i64::try_from(entry.at_ms).unwrap_or(0)) }) }
                     " " span.source { (source) } " "
@@ -683,17 +656,5 @@ fn log_markup(log: &StepLog) -> Markup {
         @if log.truncated_bytes > 0 {
             p.cut { "✂ " (log.truncated_bytes) " bytes cut (the step's log limit)" }
         }
-    }
-}
-
-fn source_word(source: LogSource) -> &'static str {
-    match source {
-        LogSource::Stdout => "stdout",
-        LogSource::Stderr => "stderr",
-        LogSource::Trace => "trace",
-        LogSource::Debug => "debug",
-        LogSource::Info => "info",
-        LogSource::Warn => "warn",
-        LogSource::Error => "error",
     }
 }

@@ -181,11 +181,6 @@ pub(crate) fn duration(ms: f64) -> String {
     }
 }
 
-/// The last 12 characters of a run id, as sandmap prints it.
-pub(crate) fn short(id: &str) -> &str {
-    crate::executor::short_run_id(id)
-}
-
 /// A path segment percent-encoded (a step key has brackets; a key may hold anything valid).
 pub(crate) fn segment(text: &str) -> String {
     // RFC 3986's unreserved characters stay as they are.

@@ -25,13 +25,12 @@ async function fetchText(url) {
 (function () {
   const token = (document.querySelector('meta[name="sandmap-token"]') || {}).content || '';
 
-  const WORDS = { success: 'ok', failure: 'failed', running: 'running', skipped: 'skipped',
-    cancelled: 'cancelled', abandoned: 'abandoned' };
-  const BADGE = { success: 'ok', failure: 'failed', success_with_failures: 'ok with failures' };
+  // As the server's graph::status_word.
+  const WORDS = { success: 'ok', failure: 'failed', success_with_failures: 'ok with failures' };
 
   // The same words and classes as the server's graph::summary.
   function summary(counts, mapped, live) {
-    const word = (s) => (s === 'running' && !live) ? 'interrupted' : (WORDS[s] || 'other');
+    const word = (s) => (s === 'running' && !live) ? 'interrupted' : (WORDS[s] || s);
     let total = 0;
     for (const n of Object.values(counts)) total += n;
     const ok = counts.success || 0;
@@ -51,7 +50,7 @@ async function fetchText(url) {
   }
 
   function setBadge(el, status) {
-    el.textContent = BADGE[status] || status;
+    el.textContent = WORDS[status] || status;
     el.className = 'badge status-' + status;
     el.dataset.status = status;
   }
