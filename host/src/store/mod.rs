@@ -206,10 +206,11 @@ impl RunStore {
     fn open_file(path: PathBuf) -> Result<Self, StoreError> {
         let sqlite = |source| StoreError::Sqlite { path: path.clone(), source };
         let mut conn = Connection::open(&path).map_err(sqlite)?;
+        // First: another process may be opening (creating, migrating) the store at this moment.
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(sqlite)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(sqlite)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(sqlite)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(sqlite)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(sqlite)?;
         schema::migrate(&mut conn).map_err(sqlite)?;
         Ok(Self { conn, path })
     }

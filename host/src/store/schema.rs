@@ -100,17 +100,22 @@ const MIGRATIONS: &[&str] = &[
          SELECT run_id, key, op, attempts, NULL, status, NULL FROM steps ORDER BY run_id, sort_key, seq;",
 ];
 
-/// Bring the schema up to date.
+/// Bring the schema up to date. Two processes may open a new store at once (a run creating it,
+/// `sandmap runs` polling it): each migration takes the write lock first (`BEGIN IMMEDIATE`)
+/// and reads the version under it, so the second process waits, then finds it applied.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
-    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
-    let current: i64 = conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_version", [], |row| row.get(0))?;
-    for (i, migration) in MIGRATIONS.iter().enumerate().skip(usize::try_from(current).unwrap_or(usize::MAX)) {
-        let tx = conn.transaction()?;
+    loop {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
+        let current: i64 =
+            tx.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_version", [], |row| row.get(0))?;
+        let Some(migration) = usize::try_from(current).ok().and_then(|i| MIGRATIONS.get(i)) else {
+            return tx.commit();
+        };
         tx.execute_batch(migration)?;
-        tx.execute("INSERT INTO schema_version (version) VALUES (?1)", params![i as i64 + 1])?;
+        tx.execute("INSERT INTO schema_version (version) VALUES (?1)", params![current + 1])?;
         tx.commit()?;
     }
-    Ok(())
 }
 
 /// The schema version a store is at once migrated.
@@ -195,5 +200,27 @@ mod tests {
             })
             .unwrap();
         assert_eq!(times, (None, None));
+    }
+
+    #[test]
+    fn processes_that_open_a_new_store_at_once_all_find_it_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs.db");
+        let openers: Vec<_> = (0..4)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    let mut conn = Connection::open(&path).unwrap();
+                    conn.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+                    migrate(&mut conn)
+                })
+            })
+            .collect();
+        for opener in openers {
+            opener.join().unwrap().unwrap();
+        }
+        let conn = Connection::open(&path).unwrap();
+        let versions: i64 = conn.query_row("SELECT COUNT(*) FROM schema_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(versions, VERSION as i64);
     }
 }
