@@ -280,6 +280,37 @@ fn a_large_file_hashes_identically() {
 }
 
 #[test]
+fn the_host_digest_and_the_in_guest_digest_agree_in_every_language() {
+    // Sizes around SHA-256's 64-byte blocks and its 55/56-byte padding edge, a file crossing the
+    // host's 1 MiB hashing slices and the ops' 256 KiB read chunks, and an empty one.
+    let sizes = [0usize, 1, 55, 56, 63, 64, 65, 1000, (1 << 20) + 1, (1 << 18) * 3 + 7];
+    let files: Vec<(String, Vec<u8>)> = sizes
+        .iter()
+        .map(|&n| {
+            (format!("s{n:08}.bin"), (0..n as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect())
+        })
+        .collect();
+    let setup = |ws: &Workspace| {
+        let named: Vec<(&str, &[u8])> = files.iter().map(|(n, d)| (n.as_str(), d.as_slice())).collect();
+        ws.files("sample", &named);
+    };
+    let mut seen = Vec::new();
+    for host_digest in [true, false] {
+        seen.push(same_everywhere(setup, |lang| {
+            map_job(lang, "{}", "").replace(
+                "[ops.process_file]\n",
+                &format!("[ops.process_file]\nconfig = {{ host_digest = {host_digest} }}\n"),
+            )
+        }));
+    }
+    assert_eq!(seen[0], seen[1], "the host's digests are the guest's, in every language");
+    let results = &seen[0]["outputs"]["process_file"]["result"];
+    for (name, data) in &files {
+        assert_eq!(results[common::cleaned_key(name)]["sha256"], json!(sha256_hex(data)), "{name}");
+    }
+}
+
+#[test]
 fn bad_config_is_refused_with_the_same_error() {
     for config in [
         "{ path = 5 }",

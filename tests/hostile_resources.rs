@@ -150,6 +150,26 @@ fn a_sleep_inside_a_host_call_ends_at_the_timeout() {
 }
 
 #[test]
+fn hashing_in_the_host_counts_against_the_timeout() {
+    let report = assert_blamed("digest_flood:64", "timeout = \"1 s\"", "exceeded time limit 1 s");
+    let took = step(&report, "hostile[a_hostile_txt]")["duration_ms"].as_f64().unwrap();
+    assert!((1000.0..10_000.0).contains(&took), "the flood was stopped at its 1 s timeout: {took} ms");
+}
+
+#[test]
+fn a_hash_of_more_than_one_host_call_carries_is_split_by_the_sdk() {
+    // wasmtime refuses a call that copies more than 128 MiB; the SDK's `update` splits 300 MiB.
+    let report = one_in_twenty("digest_once:300", "memory = \"512 MiB\"", 0);
+    let zeros = vec![0u8; 300 << 20];
+    assert_eq!(report["outputs"]["hostile"]["result"]["a_hostile_txt"], json!(common::sha256_hex(&zeros)));
+}
+
+#[test]
+fn host_hashers_are_bounded_like_every_handle() {
+    assert_blamed("hasher_hoard", "", "exceeded WASI handles limit 10000");
+}
+
+#[test]
 fn an_endless_sleep_does_not_stall_the_run() {
     assert_blamed("sleep:max", "timeout = \"500 ms\"", "exceeded time limit 500 ms");
 }

@@ -15,6 +15,7 @@
 // against the grants exactly as wasi-libc does for Rust and Python ops, and reporting errors as
 // Rust's io::Error does: `No such file or directory (os error 44)`.
 
+import { Hasher } from 'sandmap:op/digest@0.1.0';
 import { emitDynamic, emitOutput, log as hostLog } from 'sandmap:op/host@0.1.0';
 import { getDirectories } from 'wasi:filesystem/preopens@0.2.12';
 import { filesystemErrorCode } from 'wasi:filesystem/types@0.2.12';
@@ -409,11 +410,12 @@ function openAt(path, openFlags) {
   }
 }
 
-/** The bytes of the file at `path` (open + read, as Rust's std::fs::read). Throws an OsError. */
-export function readFile(path) {
+/**
+ * The bytes of the file at `path`, at most `size` bytes at a time (each a `Uint8Array`): an op's
+ * memory does not grow with the file. Throws an OsError.
+ */
+export function* readChunks(path, size = 1 << 18) {
   const file = openAt(path, {});
-  const chunks = [];
-  let total = 0;
   let stream;
   try {
     stream = file.readViaStream(0n);
@@ -423,15 +425,24 @@ export function readFile(path) {
   for (;;) {
     let chunk;
     try {
-      chunk = stream.blockingRead(1n << 16n);
+      chunk = stream.blockingRead(BigInt(size));
     } catch (e) {
-      if (e?.payload?.tag === 'closed') break;
+      if (e?.payload?.tag === 'closed') return;
       if (e?.payload?.tag === 'last-operation-failed') {
         const code = filesystemErrorCode(e.payload.val);
         throw code === undefined ? new OsError(29) : osError(code);
       }
       throw osError(e);
     }
+    yield chunk;
+  }
+}
+
+/** The bytes of the file at `path` (open + read, as Rust's std::fs::read). Throws an OsError. */
+export function readFile(path) {
+  const chunks = [];
+  let total = 0;
+  for (const chunk of readChunks(path, 1 << 16)) {
     chunks.push(chunk);
     total += chunk.length;
   }
@@ -442,6 +453,30 @@ export function readFile(path) {
     at += chunk.length;
   }
   return data;
+}
+
+/**
+ * A streaming SHA-256 computed by the host (`sandmap:op/digest`), at native speed: the host's uses
+ * the CPU's SHA extensions, which wasm code cannot reach. `update` with the content (`Uint8Array`s)
+ * in any number of pieces, then `finish` for its lowercase hex digest.
+ */
+export class Sha256 {
+  constructor() {
+    this.hasher = new Hasher('sha256');
+  }
+
+  /** Add `data` (a Uint8Array). */
+  update(data) {
+    // wasmtime refuses a call that copies more than 128 MiB from the guest: larger data goes in
+    // several calls.
+    const max = 64 << 20;
+    for (let at = 0; at < data.length; at += max) this.hasher.update(data.subarray(at, at + max));
+  }
+
+  /** The digest of everything added, as lowercase hex; the hasher starts over. */
+  finish() {
+    return this.hasher.finish();
+  }
 }
 
 /**

@@ -19,7 +19,7 @@ import traceback
 
 from componentize_py_types import Err
 from wit_world import exports
-from wit_world.imports import host, types
+from wit_world.imports import digest, host, types
 
 __all__ = [
     "Context",
@@ -32,12 +32,14 @@ __all__ = [
     "OpError",
     "Output",
     "PathValue",
+    "Sha256",
     "Url",
     "clean",
     "config_schema",
     "export",
     "is_valid_mapping_key",
     "os_error_message",
+    "read_chunks",
     "read_file",
 ]
 
@@ -87,24 +89,56 @@ def os_error_message(error):
     return str(error)
 
 
-def read_file(path):
-    """The bytes of the file at ``path`` (open + read, as Rust's ``std::fs::read``). Raises
-    ``OpError("read PATH: <os error>")``."""
+def read_chunks(path, size=1 << 18):
+    """The bytes of the file at ``path``, ``size`` bytes at a time (the last piece may be shorter):
+    an op's memory does not grow with the file. Raises ``OpError("read PATH: <os error>")``."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError as e:
         raise OpError(f"read {path}: {os_error_message(e)}") from None
     try:
-        chunks = []
         while True:
-            chunk = os.read(fd, 1 << 16)
+            try:
+                chunk = os.read(fd, size)
+            except OSError as e:
+                raise OpError(f"read {path}: {os_error_message(e)}") from None
             if not chunk:
-                return b"".join(chunks)
-            chunks.append(chunk)
-    except OSError as e:
-        raise OpError(f"read {path}: {os_error_message(e)}") from None
+                return
+            yield chunk
     finally:
         os.close(fd)
+
+
+def read_file(path):
+    """The bytes of the file at ``path`` (open + read, as Rust's ``std::fs::read``). Raises
+    ``OpError("read PATH: <os error>")``."""
+    return b"".join(read_chunks(path, 1 << 16))
+
+
+class Sha256:
+    """A streaming SHA-256 computed by the host (``sandmap:op/digest``), at native speed: the
+    host's uses the CPU's SHA extensions, which wasm code (hashlib here included) cannot reach.
+    ``update`` with the content in any number of pieces, then ``finish`` for its lowercase hex
+    digest; the same digest as ``hashlib.sha256(data).hexdigest()``."""
+
+    def __init__(self, data=None):
+        self._hasher = digest.Hasher(digest.Algorithm.SHA256)
+        if data is not None:
+            self.update(data)
+
+    # wasmtime refuses a call that copies more than 128 MiB from the guest: larger data goes in
+    # several calls.
+    _MAX_PER_CALL = 64 << 20
+
+    def update(self, data):
+        """Add ``data`` (bytes)."""
+        data = memoryview(data).cast("B")
+        for at in range(0, len(data), self._MAX_PER_CALL):
+            self._hasher.update(bytes(data[at : at + self._MAX_PER_CALL]))
+
+    def finish(self):
+        """The digest of everything added, as lowercase hex; the hasher starts over."""
+        return self._hasher.finish()
 
 
 def clean(name):

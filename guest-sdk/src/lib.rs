@@ -37,6 +37,7 @@
 
 mod context;
 mod definition;
+pub mod digest;
 mod error;
 #[doc(hidden)]
 pub mod glue;

@@ -5,4 +5,6 @@ wasmtime::component::bindgen!({
     path: "../wit",
     // Host functions may trap the guest (an op that keeps emitting after its step failed).
     imports: { default: trappable },
+    // A hasher is a host value in the step's resource table.
+    with: { "sandmap:op/digest.hasher": super::digest::Hasher },
 });

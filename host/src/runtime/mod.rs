@@ -6,6 +6,7 @@ mod bindings;
 mod cache;
 mod component;
 mod descriptors;
+mod digest;
 mod emitter;
 mod error;
 mod grants;
@@ -178,6 +179,7 @@ impl Runtime {
         guards::add_to_linker(&mut linker).map_err(|e| RuntimeError(format!("{e:#}")))?;
         OpComponent::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)
             .map_err(|e| RuntimeError(e.to_string()))?;
+        digest::add_to_linker(&mut linker).map_err(|e| RuntimeError(format!("{e:#}")))?;
 
         let (ticker_stop, stopped) = crossbeam_channel::bounded::<()>(0);
         let ticker = {

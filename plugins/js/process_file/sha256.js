@@ -1,4 +1,5 @@
-// SHA-256 (FIPS 180-4) over a Uint8Array, synchronously: the engine's crypto.subtle is async.
+// SHA-256 (FIPS 180-4), synchronously: the engine's crypto.subtle is async. Used when the op is
+// told not to use the host's (`host_digest = false`).
 
 const K = new Uint32Array([
   0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98,
@@ -11,18 +12,51 @@ const K = new Uint32Array([
   0xc67178f2,
 ]);
 
-export function sha256Hex(data) {
-  const h = new Uint32Array([
-    0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
-  ]);
-  const bitLength = BigInt(data.length) * 8n;
-  const padded = new Uint8Array(Math.ceil((data.length + 9) / 64) * 64);
-  padded.set(data);
-  padded[data.length] = 0x80;
-  const view = new DataView(padded.buffer);
-  view.setBigUint64(padded.length - 8, bitLength);
-  const w = new Uint32Array(64);
-  for (let off = 0; off < padded.length; off += 64) {
+/** SHA-256 in the op's own code, streaming: `update` with Uint8Arrays, then `finish` (hex). */
+export class GuestSha256 {
+  constructor() {
+    this.h = new Uint32Array([
+      0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+    ]);
+    this.w = new Uint32Array(64);
+    // The bytes of an unfinished 64-byte block.
+    this.block = new Uint8Array(64);
+    this.blockView = new DataView(this.block.buffer);
+    this.pending = 0;
+    this.length = 0;
+  }
+
+  update(data) {
+    this.length += data.length;
+    let at = 0;
+    if (this.pending > 0) {
+      const take = Math.min(64 - this.pending, data.length);
+      this.block.set(data.subarray(0, take), this.pending);
+      this.pending += take;
+      at = take;
+      if (this.pending < 64) return;
+      this.compress(this.blockView, 0);
+      this.pending = 0;
+    }
+    const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    for (; at + 64 <= data.length; at += 64) this.compress(view, at);
+    this.block.set(data.subarray(at), 0);
+    this.pending = data.length - at;
+  }
+
+  finish() {
+    const bitLength = BigInt(this.length) * 8n;
+    const tail = new Uint8Array(this.pending + 9 <= 64 ? 64 : 128);
+    tail.set(this.block.subarray(0, this.pending));
+    tail[this.pending] = 0x80;
+    const view = new DataView(tail.buffer);
+    view.setBigUint64(tail.length - 8, bitLength);
+    for (let off = 0; off < tail.length; off += 64) this.compress(view, off);
+    return Array.from(this.h, (x) => x.toString(16).padStart(8, '0')).join('');
+  }
+
+  compress(view, off) {
+    const { h, w } = this;
     for (let i = 0; i < 16; i++) w[i] = view.getUint32(off + i * 4);
     for (let i = 16; i < 64; i++) {
       const a = w[i - 15];
@@ -57,5 +91,4 @@ export function sha256Hex(data) {
     h[6] += g;
     h[7] += hh;
   }
-  return Array.from(h, (x) => x.toString(16).padStart(8, '0')).join('');
 }

@@ -13,7 +13,10 @@
 //! - `logs:N` → makes N one-byte `log` calls;
 //! - `records:N:BYTES` → emits N records of BYTES each on `records`;
 //! - `metadata:N:BYTES` → emits `result` with N metadata entries of BYTES each;
-//! - `long_key:BYTES[:N]` → emits N (default 1) records whose mapping keys are BYTES long.
+//! - `long_key:BYTES[:N]` → emits N (default 1) records whose mapping keys are BYTES long;
+//! - `digest_flood:MIB` → hands the host's hasher the same MIB MiB over and over, forever;
+//! - `digest_once:MIB` → hands the host's hasher MIB MiB of zeros in one call, returns the digest;
+//! - `hasher_hoard` → makes host hashers until one is refused, and keeps them all.
 
 use sandmap_guest::bindings::sandmap::op::host;
 use sandmap_guest::bindings::sandmap::op::types::{
@@ -116,6 +119,23 @@ impl Op for Hostile {
                     record(&format!("{key}{i}")[1..], "1")?;
                 }
                 Ok(json!("emitted"))
+            }
+            "digest_flood" => {
+                let data = vec![7u8; (number(1)? as usize) << 20];
+                let mut sha = sandmap_guest::digest::Sha256::new();
+                loop {
+                    sha.update(&data);
+                }
+            }
+            "digest_once" => {
+                let data = vec![0u8; (number(1)? as usize) << 20];
+                Ok(json!(sandmap_guest::digest::sha256_hex(&data)))
+            }
+            "hasher_hoard" => {
+                let mut held = Vec::new();
+                loop {
+                    held.push(sandmap_guest::digest::Sha256::new());
+                }
             }
             other => Err(OpError::new(format!("unknown command \"{other}\""))),
         }
