@@ -104,7 +104,8 @@ fn inspect_prints_the_definition() {
     assert!(stdout.contains("  path             required  the file's guest path"), "{stdout}");
     assert!(stdout.contains("  result           plain, required  {path, bytes, lines, sha256}"), "{stdout}");
     assert!(stdout.contains("network  false"), "{stdout}");
-    assert!(stdout.contains("imports:\n  sandmap:op/host@0.1.0\n"), "{stdout}");
+    // process_file hashes with the host digest, so it imports it; emit_script below does not.
+    assert!(stdout.contains("imports:\n  sandmap:op/digest@0.1.0\n  sandmap:op/host@0.1.0\n"), "{stdout}");
     assert!(stdout.contains("\n  wasi:filesystem/preopens@0.2."), "{stdout}");
 
     let (code, stdout, _) = run_binary(&["inspect", sandmap_test_programs::EMIT_SCRIPT, "--json"]);
@@ -117,6 +118,7 @@ fn inspect_prints_the_definition() {
     );
     assert_eq!(value["network"], false);
     assert!(value["imports"].as_array().unwrap().contains(&json!("sandmap:op/host@0.1.0")));
+    assert!(!value["imports"].as_array().unwrap().contains(&json!("sandmap:op/digest@0.1.0")), "unused, not imported");
     assert_eq!(value["default_limits"]["memory"], "256 MiB");
 
     let (code, _, stderr) = run_binary(&["inspect", sandmap_test_programs::NOT_AN_OP]);

@@ -34,13 +34,24 @@ fn a_misspelled_input_is_named_at_its_own_line_with_what_it_meant() {
 #[test]
 fn config_on_an_op_that_takes_none_says_so() {
     let text = SEED_JOB.replace(
-        "component = \"process_file\"\n",
-        "component = \"process_file\"\nconfig = { verbose = true, level = 2 }\n",
+        "component = \"summarize_directory\"\n",
+        "component = \"summarize_directory\"\nconfig = { verbose = true, level = 2 }\n",
     );
     assert_eq!(
         invalid(&text, &[]),
-        "error: job.toml:11:10: op \"process_file\": config: op \"process_file\" takes no config (got \"verbose\", \
-         \"level\")\n"
+        "error: job.toml:16:10: op \"summarize_directory\": config: op \"summarize_directory\" takes no config (got \
+         \"verbose\", \"level\")\n"
+    );
+}
+
+#[test]
+fn an_unknown_config_key_of_process_file_is_refused_naming_it() {
+    let text = SEED_JOB
+        .replace("component = \"process_file\"\n", "component = \"process_file\"\nconfig = { host_digset = false }\n");
+    assert_eq!(
+        invalid(&text, &[]),
+        "error: job.toml:11:10: op \"process_file\": config: Additional properties are not allowed ('host_digset' was \
+         unexpected)\n"
     );
 }
 
