@@ -121,7 +121,7 @@ mod tests {
 
     #[test]
     fn slices_give_the_digest_of_the_whole() {
-        let data: Vec<u8> = (0..(3 * SLICE + 17) as u32).map(|i| (i * 31 >> 3) as u8).collect();
+        let data: Vec<u8> = (0..(3 * SLICE + 17) as u32).map(|i| ((i * 31) >> 3) as u8).collect();
         let mut state = Hasher::new(Algorithm::Sha256);
         assert!(hash_within(&mut state, &data, Instant::now() + Duration::from_secs(600)).is_ok());
         assert_eq!(state.finish(), hex::encode(Sha256::digest(&data)));
