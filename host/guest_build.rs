@@ -23,7 +23,7 @@ fn build_guests(workspace: &Path, packages: &[String], watch: &[&str]) -> PathBu
         println!("cargo:rerun-if-changed={}", workspace.join(path).display());
     }
     println!("cargo:rerun-if-changed={}", workspace.join("Cargo.lock").display());
-    // The guests' rustflags (SIMD, stack size).
+    // The guests' rustflags (SIMD).
     println!("cargo:rerun-if-changed={}", workspace.join(".cargo/config.toml").display());
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").unwrap_or_else(|| panic!("cargo sets OUT_DIR")));
     // OUT_DIR is <target>/<profile>/build/<pkg>-<hash>/out: share <target>/wasm-guests.

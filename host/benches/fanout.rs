@@ -346,13 +346,7 @@ fn wasm_vs_native(work: &Path, table: &mut Vec<Row>) {
     // (WASM, native) per variant, to price the hash alone: with the host digest minus count only.
     let mut times = Vec::new();
     for (i, (op, config, hashes, label, goal)) in variants.into_iter().enumerate() {
-        let job = format!(
-            "name = \"per_file\"\n[ops.files]\ncomponent = \"files_in_directory\"\ngrants = [{{ host = \"{d}\", guest = \"/data\" }}]\n\
-             [ops.work]\ncomponent = \"{op}\"\nconfig = {config}\ninputs = {{ path = {{ map = \"files\" }} }}\ngrants = [{{ host = \"{d}\", guest = \"/data\" }}]\n",
-            d = data.display()
-        );
-        let path = work.join(format!("per-file-{i}.toml"));
-        std::fs::write(&path, job).unwrap();
+        let path = map_job(work, &data, op, config, &format!("per-file-{i}"));
         let settings = RuntimeConfig { max_concurrent: 1, cache_dir: Some(cache.clone()), pooling: true, fuel: false };
         let runtime = Runtime::new(&settings).unwrap();
         let prepared = executor::prepare(&path, &[PathBuf::from(plugin_dir())], &runtime).unwrap();
@@ -542,7 +536,7 @@ fn polyglot_clones(work: &Path, table: &mut Vec<Row>) {
     let data = work.join("files1000");
     let cache = work.join("cache");
     let rust = {
-        let job = seed_like(work, &data, "process_file", "rust");
+        let job = map_job(work, &data, "process_file", "{}", "clones-rust");
         per_clone_in_process(&job, &cache)
     };
     println!("rust: {:.0} µs per clone", rust.as_secs_f64() * 1e6);
@@ -553,7 +547,8 @@ fn polyglot_clones(work: &Path, table: &mut Vec<Row>) {
             println!("{}: not built ({reason})", lang.name);
             continue;
         }
-        let job = seed_like(work, &data, &format!("{}/process_file.wasm", lang.dir), lang.name);
+        let job =
+            map_job(work, &data, &format!("{}/process_file.wasm", lang.dir), "{}", &format!("clones-{}", lang.name));
         let t = per_clone_in_process(&job, &cache);
         println!(
             "{}: {:.0} µs per clone ({:.1}× Rust)",
@@ -573,14 +568,15 @@ fn polyglot_clones(work: &Path, table: &mut Vec<Row>) {
     println!();
 }
 
-/// files_in_directory over `data` mapped to `component`.
-fn seed_like(work: &Path, data: &Path, component: &str, name: &str) -> PathBuf {
+/// files_in_directory over `data` mapped to `component` (op `work`, with `config`), written as
+/// `NAME.toml` in `work`.
+fn map_job(work: &Path, data: &Path, component: &str, config: &str, name: &str) -> PathBuf {
     let job = format!(
         "name = \"per_clone\"\n[ops.files]\ncomponent = \"files_in_directory\"\ngrants = [{{ host = \"{d}\", guest = \"/data\" }}]\n\
-         [ops.work]\ncomponent = \"{component}\"\ninputs = {{ path = {{ map = \"files\" }} }}\ngrants = [{{ host = \"{d}\", guest = \"/data\" }}]\n",
+         [ops.work]\ncomponent = \"{component}\"\nconfig = {config}\ninputs = {{ path = {{ map = \"files\" }} }}\ngrants = [{{ host = \"{d}\", guest = \"/data\" }}]\n",
         d = data.display()
     );
-    let path = work.join(format!("clones-{name}.toml"));
+    let path = work.join(format!("{name}.toml"));
     std::fs::write(&path, job).unwrap();
     path
 }
