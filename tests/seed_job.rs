@@ -141,3 +141,25 @@ fn a_file_larger_than_the_memory_limit_is_processed_in_chunks() {
         common::process_file_result("big.bin", &content)
     );
 }
+
+#[test]
+fn a_collect_of_many_results_fits_an_op_memory_little_larger_than_its_text() {
+    // 20,000 results (~2 MB of JSON) into summarize_directory limited to 8 MiB: the Rust SDK
+    // reads the collected list straight into the op's own type. Parsed into a JSON tree first
+    // (as it was), the same list took ~14 MB of the op's memory and the step failed at the limit.
+    const FILES: usize = 20_000;
+    let ws = Workspace::new();
+    let names: Vec<String> = (0..FILES).map(|i| format!("f{i:05}.txt")).collect();
+    let files: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b"x\n"[..])).collect();
+    ws.files("sample", &files);
+    let text = SEED_JOB.replace(
+        "component = \"summarize_directory\"\n",
+        "component = \"summarize_directory\"\nlimits = { memory = \"8 MiB\" }\n",
+    );
+    let (code, report) = common::run_json(&ws.job(&text));
+    assert_eq!(code, 0, "{}", report["error"]);
+    assert_eq!(
+        report["outputs"]["summarize_directory"]["result"],
+        json!({"files": FILES, "bytes": 2 * FILES, "lines": FILES})
+    );
+}

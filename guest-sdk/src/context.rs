@@ -1,7 +1,6 @@
 //! What a running op can see and do: its step, its inputs, emission and logging.
 
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 use crate::bindings::sandmap::op::{host, types};
 use crate::glue::lower_metadata;
@@ -28,7 +27,8 @@ pub struct Context {
     pub(crate) step_key: String,
     pub(crate) mapping_key: Option<String>,
     pub(crate) attempt: u32,
-    pub(crate) inputs: Vec<(String, Value)>,
+    /// Each input's JSON text, as the host sent it (the host checked it is JSON).
+    pub(crate) inputs: Vec<(String, String)>,
     pub(crate) collect_failures: Vec<CollectFailure>,
     /// Plain outputs this op has emitted (so the return value does not emit `result` twice).
     pub(crate) emitted_outputs: Vec<String>,
@@ -79,9 +79,13 @@ impl Context {
     pub fn input_opt<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, OpError> {
         match self.inputs.iter().find(|(n, _)| n == name) {
             None => Ok(None),
-            Some((_, value)) => T::deserialize(value)
-                .map(Some)
-                .map_err(|e| OpError::new(format!("input \"{name}\" has an unexpected shape: {e}"))),
+            Some((_, text)) => serde_json::from_str(text).map(Some).map_err(|e| {
+                if e.is_data() {
+                    OpError::new(format!("input \"{name}\" has an unexpected shape: {e}"))
+                } else {
+                    OpError::new(format!("input \"{name}\" is not JSON: {e}"))
+                }
+            }),
         }
     }
 

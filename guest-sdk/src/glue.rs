@@ -51,14 +51,10 @@ pub fn run<O: Op>(
 
 fn run_op<O: Op>(context: types::RunContext, config: String, inputs: Vec<types::NamedValue>) -> Result<(), OpError> {
     let config: O::Config = serde_json::from_str(&config).map_err(|e| OpError::new(format!("invalid config: {e}")))?;
-    let inputs = inputs
-        .into_iter()
-        .map(|nv| {
-            serde_json::from_str(&nv.value)
-                .map(|v| (nv.name.clone(), v))
-                .map_err(|e| OpError::new(format!("input \"{}\" is not JSON: {e}", nv.name)))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    // Kept as the host's JSON text and read straight into the op's own type when it asks
+    // (`Context::input`): parsing every input into a `serde_json::Value` first made a collect of
+    // 100,000 results take ~70 MB of the op's memory for 12 MB of text.
+    let inputs = inputs.into_iter().map(|nv| (nv.name, nv.value)).collect();
     let mut ctx = Context {
         step_key: context.step_key,
         mapping_key: context.mapping_key,

@@ -35,18 +35,37 @@ fn main() {
         return;
     }
     let with_dagster = args.iter().any(|a| a == "--with-dagster");
+    // `--only seed,large`: just those sections (each baseline is measured within its section).
+    let only: Option<Vec<&str>> = args.iter().position(|a| a == "--only").map(|i| args[i + 1].split(',').collect());
+    let section = |name: &str| only.as_ref().is_none_or(|names| names.contains(&name));
     let work = tempfile::tempdir().unwrap();
     machine();
     let mut table: Vec<Row> = Vec::new();
     let python = if with_dagster { dagster_python(work.path()) } else { None };
-    seed_job(work.path(), python.as_deref(), &mut table);
-    seed_at_scale(work.path(), &mut table);
-    per_clone_cost(work.path(), &mut table);
-    wasm_vs_native(work.path(), &mut table);
-    peak_rss(&mut table);
-    cli_start(work.path(), &mut table);
-    polyglot_clones(work.path(), &mut table);
-    large_files(work.path(), python.as_deref(), &mut table);
+    if section("seed") {
+        seed_job(work.path(), python.as_deref(), &mut table);
+    }
+    if section("scale") {
+        seed_at_scale(work.path(), &mut table);
+    }
+    if section("clone") {
+        per_clone_cost(work.path(), &mut table);
+    }
+    if section("native") {
+        wasm_vs_native(work.path(), &mut table);
+    }
+    if section("rss") {
+        peak_rss(&mut table);
+    }
+    if section("cli") {
+        cli_start(work.path(), &mut table);
+    }
+    if section("polyglot") {
+        polyglot_clones(work.path(), &mut table);
+    }
+    if section("large") {
+        large_files(work.path(), python.as_deref(), &mut table);
+    }
     println!("\n## Summary\n");
     println!("| measure | sandmap | baseline | ratio | goal |");
     println!("|---|---|---|---|---|");

@@ -87,13 +87,14 @@ impl Skipped {
 }
 
 /// A file to emit.
+///
+/// Only the relative path is held (its full path is made when it is emitted): a listing of
+/// 100,000 files held three paths each, ~10 MB more of the op's memory.
 struct Listed {
     /// Its path relative to `path`, with `/` between folders: the sort order and the key.
     relative: String,
-    /// Its full guest path: the record's value.
-    path: String,
-    /// Its own name.
-    name: String,
+    /// Where its own name starts in `relative`.
+    name_at: usize,
 }
 
 struct FilesInDirectory;
@@ -145,7 +146,7 @@ impl Op for FilesInDirectory {
                 } else if pattern.as_ref().is_some_and(|p| !p.is_match(&name)) {
                     skipped.not_matching += 1;
                 } else {
-                    files.push(Listed { relative: format!("{prefix}{name}"), path, name });
+                    files.push(Listed { relative: format!("{prefix}{name}"), name_at: prefix.len() });
                 }
             }
         }
@@ -156,7 +157,8 @@ impl Op for FilesInDirectory {
         for file in files {
             // Two paths may clean to one key (`a-b.txt`, `a_b.txt`): the host refuses the second.
             let key = clean(&file.relative);
-            ctx.emit(DynamicOutput::new(file.path, key).metadata("filename", file.name.as_str()))?;
+            let path = Path::new(&config.path).join(&file.relative).to_string_lossy().into_owned();
+            ctx.emit(DynamicOutput::new(path, key).metadata("filename", &file.relative[file.name_at..]))?;
         }
         Ok(())
     }

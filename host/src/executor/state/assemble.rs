@@ -94,9 +94,10 @@ impl RunState<'_> {
         (steps, reused)
     }
 
-    /// `instance`'s report, its parts moved rather than copied.
-    fn step_report(&self, instance: Instance) -> StepReport {
-        let records = self.records_of(&instance);
+    /// `instance`'s report, its parts moved rather than copied (its records too: nothing reads
+    /// the fan-outs once the report is being assembled).
+    fn step_report(&mut self, instance: Instance) -> StepReport {
+        let records = self.take_records_of(&instance);
         let status = instance.final_status();
         let worker = instance.worker();
         let extra = instance.extra.map(|e| *e).unwrap_or_default();

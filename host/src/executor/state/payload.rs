@@ -57,6 +57,22 @@ impl RunState<'_> {
         observer.step_finished(instance.op, &Arc::new(ended));
     }
 
+    /// Every record `instance` emitted, moved out of its fan-outs (which are left empty), for the
+    /// run's report: a copy would hold every key and metadata entry of the run twice at the end.
+    pub(super) fn take_records_of(&mut self, instance: &Instance) -> Vec<RecordReport> {
+        let mut records = Vec::new();
+        for &f in &instance.fans {
+            let fan = &mut self.fans[f];
+            let (keys, metadata, values) =
+                (std::mem::take(&mut fan.keys), std::mem::take(&mut fan.metadata), std::mem::take(&mut fan.values));
+            records.reserve_exact(keys.len());
+            records.extend(keys.into_iter().zip(metadata).zip(values).map(|((mapping_key, metadata), value)| {
+                RecordReport { output: fan.output.clone(), mapping_key, metadata, value: Some(value) }
+            }));
+        }
+        records
+    }
+
     /// Every record `instance` emitted, in emission order per output.
     pub(super) fn records_of(&self, instance: &Instance) -> Vec<RecordReport> {
         instance
