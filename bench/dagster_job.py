@@ -38,7 +38,8 @@ def clean(name: str) -> str:
 def files_in_directory(config: FilesConfig):
     for name in sorted(os.listdir(config.path)):
         path = os.path.join(config.path, name)
-        if os.path.isfile(path):
+        # Regular files only, as sandmap lists them (Dagster's example also takes symlinks).
+        if os.path.isfile(path) and not os.path.islink(path):
             yield DynamicOutput(path, mapping_key=clean(name))
 
 

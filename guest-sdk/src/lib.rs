@@ -35,6 +35,7 @@
 //! export_op!(FilesInDirectory);
 //! ```
 
+pub mod bytes;
 mod context;
 mod definition;
 pub mod digest;

@@ -89,7 +89,7 @@ impl Op for ProcessFile {
             let data = &chunk[..n];
             hasher.update(data);
             bytes += n as u64;
-            lines += data.iter().filter(|&&b| b == b'\n').count() as u64;
+            lines += sandmap_guest::bytes::count(data, b'\n');
         }
         let sha256 = hasher.finish();
         Ok(json!({ "path": path, "bytes": bytes, "lines": lines, "sha256": sha256 }))
