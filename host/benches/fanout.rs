@@ -4,6 +4,8 @@
 //!     cargo bench -p sandmap --bench fanout                      # sandmap and native only
 //!     cargo bench -p sandmap --bench fanout -- --with-dagster    # and Dagster 1.13.29 (from PyPI,
 //!                                                                #  into target/bench-venv)
+//!     cargo bench -p sandmap --bench fanout -- --only seed,large  # only those sections
+//!     cargo bench -p sandmap --bench fanout -- --with-dagster --only dirs --dirs /usr/lib/chromium
 //!
 //! Sections: (1) the seed job on 1,000 files of 1 KiB, CLI end to end, vs Dagster in-process and
 //! multiprocess; (2) the seed job at scale, 1,000 / 10,000 / 100,000 empty files, whole process
@@ -11,7 +13,8 @@
 //! 10,000-way no-op map + collect, 1 and 2 workers, pooling vs on-demand; (4) per-file work in a
 //! WASM clone vs the same Rust natively, and SHA-256 throughput with the host digest; (5) peak
 //! RSS, 1,000 vs 100,000 no-op clones; (6) `sandmap run` with a warm and a cold compile cache;
-//! (7) Python and JavaScript clones vs Rust; (8) a directory of large files (3 × 256 MiB).
+//! (7) Python and JavaScript clones vs Rust; (8) a directory of large files (3 × 256 MiB); (9) with
+//! `--dirs`, real folders against Dagster (the summaries must agree).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::path::{Path, PathBuf};
@@ -65,6 +68,13 @@ fn main() {
     }
     if section("large") {
         large_files(work.path(), python.as_deref(), &mut table);
+    }
+    // `--dirs /usr/lib/chromium,/usr/bin`: the seed job on real folders, against Dagster.
+    if let (Some(i), Some(python)) = (args.iter().position(|a| a == "--dirs"), python.as_deref())
+        && section("dirs")
+    {
+        let dirs: Vec<PathBuf> = args[i + 1].split(',').map(PathBuf::from).collect();
+        real_directories(work.path(), python, &dirs, &mut table);
     }
     println!("\n## Summary\n");
     println!("| measure | sandmap | baseline | ratio | goal |");
@@ -670,6 +680,64 @@ fn large_files(work: &Path, python: Option<&Path>, table: &mut Vec<Row>) {
         }
         None => println!("Dagster: skipped (run with -- --with-dagster)\n"),
     }
+}
+
+/// The seed job on each of `dirs` (regular files directly in it), sandmap against Dagster
+/// in-process, whole process each, best of 3; both summaries must be the same.
+fn real_directories(work: &Path, python: &Path, dirs: &[PathBuf], table: &mut Vec<Row>) {
+    println!("## 9. Real directories: the seed job, CLI end to end, 2 workers, vs Dagster in-process (best of 3)\n");
+    println!("| directory | files | MB | sandmap | Dagster | Dagster / sandmap |");
+    println!("|---|---|---|---|---|---|");
+    let cache = work.join("cache");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/dagster_job.py");
+    for dir in dirs {
+        let job = seed_job_file(work, dir);
+        let store = work.join("store-real");
+        let out = Command::new(sandmap_bin())
+            .args(["run", job.to_str().unwrap(), "--json", "--progress", "off", "--store", store.to_str().unwrap()])
+            .env("SANDMAP_CACHE_DIR", &cache)
+            .output()
+            .unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let ours = report["outputs"]["summarize_directory"]["result"].clone();
+        let wall = (0..3).map(|_| cli_cost(&job, 2, &cache).wall).min().unwrap();
+        let mut dagster_summary = serde_json::Value::Null;
+        let theirs = (0..3)
+            .map(|_| {
+                let start = Instant::now();
+                let out = Command::new(python).arg(&script).arg(dir).arg("in_process").output().unwrap();
+                let took = start.elapsed();
+                let last = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or("").to_owned();
+                let line: serde_json::Value = serde_json::from_str(&last).unwrap_or_default();
+                dagster_summary = line["summary"].clone();
+                took
+            })
+            .min()
+            .unwrap();
+        assert_eq!(ours, dagster_summary, "sandmap and Dagster disagree on {}", dir.display());
+        let megabytes = ours["bytes"].as_u64().unwrap_or(0) as f64 / 1e6;
+        let ratio = theirs.as_secs_f64() / wall.as_secs_f64();
+        println!(
+            "| `{}` | {} | {megabytes:.0} | {} | {} | {ratio:.1}× |",
+            dir.display(),
+            ours["files"],
+            ms(wall),
+            ms(theirs)
+        );
+        row(
+            table,
+            &format!(
+                "seed job on `{}` ({} files, {megabytes:.0} MB), vs Dagster in-process",
+                dir.display(),
+                ours["files"]
+            ),
+            ms(wall),
+            ms(theirs),
+            format!("{ratio:.1}× faster"),
+            "≥ 5×",
+        );
+    }
+    println!();
 }
 
 /// Child mode: run the fan job with `n` clones in-process and print peak RSS (VmHWM, KiB).
