@@ -124,9 +124,7 @@ impl JsonText {
         let Some(out) = Arc::get_mut(&mut buffer) else { unreachable!("a new Arc has no other owner") };
         let mut at = 0;
         let mut put = |bytes: &[u8]| {
-            for (slot, &byte) in out[at..at + bytes.len()].iter_mut().zip(bytes) {
-                slot.write(byte);
-            }
+            out[at..at + bytes.len()].write_copy_of_slice(bytes);
             at += bytes.len();
         };
         put(b"[");

@@ -130,13 +130,13 @@ impl Op for FilesInDirectory {
             }
             entries.sort_by(|a, b| a.0.cmp(&b.0));
             for (name, kind) in entries {
-                let path = Path::new(&dir).join(&name).to_string_lossy().into_owned();
                 if !config.include_hidden && name.starts_with('.') {
                     skipped.hidden += 1;
                 } else if kind.is_symlink() {
                     skipped.symlinks += 1;
                 } else if kind.is_dir() {
                     if config.recursive {
+                        let path = Path::new(&dir).join(&name).to_string_lossy().into_owned();
                         folders.push_back((path, format!("{prefix}{name}/")));
                     } else {
                         skipped.directories += 1;
