@@ -163,3 +163,29 @@ fn a_collect_of_many_results_fits_an_op_memory_little_larger_than_its_text() {
         json!({"files": FILES, "bytes": 2 * FILES, "lines": FILES})
     );
 }
+
+#[test]
+fn an_input_of_the_wrong_shape_fails_its_clone_naming_the_input() {
+    // The Rust SDK reads each input's JSON text into the op's type when the op asks for it: a
+    // record that is a number where process_file reads a path fails that clone, saying so and
+    // where in the input's text (in a collected list of megabytes, the place is what helps).
+    let ws = Workspace::new();
+    let job = ws.job(
+        "name = \"shape\"\n[ops.emit]\ncomponent = \"emit_range\"\nconfig = { n = 2 }\n\
+         [ops.process_file]\ncomponent = \"process_file\"\ninputs = { path = { map = \"emit\" } }\n",
+    );
+    let (code, report) = common::run_json(&job);
+    assert_eq!(code, 1, "{report}");
+    let steps = report["steps"].as_array().unwrap();
+    for (key, number) in [("process_file[k0]", 0), ("process_file[k1]", 1)] {
+        let step = steps.iter().find(|s| s["key"] == key).unwrap();
+        assert_eq!(step["status"], "failure");
+        assert_eq!(
+            step["error"],
+            format!(
+                "input \"path\" has an unexpected shape: invalid type: integer `{number}`, expected a string \
+                 at line 1 column 1"
+            )
+        );
+    }
+}
