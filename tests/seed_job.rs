@@ -189,3 +189,44 @@ fn an_input_of_the_wrong_shape_fails_its_clone_naming_the_input() {
         );
     }
 }
+
+#[test]
+fn lines_are_counted_exactly_at_every_vector_block_and_chunk_edge() {
+    // The guests count newlines sixteen bytes at a time in wasm SIMD, widening every 255
+    // vectors (4,080 bytes), and process_file reads 256 KiB chunks: lengths on each side of
+    // those edges, all newlines (the lane counters' worst case) and mixed bytes, in real clones.
+    const VECTOR: usize = 16;
+    const BLOCK: usize = 255 * VECTOR;
+    const CHUNK: usize = 256 << 10;
+    let lengths = [
+        0,
+        1,
+        VECTOR - 1,
+        VECTOR,
+        VECTOR + 1,
+        BLOCK - 1,
+        BLOCK,
+        BLOCK + 1,
+        3 * BLOCK + 7,
+        CHUNK - 1,
+        CHUNK,
+        CHUNK + 1,
+        2 * CHUNK + BLOCK,
+    ];
+    let mut contents: Vec<(String, Vec<u8>)> = Vec::new();
+    for len in lengths {
+        contents.push((format!("newlines_{len}"), vec![b'\n'; len]));
+        // Every byte value, the newline's neighbours included, with newlines at uneven gaps.
+        let mixed = (0..len).map(|i| if i % 7 == 3 || i % 13 == 0 { b'\n' } else { (i * 31 % 256) as u8 }).collect();
+        contents.push((format!("mixed_{len}"), mixed));
+    }
+    let files: Vec<(&str, &[u8])> = contents.iter().map(|(n, c)| (n.as_str(), c.as_slice())).collect();
+    let ws = Workspace::new();
+    ws.files("sample", &files);
+    let report = ws.run(MAP_ONLY_JOB);
+    assert_eq!(report.status, RunStatus::Success);
+    let results = report.output("process_file", "result").unwrap();
+    for (name, content) in &files {
+        assert_eq!(results[name], common::process_file_result(name, content), "{name}");
+    }
+}
