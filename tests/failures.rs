@@ -6,7 +6,7 @@ mod common;
 
 use common::Workspace;
 use sandmap::executor::{RunReport, RunStatus, StepStatus};
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// files_in_directory over `cmds/` → behave per file (with `limits`) → summarize_directory.
 fn behave_job(limits: &str) -> String {
@@ -296,4 +296,24 @@ fn a_damaged_or_foreign_compile_cache_entry_is_rebuilt_not_trusted() {
     let op = Runtime::new(&settings(true)).unwrap().load(&bytes, "noop").unwrap();
     assert_eq!(op.definition.name, "noop");
     assert_eq!(std::fs::read(&metered).unwrap(), metered_bytes, "wasmtime refused it and it was rebuilt");
+}
+
+#[test]
+fn no_clone_sees_memory_an_earlier_clone_left_in_its_pool_slot() {
+    // One worker: every clone runs in the same pool slot. Each scans its whole linear memory
+    // for pages an earlier clone marked, then marks 64 disjoint pages (more dirty runs than
+    // one reset scan reports at once) of a buffer it leaks, and sees its own marks.
+    let ws = Workspace::new();
+    let files: Vec<(String, &[u8])> = (0..12).map(|i| (format!("f{i:02}.txt"), &b"residue:64"[..])).collect();
+    let files: Vec<(&str, &[u8])> = files.iter().map(|(n, c)| (n.as_str(), *c)).collect();
+    ws.files("cmds", &files);
+    let job = ws.job(&behave_map_job(""));
+    let (code, stdout, stderr) = common::run_binary(&["run", job.to_str().unwrap(), "--json", "--max-concurrent", "1"]);
+    assert_eq!(code, 0, "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let results = report["outputs"]["behave"]["result"].as_object().unwrap();
+    assert_eq!(results.len(), 12);
+    for (key, result) in results {
+        assert_eq!(result, &json!({"before": 0, "after": 64}), "{key}");
+    }
 }

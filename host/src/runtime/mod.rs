@@ -13,6 +13,7 @@ mod grants;
 mod guards;
 mod limiter;
 mod log;
+mod memory_reset;
 mod sandbox;
 mod slots;
 
@@ -21,7 +22,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
 pub use cache::{CacheError, CompileCache, default_dir as default_cache_dir};
 pub use component::digest;
@@ -461,7 +462,8 @@ impl Runtime {
 /// with `madvise(MADV_DONTNEED)`. The `madvise` is what made two workers slower than one: it
 /// shoots down TLB entries on every core running a thread of this process (an IPI per clone).
 /// Measured on a 10,000-clone no-op fan-out, 2 workers: 46 µs/clone at 1 MiB, 18 µs/clone from
-/// 2 MiB up (a Rust op's heap fits). Only pages a guest touched stay resident.
+/// 2 MiB up (a Rust op's heap fits). Only pages a guest touched stay resident. With
+/// `PAGEMAP_SCAN` (see `memory_reset`) only the pages a guest dirtied are reset, up to this much.
 const KEEP_RESIDENT_MEMORY: usize = 16 << 20;
 /// The same for tables.
 const KEEP_RESIDENT_TABLE: usize = 1 << 20;
@@ -490,7 +492,8 @@ fn pooling(max_concurrent: usize) -> PoolingAllocationConfig {
         .total_stacks(slots)
         .max_memory_size(MAX_MEMORY_BYTES)
         .linear_memory_keep_resident(KEEP_RESIDENT_MEMORY)
-        .table_keep_resident(KEEP_RESIDENT_TABLE);
+        .table_keep_resident(KEEP_RESIDENT_TABLE)
+        .pagemap_scan(if memory_reset::pagemap_scan_is_fresh() { Enabled::Auto } else { Enabled::No });
     pool
 }
 

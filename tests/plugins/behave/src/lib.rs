@@ -11,7 +11,9 @@
 //! bindings; `with_metadata:JSON` → returns 1 with metadata `m` = JSON (through the SDK);
 //! `log:N` → logs N bytes; `ansi` → writes terminal escape sequences; `await:PATH` →
 //! waits until PATH exists, then as `ok`; `spin:N` → N million rounds of arithmetic (CPU-bound
-//! work of a fixed size, whatever else runs), then as `ok`.
+//! work of a fixed size, whatever else runs), then as `ok`; `residue:N` → counts the pages of its
+//! whole linear memory an earlier instance marked, marks N pages of a buffer it leaks (every
+//! other page, so N disjoint dirty runs), counts again, and returns `{before, after}`.
 //!
 //! A first line `mark:DIR` records the execution (creates `DIR/<mapping key>.<n>`, n counting
 //! from 1 across executions) and the second line is the command.
@@ -84,6 +86,10 @@ impl Op for Behave {
                 }
             }
             "recurse" => Ok(json!(recurse(std::hint::black_box(1)))),
+            "residue" => {
+                let pages: usize = arg.parse().map_err(|_| OpError::new("residue:N"))?;
+                Ok(residue(pages))
+            }
             "print" => {
                 let n: usize = arg.parse().map_err(|_| OpError::new("print:N"))?;
                 let chunk = vec![b'x'; 4096];
@@ -214,3 +220,57 @@ fn recurse(depth: u64) -> u64 {
 }
 
 export_op!(Behave);
+
+/// The host page (the unit a pool slot is reset in), as `residue` marks memory.
+const HOST_PAGE: usize = 4096;
+
+/// Mark `pages` host pages, then report marked pages seen before and after (see the module doc).
+fn residue(pages: usize) -> Value {
+    let before = marked_pages();
+    let mut buffer = vec![0u8; (2 * pages + 1) * HOST_PAGE];
+    let start = buffer.as_ptr().align_offset(HOST_PAGE);
+    for page in 0..pages {
+        let at = start + 2 * page * HOST_PAGE;
+        for (i, byte) in buffer[at..at + MARK_LEN].iter_mut().enumerate() {
+            *byte = mark_byte(i);
+        }
+    }
+    // Left in memory when the instance ends, as a careless or hostile op would.
+    std::mem::forget(buffer);
+    json!({"before": before, "after": marked_pages()})
+}
+
+const MARK_LEN: usize = 16;
+
+/// The mark's bytes are computed, never stored, so that the scan finds no copy of a needle.
+fn mark_byte(i: usize) -> u8 {
+    (i as u8).wrapping_mul(73) ^ 0xC3
+}
+
+/// Host pages of the whole linear memory (past page 0) that begin with the mark.
+fn marked_pages() -> usize {
+    (HOST_PAGE..memory_bytes())
+        .step_by(HOST_PAGE)
+        .filter(|&addr| {
+            (0..MARK_LEN).all(|i| {
+                // SAFETY: in wasm every address below `memory.size` is readable; the scan looks at
+                // memory it does not own on purpose, like a hostile op looking for residue.
+                let byte = unsafe { std::ptr::read_volatile(std::ptr::with_exposed_provenance::<u8>(addr + i)) };
+                byte == mark_byte(i)
+            })
+        })
+        .count()
+}
+
+/// The size of the linear memory.
+#[cfg(target_arch = "wasm32")]
+fn memory_bytes() -> usize {
+    core::arch::wasm32::memory_size::<0>() * 65536
+}
+
+/// Natively (the workspace's `cargo clippy` builds every member for the host) there is no linear
+/// memory to scan; the op only ever runs as a component.
+#[cfg(not(target_arch = "wasm32"))]
+fn memory_bytes() -> usize {
+    0
+}
