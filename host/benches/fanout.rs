@@ -104,8 +104,14 @@ fn machine() {
         })
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let runtime = Runtime::new(&RuntimeConfig::default()).unwrap();
+    let reset = if runtime.scans_dirty_pages() {
+        "small (Rust) components' pool slots reset by dirty-page scan"
+    } else {
+        "pool slots reset by zeroing (swap on, or no second pool)"
+    };
     println!(
-        "# sandmap benchmark\n\nmachine: {cores} cores, {cpu}; wasmtime 48 (Cranelift), pooling allocator, compile cache\n"
+        "# sandmap benchmark\n\nmachine: {cores} cores, {cpu}; wasmtime 48 (Cranelift), pooling allocator, {reset}, compile cache\n"
     );
 }
 

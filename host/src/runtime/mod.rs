@@ -121,10 +121,20 @@ impl Default for RuntimeConfig {
 /// Largest linear memory any op may be given (a 32-bit memory's whole range).
 const MAX_MEMORY_BYTES: usize = 4 << 30;
 
-/// The engine, the linker, and the epoch ticker that enforces timeouts.
-pub struct Runtime {
+/// An engine and the linker made for it.
+struct Backend {
     engine: Engine,
     linker: Linker<Sandbox>,
+}
+
+/// The engines, their linkers, and the epoch ticker that enforces timeouts.
+pub struct Runtime {
+    /// Resets a pool slot by zeroing its resident part (or allocates instances on demand): every
+    /// component the scanning engine does not take.
+    zeroing: Backend,
+    /// Resets a pool slot by scanning for the pages its guest dirtied (see `memory_reset`): the
+    /// components with a small memory, where the host has no swap and the pool could be reserved.
+    scanning: Option<Backend>,
     cache: Option<CompileCache>,
     /// One per pool slot: a Store exists only while it holds one.
     slots: slots::Slots,
@@ -142,31 +152,26 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Set up the engine (Cranelift, component model, epoch interruption) and the linker (WASI
-    /// preview 2 and the `sandmap:op/host` interface).
+    /// Set up the engines (one resetting pool slots by zeroing, one by scanning for dirty pages
+    /// where that keeps sandboxes fresh), their linkers, the compile cache and the epoch ticker.
     pub fn new(settings: &RuntimeConfig) -> Result<Self, RuntimeError> {
-        let mut config = Config::new();
-        config.wasm_component_model(true);
-        config.epoch_interruption(true);
-        config.max_wasm_stack(MAX_WASM_STACK);
-        config.parallel_compilation(true);
-        config.consume_fuel(settings.fuel);
-        let engine = if settings.pooling {
-            config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling(settings.max_concurrent)));
-            // The pool reserves address space up front; where that is refused (a tight
-            // `ulimit -v`, valgrind), run with on-demand allocation instead of not at all.
-            Engine::new(&config).or_else(|error| {
-                tracing::warn!("pooling allocator unavailable ({error}); allocating instances on demand");
-                config.allocation_strategy(InstanceAllocationStrategy::OnDemand);
-                Engine::new(&config)
-            })
+        let (engine, pooled) = new_engine(settings, Enabled::No)?;
+        let zeroing = Backend { linker: linker(&engine)?, engine };
+        let scanning = if pooled && memory_reset::pagemap_scan_is_fresh() {
+            match new_engine(settings, Enabled::Auto) {
+                Ok((engine, true)) => Some(Backend { linker: linker(&engine)?, engine }),
+                // A second pool refused: every component resets by zeroing.
+                _ => None,
+            }
         } else {
-            Engine::new(&config)
-        }
-        .map_err(|e| RuntimeError(e.to_string()))?;
+            None
+        };
+        // Both engines compile alike (they differ only in how a pool slot is reset), so one
+        // compatibility hash keys the cache for both.
+        let engine = &zeroing.engine;
         let cache = match &settings.cache_dir {
             None => None,
-            Some(dir) => match CompileCache::open(dir, &engine) {
+            Some(dir) => match CompileCache::open(dir, engine) {
                 Ok(cache) => Some(cache),
                 Err(error) => {
                     tracing::warn!("{error}; compiling without a cache");
@@ -175,21 +180,15 @@ impl Runtime {
             },
         };
 
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| RuntimeError(e.to_string()))?;
-        guards::add_to_linker(&mut linker).map_err(|e| RuntimeError(format!("{e:#}")))?;
-        OpComponent::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)
-            .map_err(|e| RuntimeError(e.to_string()))?;
-        digest::add_to_linker(&mut linker).map_err(|e| RuntimeError(format!("{e:#}")))?;
-
         let (ticker_stop, stopped) = crossbeam_channel::bounded::<()>(0);
         let ticker = {
-            let engine = engine.clone();
+            let engines: Vec<Engine> =
+                std::iter::once(&zeroing).chain(&scanning).map(|backend| backend.engine.clone()).collect();
             std::thread::Builder::new()
                 .name("sandmap-epoch".into())
                 .spawn(move || {
                     while let Err(crossbeam_channel::RecvTimeoutError::Timeout) = stopped.recv_timeout(EPOCH_TICK) {
-                        engine.increment_epoch();
+                        engines.iter().for_each(Engine::increment_epoch);
                     }
                 })
                 .map_err(|e| RuntimeError(format!("cannot start the epoch thread: {e}")))?
@@ -200,8 +199,8 @@ impl Runtime {
             pool_slots(settings.max_concurrent) as usize,
         );
         Ok(Self {
-            engine,
-            linker,
+            zeroing,
+            scanning,
             cache,
             slots,
             fuel: settings.fuel,
@@ -222,10 +221,14 @@ impl Runtime {
     /// [`Runtime::load`] for bytes whose SHA-256 (`digest`, hex) the caller already has.
     pub fn load_digested(&self, bytes: &[u8], digest: String, origin: &str) -> Result<LoadedOp, LoadError> {
         component::check_header(bytes, origin)?;
-        let component = match self.cached(&digest) {
+        let backend = match &self.scanning {
+            Some(scanning) if memory_reset::scans_dirty_pages(bytes) => scanning,
+            _ => &self.zeroing,
+        };
+        let component = match self.cached(&digest, &backend.engine) {
             Some(component) => component,
             None => {
-                let component = Component::new(&self.engine, bytes)
+                let component = Component::new(&backend.engine, bytes)
                     .map_err(|e| LoadError::Invalid { origin: origin.into(), reason: format!("{e:#}") })?;
                 if let (Some(cache), Ok(serialized)) = (&self.cache, component.serialize())
                     && let Err(error) = cache.store(&digest, &serialized)
@@ -235,7 +238,7 @@ impl Runtime {
                 component
             }
         };
-        let instance_pre = self
+        let instance_pre = backend
             .linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::UnsupportedImport { origin: origin.into(), reason: format!("{e:#}") })?;
@@ -243,7 +246,7 @@ impl Runtime {
             .map_err(|e| LoadError::WrongWorld { origin: origin.into(), reason: format!("{e:#}") })?;
         let definition = self.read_definition(&pre, origin)?;
         let mut imports: Vec<String> =
-            component.component_type().imports(&self.engine).map(|(name, _)| name.to_owned()).collect();
+            component.component_type().imports(&backend.engine).map(|(name, _)| name.to_owned()).collect();
         imports.sort();
         Ok(LoadedOp { digest, definition, imports, bytes: Arc::from(bytes), pre })
     }
@@ -253,6 +256,12 @@ impl Runtime {
     /// waiting in a host call (a sleep) stops when the wait ends, within its timeout.
     pub fn cancel_running(&self) {
         self.cancelled.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether small components' pool slots are reset by scanning for the pages their guest
+    /// dirtied (the host has no swap and `PAGEMAP_SCAN` is tried), rather than by zeroing.
+    pub fn scans_dirty_pages(&self) -> bool {
+        self.scanning.is_some()
     }
 
     /// Whether steps can have a `fuel` limit.
@@ -286,15 +295,15 @@ impl Runtime {
         self.cache.iter().map(|c| c.dir().to_owned()).collect()
     }
 
-    /// The compiled component from the cache, if a sound entry for this engine exists.
-    fn cached(&self, digest: &str) -> Option<Component> {
+    /// The compiled component from the cache, for `engine`, if a sound entry exists.
+    fn cached(&self, digest: &str, engine: &Engine) -> Option<Component> {
         let cache = self.cache.as_ref()?;
         let serialized = cache.load(digest)?;
         // SAFETY: `deserialize` trusts its bytes to be wasmtime's own output. These were written
         // by `Component::serialize` into an entry keyed by this engine's compatibility hash, in
         // a folder only this user can write (checked when the cache was opened), and their
         // SHA-256 matched just now; wasmtime also checks its own version and config header.
-        match unsafe { Component::deserialize(&self.engine, &serialized) } {
+        match unsafe { Component::deserialize(engine, &serialized) } {
             Ok(component) => Some(component),
             Err(error) => {
                 tracing::warn!("compile cache entry for {digest} refused ({error}); recompiling");
@@ -315,7 +324,7 @@ impl Runtime {
         let _slot = self.slots.acquire();
         let bounds = Bounds { deadline: Deadline::after(DEFINITION_LIMITS.timeout), max_open_files: 0 };
         let sandbox = Sandbox::new(Vec::new(), bounds, Limiter::new(DEFINITION_LIMITS.memory_bytes), emitter, log);
-        let mut store = self.store(sandbox, DEFINITION_LIMITS.timeout, None);
+        let mut store = self.store(pre.engine(), sandbox, DEFINITION_LIMITS.timeout, None);
         // A limit hit inside a host call (the definition's time) is named; other traps as before.
         let trapped = |e: wasmtime::Error, store: &mut Store<Sandbox>| match store.data_mut().limiter.hit.take() {
             Some(hit) => bad(hit.to_string()),
@@ -333,8 +342,9 @@ impl Runtime {
         component::convert_definition(def, origin)
     }
 
-    fn store(&self, sandbox: Sandbox, timeout: Duration, fuel: Option<u64>) -> Store<Sandbox> {
-        let mut store = Store::new(&self.engine, sandbox);
+    /// A store for a sandbox on `engine` (the one its component was compiled for).
+    fn store(&self, engine: &Engine, sandbox: Sandbox, timeout: Duration, fuel: Option<u64>) -> Store<Sandbox> {
+        let mut store = Store::new(engine, sandbox);
         if self.fuel {
             // Only fails when the engine does not meter fuel, which `self.fuel` rules out.
             let _ = store.set_fuel(fuel.unwrap_or(u64::MAX));
@@ -401,7 +411,7 @@ impl Runtime {
             max_open_files: step.limits.max_open_files.min(self.open_files_budget),
         };
         let sandbox = Sandbox::new(grants, bounds, Limiter::new(step.limits.memory_bytes), emitter, log.clone());
-        let mut store = self.store(sandbox, step.limits.timeout, step.limits.fuel);
+        let mut store = self.store(op.pre.engine(), sandbox, step.limits.timeout, step.limits.fuel);
 
         let context = types::RunContext {
             step_key: step.key.clone(),
@@ -458,12 +468,57 @@ impl Runtime {
     }
 }
 
+/// An engine (Cranelift, component model, epoch interruption) whose pool slots reset their memory
+/// by scanning for dirty pages or not (`pagemap_scan`), and whether it pools instances.
+fn new_engine(settings: &RuntimeConfig, pagemap_scan: Enabled) -> Result<(Engine, bool), RuntimeError> {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    config.max_wasm_stack(MAX_WASM_STACK);
+    config.parallel_compilation(true);
+    config.consume_fuel(settings.fuel);
+    let on_demand = |config: &mut Config| {
+        config.allocation_strategy(InstanceAllocationStrategy::OnDemand);
+        Engine::new(config).map(|engine| (engine, false)).map_err(|e| RuntimeError(e.to_string()))
+    };
+    if !settings.pooling {
+        return on_demand(&mut config);
+    }
+    let mut pool = pooling(settings.max_concurrent);
+    pool.pagemap_scan(pagemap_scan);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    // The pool reserves address space up front; where that is refused (a tight `ulimit -v`,
+    // valgrind), run with on-demand allocation instead of not at all.
+    match Engine::new(&config) {
+        Ok(engine) => Ok((engine, true)),
+        Err(error) => {
+            tracing::warn!("pooling allocator unavailable ({error}); allocating instances on demand");
+            on_demand(&mut config)
+        }
+    }
+}
+
+/// The linker for `engine`: WASI preview 2, the `sandmap:op/host` interface, the guards and the
+/// digest interface.
+fn linker(engine: &Engine) -> Result<Linker<Sandbox>, RuntimeError> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| RuntimeError(e.to_string()))?;
+    guards::add_to_linker(&mut linker).map_err(|e| RuntimeError(format!("{e:#}")))?;
+    OpComponent::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)
+        .map_err(|e| RuntimeError(e.to_string()))?;
+    digest::add_to_linker(&mut linker).map_err(|e| RuntimeError(format!("{e:#}")))?;
+    Ok(linker)
+}
+
 /// How much of a pool slot's linear memory is zeroed in place on reuse rather than given back
 /// with `madvise(MADV_DONTNEED)`. The `madvise` is what made two workers slower than one: it
 /// shoots down TLB entries on every core running a thread of this process (an IPI per clone).
 /// Measured on a 10,000-clone no-op fan-out, 2 workers: 46 µs/clone at 1 MiB, 18 µs/clone from
-/// 2 MiB up (a Rust op's heap fits). Only pages a guest touched stay resident. With
-/// `PAGEMAP_SCAN` (see `memory_reset`) only the pages a guest dirtied are reset, up to this much.
+/// 2 MiB up (a Rust op's heap fits). Only pages a guest touched stay resident. For Python and
+/// JavaScript ops (snapshots of 9–14 MiB) 16 MiB is what counts: at 4 MiB or less a clone cost
+/// 4.4 ms (Python) and 2.4 ms (JS) instead of 0.95 and 0.65, each refaulting its snapshot;
+/// 24–64 MiB gained nothing more. On the scanning engine (`memory_reset`) it bounds the pages
+/// reset in place.
 const KEEP_RESIDENT_MEMORY: usize = 16 << 20;
 /// The same for tables.
 const KEEP_RESIDENT_TABLE: usize = 1 << 20;
@@ -492,8 +547,7 @@ fn pooling(max_concurrent: usize) -> PoolingAllocationConfig {
         .total_stacks(slots)
         .max_memory_size(MAX_MEMORY_BYTES)
         .linear_memory_keep_resident(KEEP_RESIDENT_MEMORY)
-        .table_keep_resident(KEEP_RESIDENT_TABLE)
-        .pagemap_scan(if memory_reset::pagemap_scan_is_fresh() { Enabled::Auto } else { Enabled::No });
+        .table_keep_resident(KEEP_RESIDENT_TABLE);
     pool
 }
 
