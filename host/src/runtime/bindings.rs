@@ -7,4 +7,7 @@ wasmtime::component::bindgen!({
     imports: { default: trappable },
     // A hasher is a host value in the step's resource table.
     with: { "sandmap:op/digest.hasher": super::digest::Hasher },
+    // A step's inputs are lent to the guest, not copied first: a collect's input is the
+    // text of every clone's result (12.5 MB for 100,000 files).
+    ownership: Borrowing { duplicate_if_necessary: true },
 });

@@ -413,30 +413,25 @@ impl Runtime {
         let sandbox = Sandbox::new(grants, bounds, Limiter::new(step.limits.memory_bytes), emitter, log.clone());
         let mut store = self.store(op.pre.engine(), sandbox, step.limits.timeout, step.limits.fuel);
 
-        let context = types::RunContext {
-            step_key: step.key.clone(),
-            mapping_key: step.mapping_key.clone(),
-            attempt: step.attempt,
-            collect_failures: step
-                .collect_failures
-                .iter()
-                .map(|f| types::CollectFailure {
-                    input: f.input.clone(),
-                    step_key: f.step_key.clone(),
-                    error: f.error.clone(),
-                })
-                .collect(),
-        };
-        let inputs: Vec<types::NamedValue> = step
-            .inputs
+        // Lent to the guest as they are (the bindings borrow): nothing is copied on the way in.
+        let collect_failures: Vec<types::CollectFailure<'_>> = step
+            .collect_failures
             .iter()
-            .map(|(name, value)| types::NamedValue { name: name.clone(), value: value.as_str().to_owned() })
+            .map(|f| types::CollectFailure { input: &f.input, step_key: &f.step_key, error: &f.error })
             .collect();
-        let config = step.config.as_str().to_owned();
+        let context = types::RunContext {
+            step_key: &step.key,
+            mapping_key: step.mapping_key.as_deref(),
+            attempt: step.attempt,
+            collect_failures: &collect_failures,
+        };
+        let inputs: Vec<types::NamedValue<'_>> =
+            step.inputs.iter().map(|(name, value)| types::NamedValue { name, value: value.as_str() }).collect();
+        let config = step.config.as_str();
         let called = op
             .pre
             .instantiate(&mut store)
-            .and_then(|instance| instance.sandmap_op_op().call_run(&mut store, &context, &config, &inputs));
+            .and_then(|instance| instance.sandmap_op_op().call_run(&mut store, context, config, &inputs));
 
         let state = store.data_mut();
         let failure = match called {

@@ -383,6 +383,8 @@ impl<'p> RunState<'p> {
                 if !metadata.is_empty() {
                     instance.extra().output_metadata.push((output.clone(), metadata));
                 }
+                // Most steps produce one output: a first `push` would make room for four.
+                instance.outputs.reserve_exact(1);
                 instance.outputs.push((output, value));
             }
             Emission::Record { output, key, value, metadata } => {
@@ -395,7 +397,10 @@ impl<'p> RunState<'p> {
                 let created: Vec<InstanceId> = clones
                     .into_iter()
                     .map(|clone_op| {
-                        let mut keys = self.instances[id].keys.clone();
+                        // At its exact size: it is held for the whole run, one per clone.
+                        let parent = &self.instances[id].keys;
+                        let mut keys = Vec::with_capacity(parent.len() + 1);
+                        keys.extend_from_slice(parent);
                         keys.push(key.clone());
                         self.create(clone_op, keys, Some((fan, index)))
                     })

@@ -19,7 +19,9 @@ impl RunState<'_> {
     }
 
     /// Hand the observer a finished step's report (a copy: the run keeps its own for the end).
-    pub(super) fn tell_finished(&self, id: InstanceId) {
+    /// The digest of its inputs goes with it: nothing in the run needs it once the step is final.
+    pub(super) fn tell_finished(&mut self, id: InstanceId) {
+        let inputs_digest = self.instances[id].inputs_digest.take();
         let Some(observer) = self.observer else { return };
         let instance = &self.instances[id];
         let extra = instance.extra.as_deref();
@@ -48,7 +50,7 @@ impl RunState<'_> {
                 .and_then(|(fan, index)| self.fans[fan].values.get(index))
                 .map(|v| digest(v.as_str().as_bytes())),
             // What a later run checks before it takes the step's result: the inputs it had.
-            inputs_digest: instance.inputs_digest.as_deref().map(str::to_owned),
+            inputs_digest: inputs_digest.map(String::from),
             // Steps end in any order; this lets a store keep the report's.
             sort_key: std::iter::once(u32::try_from(instance.op).unwrap_or(u32::MAX))
                 .chain(self.emission_path(id))
