@@ -231,6 +231,7 @@ fn runs_sharing_a_runtime_wait_for_pool_slots_instead_of_failing() {
         cache_dir: Some(common::test_cache_dir()),
         pooling: true,
         fuel: false,
+        scan_dirty_pages: true,
     };
     let runtime = sandmap::runtime::Runtime::new(&settings).unwrap();
     let ws = Workspace::new();
@@ -264,8 +265,13 @@ fn runs_sharing_a_runtime_wait_for_pool_slots_instead_of_failing() {
 fn a_damaged_or_foreign_compile_cache_entry_is_rebuilt_not_trusted() {
     use sandmap::runtime::{Runtime, RuntimeConfig};
     let dir = tempfile::tempdir().unwrap();
-    let settings =
-        |fuel| RuntimeConfig { max_concurrent: 1, cache_dir: Some(dir.path().to_owned()), pooling: false, fuel };
+    let settings = |fuel| RuntimeConfig {
+        max_concurrent: 1,
+        cache_dir: Some(dir.path().to_owned()),
+        pooling: false,
+        fuel,
+        scan_dirty_pages: true,
+    };
     let bytes = std::fs::read(sandmap_test_programs::NOOP).unwrap();
     let entries = || {
         let mut files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();

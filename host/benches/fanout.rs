@@ -275,10 +275,25 @@ fn run_in_process(job: &Path, workers: usize, pooling: bool, cache: &Path) -> Du
     run_recorded(job, workers, pooling, cache, None)
 }
 
+/// [`run_in_process`] with every pool slot reset by zeroing (no dirty-page scan).
+fn run_zeroing(job: &Path, workers: usize, cache: &Path) -> Duration {
+    run_with(job, workers, true, false, cache, None)
+}
+
 /// Run in-process; with `store`, every step is recorded into it as it ends (as the CLI does),
 /// and the time includes writing what is left at the end.
 fn run_recorded(job: &Path, workers: usize, pooling: bool, cache: &Path, store: Option<&Path>) -> Duration {
-    let settings = RuntimeConfig { max_concurrent: workers, cache_dir: Some(cache.to_owned()), pooling, fuel: false };
+    run_with(job, workers, pooling, true, cache, store)
+}
+
+fn run_with(job: &Path, workers: usize, pooling: bool, scan: bool, cache: &Path, store: Option<&Path>) -> Duration {
+    let settings = RuntimeConfig {
+        max_concurrent: workers,
+        cache_dir: Some(cache.to_owned()),
+        pooling,
+        fuel: false,
+        scan_dirty_pages: scan,
+    };
     let runtime = Runtime::new(&settings).unwrap();
     let prepared = executor::prepare(job, &[PathBuf::from(plugin_dir())], &runtime).unwrap();
     let mut options = ExecOptions { max_concurrent: workers, ..Default::default() };
@@ -321,11 +336,13 @@ fn per_clone_cost(work: &Path, table: &mut Vec<Row>) {
     let pool2 = best(2, true);
     let demand1 = best(1, false);
     let demand2 = best(2, false);
+    let zeroing2 = (0..3).map(|_| run_zeroing(&job, 2, &cache)).min().unwrap();
     let us = |d: Duration| d.as_secs_f64() * 1e6 / n;
     println!("pooling,   1 worker : {:.1} µs/clone ({:.0} clones/s)", us(pool1), n / pool1.as_secs_f64());
     println!("pooling,   2 workers: {:.1} µs/clone ({:.0} clones/s)", us(pool2), n / pool2.as_secs_f64());
     println!("on-demand, 1 worker : {:.1} µs/clone", us(demand1));
-    println!("on-demand, 2 workers: {:.1} µs/clone\n", us(demand2));
+    println!("on-demand, 2 workers: {:.1} µs/clone", us(demand2));
+    println!("pooling,   2 workers, every slot reset by zeroing: {:.1} µs/clone\n", us(zeroing2));
     row(
         table,
         "host cost per clone, 2 workers (pooling vs on-demand)",
@@ -333,6 +350,14 @@ fn per_clone_cost(work: &Path, table: &mut Vec<Row>) {
         format!("{:.1} µs", us(demand2)),
         format!("{:.2}×", us(demand2) / us(pool2)),
         "≤ 20 µs",
+    );
+    row(
+        table,
+        "host cost per clone, 2 workers (dirty-page scan vs zeroing a slot's resident part)",
+        format!("{:.1} µs", us(pool2)),
+        format!("{:.1} µs", us(zeroing2)),
+        format!("{:.2}×", us(zeroing2) / us(pool2)),
+        "faster",
     );
     row(
         table,
@@ -382,7 +407,13 @@ fn wasm_vs_native(work: &Path, table: &mut Vec<Row>) {
     let mut times = Vec::new();
     for (i, (op, config, hashes, label, goal)) in variants.into_iter().enumerate() {
         let path = map_job(work, &data, op, config, &format!("per-file-{i}"));
-        let settings = RuntimeConfig { max_concurrent: 1, cache_dir: Some(cache.clone()), pooling: true, fuel: false };
+        let settings = RuntimeConfig {
+            max_concurrent: 1,
+            cache_dir: Some(cache.clone()),
+            pooling: true,
+            fuel: false,
+            scan_dirty_pages: true,
+        };
         let runtime = Runtime::new(&settings).unwrap();
         let prepared = executor::prepare(&path, &[PathBuf::from(plugin_dir())], &runtime).unwrap();
         let wasm = (0..3)
@@ -618,7 +649,13 @@ fn map_job(work: &Path, data: &Path, component: &str, config: &str, name: &str) 
 
 /// Wall time per `work` clone of `job`, in-process with 2 workers, best of 3.
 fn per_clone_in_process(job: &Path, cache: &Path) -> Duration {
-    let settings = RuntimeConfig { max_concurrent: 2, cache_dir: Some(cache.to_owned()), pooling: true, fuel: false };
+    let settings = RuntimeConfig {
+        max_concurrent: 2,
+        cache_dir: Some(cache.to_owned()),
+        pooling: true,
+        fuel: false,
+        scan_dirty_pages: true,
+    };
     let runtime = Runtime::new(&settings).unwrap();
     let prepared = executor::prepare(job, &[PathBuf::from(plugin_dir())], &runtime).unwrap();
     (0..3)

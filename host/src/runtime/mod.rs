@@ -105,6 +105,10 @@ pub struct RuntimeConfig {
     /// Meter fuel, so that steps can have a `fuel` limit. Engine-wide in wasmtime, and it costs
     /// every guest instruction something, so it is on only for jobs that ask for it.
     pub fuel: bool,
+    /// Reset the pool slots of small components by scanning for the pages their guest dirtied,
+    /// where that keeps every sandbox fresh (see [`Runtime::scans_dirty_pages`]). Off, every
+    /// slot is reset by zeroing: the baseline the bench measures the scan against.
+    pub scan_dirty_pages: bool,
 }
 
 impl Default for RuntimeConfig {
@@ -114,6 +118,7 @@ impl Default for RuntimeConfig {
             cache_dir: cache::default_dir(),
             pooling: true,
             fuel: false,
+            scan_dirty_pages: true,
         }
     }
 }
@@ -157,7 +162,7 @@ impl Runtime {
     pub fn new(settings: &RuntimeConfig) -> Result<Self, RuntimeError> {
         let (engine, pooled) = new_engine(settings, Enabled::No)?;
         let zeroing = Backend { linker: linker(&engine)?, engine };
-        let scanning = if pooled && memory_reset::pagemap_scan_is_fresh() {
+        let scanning = if pooled && settings.scan_dirty_pages && memory_reset::pagemap_scan_is_fresh() {
             match new_engine(settings, Enabled::Auto) {
                 Ok((engine, true)) => Some(Backend { linker: linker(&engine)?, engine }),
                 // A second pool refused: every component resets by zeroing.
