@@ -45,7 +45,8 @@ fn initial_memory_bytes(component: &[u8]) -> Option<u64> {
         if let Payload::MemorySection(memories) = payload.ok()? {
             for memory in memories {
                 let memory = memory.ok()?;
-                let page = 1u64 << memory.page_size_log2.unwrap_or(16);
+                // The component is not validated yet: a page size past 2^63 is not one.
+                let page = 1u64.checked_shl(memory.page_size_log2.unwrap_or(16))?;
                 total = total.saturating_add(memory.initial.saturating_mul(page));
             }
         }
