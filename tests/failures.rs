@@ -231,7 +231,7 @@ fn runs_sharing_a_runtime_wait_for_pool_slots_instead_of_failing() {
         cache_dir: Some(common::test_cache_dir()),
         pooling: true,
         fuel: false,
-        scan_dirty_pages: true,
+        scan_dirty_pages: false,
     };
     let runtime = sandmap::runtime::Runtime::new(&settings).unwrap();
     let ws = Workspace::new();
@@ -270,7 +270,7 @@ fn a_damaged_or_foreign_compile_cache_entry_is_rebuilt_not_trusted() {
         cache_dir: Some(dir.path().to_owned()),
         pooling: false,
         fuel,
-        scan_dirty_pages: true,
+        scan_dirty_pages: false,
     };
     let bytes = std::fs::read(sandmap_test_programs::NOOP).unwrap();
     let entries = || {
@@ -304,22 +304,55 @@ fn a_damaged_or_foreign_compile_cache_entry_is_rebuilt_not_trusted() {
     assert_eq!(std::fs::read(&metered).unwrap(), metered_bytes, "wasmtime refused it and it was rebuilt");
 }
 
-#[test]
-fn no_clone_sees_memory_an_earlier_clone_left_in_its_pool_slot() {
-    // One worker: every clone runs in the same pool slot. Each scans its whole linear memory
-    // for pages an earlier clone marked, then marks 64 disjoint pages (more dirty runs than
-    // one reset scan reports at once) of a buffer it leaks, and sees its own marks.
-    let ws = Workspace::new();
+/// Twelve clones of `residue:64` (see the behave op), whose results must all be fresh.
+fn residue_files(ws: &Workspace) {
     let files: Vec<(String, &[u8])> = (0..12).map(|i| (format!("f{i:02}.txt"), &b"residue:64"[..])).collect();
     let files: Vec<(&str, &[u8])> = files.iter().map(|(n, c)| (n.as_str(), *c)).collect();
     ws.files("cmds", &files);
+}
+
+/// Each clone saw no page an earlier clone marked, and its own 64 marks plus the static's one.
+fn assert_fresh(results: &serde_json::Map<String, Value>, how: &str) {
+    assert_eq!(results.len(), 12);
+    for (key, result) in results {
+        assert_eq!(result, &json!({"before": 0, "after": 65}), "{key} ({how})");
+    }
+}
+
+#[test]
+fn no_clone_sees_memory_an_earlier_clone_left_in_its_pool_slot() {
+    // One worker: every clone runs in the same pool slot. Each grows its memory, scans all of
+    // it for pages an earlier clone marked, then marks 64 disjoint pages (more dirty runs than
+    // one reset scan reports at once, at an offset its key picks) and a page of its `.bss`.
+    let ws = Workspace::new();
+    residue_files(&ws);
     let job = ws.job(&behave_map_job(""));
     let (code, stdout, stderr) = common::run_binary(&["run", job.to_str().unwrap(), "--json", "--max-concurrent", "1"]);
     assert_eq!(code, 0, "{stderr}");
     let report: Value = serde_json::from_str(&stdout).unwrap();
-    let results = report["outputs"]["behave"]["result"].as_object().unwrap();
-    assert_eq!(results.len(), 12);
-    for (key, result) in results {
-        assert_eq!(result, &json!({"before": 0, "after": 64}), "{key}");
-    }
+    assert_fresh(report["outputs"]["behave"]["result"].as_object().unwrap(), "slots reset by zeroing");
+}
+
+#[test]
+fn slots_reset_by_the_opt_in_dirty_page_scan_are_fresh_too() {
+    // The embedder's opt-in (`scan_dirty_pages`): where the host allows it, slots are reset by
+    // PAGEMAP_SCAN; elsewhere by zeroing. Either way, no clone sees another's pages.
+    let settings = sandmap::runtime::RuntimeConfig {
+        max_concurrent: 1,
+        cache_dir: Some(common::test_cache_dir()),
+        pooling: true,
+        fuel: false,
+        scan_dirty_pages: true,
+    };
+    let runtime = sandmap::runtime::Runtime::new(&settings).unwrap();
+    let how = if runtime.scans_dirty_pages() { "dirty-page scan" } else { "zeroing: this host has swap" };
+    let ws = Workspace::new();
+    residue_files(&ws);
+    let job = ws.job(&behave_map_job(""));
+    let dirs = [std::path::PathBuf::from(sandmap_test_programs::DIR)];
+    let prepared = sandmap::executor::prepare(&job, &dirs, &runtime).unwrap();
+    let options = sandmap::executor::ExecOptions { max_concurrent: 1, ..Default::default() };
+    let report = sandmap::executor::execute(&prepared.plan, &prepared.ops, &runtime, &options);
+    assert_eq!(report.status, RunStatus::Success, "{:?}", report.error);
+    assert_fresh(report.output("behave", "result").unwrap().as_object().unwrap(), how);
 }

@@ -43,7 +43,7 @@ fn runtime(cache: Option<&Path>, workers: usize) -> Runtime {
         cache_dir: cache.map(Path::to_owned),
         pooling: true,
         fuel: false,
-        scan_dirty_pages: true,
+        scan_dirty_pages: false,
     })
     .unwrap()
 }

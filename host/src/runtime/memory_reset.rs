@@ -1,28 +1,32 @@
 //! How a pool slot's memory is put back to its first state between two sandboxes.
 //!
-//! With `PAGEMAP_SCAN` (Linux 6.7+), wasmtime asks the kernel which pages of a slot the last
-//! guest dirtied and resets only those; without it, it zeroes the whole resident part of the
-//! slot (up to `linear_memory_keep_resident`), which was a quarter of the seed job's CPU time.
+//! By default wasmtime zeroes the slot's resident part (copying the memory image back over
+//! it, up to `linear_memory_keep_resident`) and hands the rest back with `madvise`. That is a
+//! quarter of the seed job's CPU. With `PAGEMAP_SCAN` (Linux 6.7+) it can instead ask the
+//! kernel which pages the last guest wrote and reset only those: a no-op clone costs half.
 //!
-//! But wasmtime 48's scan only resets dirty pages that are *present*: a page the last guest
-//! wrote that the kernel has since swapped out is neither reset nor decommitted, and the next
-//! sandbox in the slot would read it (wasmtime#14357). A fresh sandbox per step is a promise, so
-//! the scan is used only on a host with no swap at all.
+//! sandmap does not do that for its own commands, because wasmtime 48's scan resets only dirty
+//! pages that are *present* at that moment. A page the last guest wrote that is swapped out,
+//! or that the kernel is moving (compaction, NUMA balancing: a migration entry reads as
+//! swapped), is neither reset nor handed back, and the next sandbox in the slot reads it
+//! (wasmtime#14357 fixes the swapped case). Moves happen on hosts without swap too, so no check
+//! of the host makes it safe; a fresh sandbox per step is a promise to untrusted ops. An
+//! embedder whose ops may see each other's data can turn it on
+//! (`RuntimeConfig::scan_dirty_pages`); even then, only on a host with no swap.
 //!
 //! And it pays only for small memories: wasmtime 48 reads at most 32 dirty runs per scan and
-//! gives back everything past them, so an interpreter's heap (dirtied in hundreds of runs) is
-//! given back and faulted in again on every clone, which made a Python clone 3.6× and a
-//! JavaScript clone 2× slower than zeroing. So the runtime keeps two engines, and a component
-//! whose initial linear memory is small goes to the scanning one (see [`scans_dirty_pages`]).
+//! hands back everything past them, so an interpreter's heap (dirtied in hundreds of runs) is
+//! faulted in again on every clone, which made a Python clone 3.6× and a JavaScript clone 2×
+//! slower than zeroing. So the scan has an engine of its own, which takes only components whose
+//! initial linear memory is small (see [`scans_dirty_pages`]).
 
 use std::path::Path;
 
 use wasmtime::wasmparser::{Parser, Payload};
 
-/// Whether resetting memory with `PAGEMAP_SCAN` keeps every sandbox fresh on this host: true
-/// only where `/proc/swaps` can be read and lists no swap area. (Where the kernel lacks the
-/// ioctl, wasmtime falls back to zeroing by itself.)
-pub(crate) fn pagemap_scan_is_fresh() -> bool {
+/// Whether the host has no swap: `/proc/swaps` can be read and lists no swap area. (Where the
+/// kernel lacks `PAGEMAP_SCAN`, wasmtime zeroes by itself.)
+pub(crate) fn no_swap() -> bool {
     swaps_listed(Path::new("/proc/swaps")) == Some(0)
 }
 

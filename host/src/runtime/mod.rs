@@ -105,9 +105,13 @@ pub struct RuntimeConfig {
     /// Meter fuel, so that steps can have a `fuel` limit. Engine-wide in wasmtime, and it costs
     /// every guest instruction something, so it is on only for jobs that ask for it.
     pub fuel: bool,
-    /// Reset the pool slots of small components by scanning for the pages their guest dirtied,
-    /// where that keeps every sandbox fresh (see [`Runtime::scans_dirty_pages`]). Off, every
-    /// slot is reset by zeroing: the baseline the bench measures the scan against.
+    /// Reset the pool slots of small components (Rust ops) by scanning for the pages their guest
+    /// dirtied instead of zeroing the slot's resident part: a no-op clone costs about half. Off
+    /// by default and for every `sandmap` command, because it does not keep sandboxes fresh
+    /// against one another: wasmtime 48 skips a dirtied page that is not present at the moment of
+    /// the scan (swapped out, or being moved by the kernel's compaction or NUMA balancing), and
+    /// the next sandbox in the slot can read it (see `memory_reset`). For an embedder whose ops
+    /// may see each other's data; never on a host with swap.
     pub scan_dirty_pages: bool,
 }
 
@@ -118,7 +122,7 @@ impl Default for RuntimeConfig {
             cache_dir: cache::default_dir(),
             pooling: true,
             fuel: false,
-            scan_dirty_pages: true,
+            scan_dirty_pages: false,
         }
     }
 }
@@ -157,16 +161,19 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Set up the engines (one resetting pool slots by zeroing, one by scanning for dirty pages
-    /// where that keeps sandboxes fresh), their linkers, the compile cache and the epoch ticker.
+    /// Set up the engines (one resetting pool slots by zeroing; with
+    /// [`RuntimeConfig::scan_dirty_pages`], one scanning for dirty pages), their linkers, the
+    /// compile cache and the epoch ticker.
     pub fn new(settings: &RuntimeConfig) -> Result<Self, RuntimeError> {
-        let (engine, pooled) = new_engine(settings, Enabled::No)?;
+        let (engine, pooled) = new_engine(settings)?;
         let zeroing = Backend { linker: linker(&engine)?, engine };
-        let scanning = if pooled && settings.scan_dirty_pages && memory_reset::pagemap_scan_is_fresh() {
-            match new_engine(settings, Enabled::Auto) {
-                Ok((engine, true)) => Some(Backend { linker: linker(&engine)?, engine }),
-                // A second pool refused: every component resets by zeroing.
-                _ => None,
+        let scanning = if pooled && settings.scan_dirty_pages && memory_reset::no_swap() {
+            match scanning_engine(settings) {
+                Ok(engine) => Some(Backend { linker: linker(&engine)?, engine }),
+                Err(error) => {
+                    tracing::warn!("no second pool for the dirty-page scan ({error}); every slot is reset by zeroing");
+                    None
+                }
             }
         } else {
             None
@@ -264,7 +271,7 @@ impl Runtime {
     }
 
     /// Whether small components' pool slots are reset by scanning for the pages their guest
-    /// dirtied (the host has no swap and `PAGEMAP_SCAN` is tried), rather than by zeroing.
+    /// dirtied ([`RuntimeConfig::scan_dirty_pages`] on a host with no swap), rather than by zeroing.
     pub fn scans_dirty_pages(&self) -> bool {
         self.scanning.is_some()
     }
@@ -468,15 +475,10 @@ impl Runtime {
     }
 }
 
-/// An engine (Cranelift, component model, epoch interruption) whose pool slots reset their memory
-/// by scanning for dirty pages or not (`pagemap_scan`), and whether it pools instances.
-fn new_engine(settings: &RuntimeConfig, pagemap_scan: Enabled) -> Result<(Engine, bool), RuntimeError> {
-    let mut config = Config::new();
-    config.wasm_component_model(true);
-    config.epoch_interruption(true);
-    config.max_wasm_stack(MAX_WASM_STACK);
-    config.parallel_compilation(true);
-    config.consume_fuel(settings.fuel);
+/// An engine (Cranelift, component model, epoch interruption) whose pool slots are reset by
+/// zeroing, and whether it pools instances (it allocates on demand where the pool is refused).
+fn new_engine(settings: &RuntimeConfig) -> Result<(Engine, bool), RuntimeError> {
+    let mut config = engine_config(settings);
     let on_demand = |config: &mut Config| {
         config.allocation_strategy(InstanceAllocationStrategy::OnDemand);
         Engine::new(config).map(|engine| (engine, false)).map_err(|e| RuntimeError(e.to_string()))
@@ -484,9 +486,7 @@ fn new_engine(settings: &RuntimeConfig, pagemap_scan: Enabled) -> Result<(Engine
     if !settings.pooling {
         return on_demand(&mut config);
     }
-    let mut pool = pooling(settings.max_concurrent);
-    pool.pagemap_scan(pagemap_scan);
-    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling(settings.max_concurrent)));
     // The pool reserves address space up front; where that is refused (a tight `ulimit -v`,
     // valgrind), run with on-demand allocation instead of not at all.
     match Engine::new(&config) {
@@ -496,6 +496,28 @@ fn new_engine(settings: &RuntimeConfig, pagemap_scan: Enabled) -> Result<(Engine
             on_demand(&mut config)
         }
     }
+}
+
+/// A pooling engine whose slots are reset by scanning for dirty pages (`PAGEMAP_SCAN` where the
+/// kernel has it; wasmtime zeroes where it does not). No on-demand fallback: without its own
+/// pool it has no use.
+fn scanning_engine(settings: &RuntimeConfig) -> Result<Engine, RuntimeError> {
+    let mut config = engine_config(settings);
+    let mut pool = pooling(settings.max_concurrent);
+    pool.pagemap_scan(Enabled::Auto);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    Engine::new(&config).map_err(|e| RuntimeError(e.to_string()))
+}
+
+/// What every engine shares: the compiler settings (so one compile cache serves them all).
+fn engine_config(settings: &RuntimeConfig) -> Config {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    config.max_wasm_stack(MAX_WASM_STACK);
+    config.parallel_compilation(true);
+    config.consume_fuel(settings.fuel);
+    config
 }
 
 /// The linker for `engine`: WASI preview 2, the `sandmap:op/host` interface, the guards and the

@@ -11,9 +11,11 @@
 //! bindings; `with_metadata:JSON` → returns 1 with metadata `m` = JSON (through the SDK);
 //! `log:N` → logs N bytes; `ansi` → writes terminal escape sequences; `await:PATH` →
 //! waits until PATH exists, then as `ok`; `spin:N` → N million rounds of arithmetic (CPU-bound
-//! work of a fixed size, whatever else runs), then as `ok`; `residue:N` → counts the pages of its
-//! whole linear memory an earlier instance marked, marks N pages of a buffer it leaks (every
-//! other page, so N disjoint dirty runs), counts again, and returns `{before, after}`.
+//! work of a fixed size, whatever else runs), then as `ok`; `residue:N` → grows its memory by
+//! 2 MiB, counts the pages of its whole linear memory an earlier instance marked, marks N pages
+//! of the grown part (every other page from an offset its mapping key picks: N disjoint dirty
+//! runs, on pages other clones leave alone) and one page of a zero-initialized static, counts
+//! again, and returns `{before, after}` (a fresh sandbox: `{0, N + 1}`).
 //!
 //! A first line `mark:DIR` records the execution (creates `DIR/<mapping key>.<n>`, n counting
 //! from 1 across executions) and the second line is the command.
@@ -88,7 +90,7 @@ impl Op for Behave {
             "recurse" => Ok(json!(recurse(std::hint::black_box(1)))),
             "residue" => {
                 let pages: usize = arg.parse().map_err(|_| OpError::new("residue:N"))?;
-                Ok(residue(pages))
+                residue(pages, ctx.mapping_key().unwrap_or(""))
             }
             "print" => {
                 let n: usize = arg.parse().map_err(|_| OpError::new("print:N"))?;
@@ -223,21 +225,37 @@ export_op!(Behave);
 
 /// The host page (the unit a pool slot is reset in), as `residue` marks memory.
 const HOST_PAGE: usize = 4096;
+/// What `residue` grows its memory by: 32 wasm pages, 512 host pages.
+const GROWN_WASM_PAGES: usize = 32;
 
-/// Mark `pages` host pages, then report marked pages seen before and after (see the module doc).
-fn residue(pages: usize) -> Value {
+/// Zero-initialized (`.bss`, inside the instance's first memory): `residue` marks one page of it.
+static ZEROED: [std::sync::atomic::AtomicU8; 2 * HOST_PAGE] =
+    [const { std::sync::atomic::AtomicU8::new(0) }; 2 * HOST_PAGE];
+
+/// See the module doc.
+fn residue(pages: usize, key: &str) -> Result<Value, OpError> {
+    // Every clone grows at the same point, so the grown part lies where an earlier clone's did.
+    let grown = grow(GROWN_WASM_PAGES).ok_or_else(|| OpError::new("residue: memory.grow refused"))?;
     let before = marked_pages();
-    let mut buffer = vec![0u8; (2 * pages + 1) * HOST_PAGE];
-    let start = buffer.as_ptr().align_offset(HOST_PAGE);
+    // FNV-1a of the key: clones mark different pages, so a mark left behind adds to `after` too.
+    let offset =
+        key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)) % 64;
+    let offset = usize::try_from(offset).unwrap_or(0);
+    if offset + 2 * pages > GROWN_WASM_PAGES * 65536 / HOST_PAGE {
+        return Err(OpError::new("residue: too many pages"));
+    }
     for page in 0..pages {
-        let at = start + 2 * page * HOST_PAGE;
-        for (i, byte) in buffer[at..at + MARK_LEN].iter_mut().enumerate() {
-            *byte = mark_byte(i);
+        let at = grown + (offset + 2 * page) * HOST_PAGE;
+        for i in 0..MARK_LEN {
+            // SAFETY: the grown part is this instance's and no allocator's: nothing else uses it.
+            unsafe { std::ptr::write_volatile(std::ptr::with_exposed_provenance_mut::<u8>(at + i), mark_byte(i)) };
         }
     }
-    // Left in memory when the instance ends, as a careless or hostile op would.
-    std::mem::forget(buffer);
-    json!({"before": before, "after": marked_pages()})
+    let first = ZEROED.as_ptr().addr().next_multiple_of(HOST_PAGE) - ZEROED.as_ptr().addr();
+    for (i, byte) in ZEROED[first..first + MARK_LEN].iter().enumerate() {
+        byte.store(mark_byte(i), std::sync::atomic::Ordering::Relaxed);
+    }
+    Ok(json!({"before": before, "after": marked_pages()}))
 }
 
 const MARK_LEN: usize = 16;
@@ -268,9 +286,22 @@ fn memory_bytes() -> usize {
     core::arch::wasm32::memory_size::<0>() * 65536
 }
 
+/// Grow the linear memory by `pages` wasm pages; the address where the new part starts.
+#[cfg(target_arch = "wasm32")]
+fn grow(pages: usize) -> Option<usize> {
+    let previous = core::arch::wasm32::memory_grow::<0>(pages);
+    (previous != usize::MAX).then(|| previous * 65536)
+}
+
 /// Natively (the workspace's `cargo clippy` builds every member for the host) there is no linear
 /// memory to scan; the op only ever runs as a component.
 #[cfg(not(target_arch = "wasm32"))]
 fn memory_bytes() -> usize {
     0
+}
+
+/// Natively there is no linear memory to grow (see [`memory_bytes`]).
+#[cfg(not(target_arch = "wasm32"))]
+fn grow(_pages: usize) -> Option<usize> {
+    None
 }
