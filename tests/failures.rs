@@ -223,17 +223,23 @@ fn collecting_records_directly_gives_them_in_emission_order() {
     assert_eq!(report.output("total", "result"), Some(&json!({"a": [1, 2, {"x": 3}], "b": [1, 2, {"x": 3}]})));
 }
 
-#[test]
-fn runs_sharing_a_runtime_wait_for_pool_slots_instead_of_failing() {
-    // A pool of 2 slots (1 step + 1 for definitions), 4 runs of 10 clones at once.
+/// An in-process runtime with a pool of 2 slots (1 step + 1 for definitions), whose slots are
+/// reset by the dirty-page scan if `scan_dirty_pages` and the host allows it.
+fn one_step_runtime(scan_dirty_pages: bool) -> sandmap::runtime::Runtime {
     let settings = sandmap::runtime::RuntimeConfig {
         max_concurrent: 1,
         cache_dir: Some(common::test_cache_dir()),
         pooling: true,
         fuel: false,
-        scan_dirty_pages: false,
+        scan_dirty_pages,
     };
-    let runtime = sandmap::runtime::Runtime::new(&settings).unwrap();
+    sandmap::runtime::Runtime::new(&settings).unwrap()
+}
+
+#[test]
+fn runs_sharing_a_runtime_wait_for_pool_slots_instead_of_failing() {
+    // A pool of 2 slots (1 step + 1 for definitions), 4 runs of 10 clones at once.
+    let runtime = one_step_runtime(false);
     let ws = Workspace::new();
     let files: Vec<(String, &[u8])> = (0..10).map(|i| (format!("f{i}.txt"), &b"ok\n"[..])).collect();
     let files: Vec<(&str, &[u8])> = files.iter().map(|(n, c)| (n.as_str(), *c)).collect();
@@ -337,14 +343,7 @@ fn no_clone_sees_memory_an_earlier_clone_left_in_its_pool_slot() {
 fn slots_reset_by_the_opt_in_dirty_page_scan_are_fresh_too() {
     // The embedder's opt-in (`scan_dirty_pages`): where the host allows it, slots are reset by
     // PAGEMAP_SCAN; elsewhere by zeroing. Either way, no clone sees another's pages.
-    let settings = sandmap::runtime::RuntimeConfig {
-        max_concurrent: 1,
-        cache_dir: Some(common::test_cache_dir()),
-        pooling: true,
-        fuel: false,
-        scan_dirty_pages: true,
-    };
-    let runtime = sandmap::runtime::Runtime::new(&settings).unwrap();
+    let runtime = one_step_runtime(true);
     let how = if runtime.scans_dirty_pages() { "dirty-page scan" } else { "zeroing: this host has swap" };
     let ws = Workspace::new();
     residue_files(&ws);

@@ -271,10 +271,13 @@ fn run_in_process(job: &Path, workers: usize, pooling: bool, cache: &Path) -> Du
 
 /// [`run_in_process`] with small components' pool slots reset by the dirty-page scan (an
 /// embedder's opt-in, `RuntimeConfig::scan_dirty_pages`), where the host allows it.
-fn run_scanning(job: &Path, workers: usize, cache: &Path) -> (Duration, bool) {
-    let settings = RuntimeConfig { scan_dirty_pages: true, ..RuntimeConfig::default() };
-    let scans = Runtime::new(&settings).unwrap().scans_dirty_pages();
-    (run_with(job, workers, true, true, cache, None), scans)
+fn run_scanning(job: &Path, workers: usize, cache: &Path) -> Duration {
+    run_with(job, workers, true, true, cache, None)
+}
+
+/// Whether this host lets the opt-in dirty-page scan be used.
+fn host_scans_dirty_pages() -> bool {
+    Runtime::new(&RuntimeConfig { scan_dirty_pages: true, ..RuntimeConfig::default() }).unwrap().scans_dirty_pages()
 }
 
 /// Run in-process; with `store`, every step is recorded into it as it ends (as the CLI does),
@@ -333,13 +336,17 @@ fn per_clone_cost(work: &Path, table: &mut Vec<Row>) {
     let pool2 = best(2, true);
     let demand1 = best(1, false);
     let demand2 = best(2, false);
-    let (scanning2, scans) = (0..3).map(|_| run_scanning(&job, 2, &cache)).min().unwrap();
+    let scanning2 = (0..3).map(|_| run_scanning(&job, 2, &cache)).min().unwrap();
     let us = |d: Duration| d.as_secs_f64() * 1e6 / n;
     println!("pooling,   1 worker : {:.1} µs/clone ({:.0} clones/s)", us(pool1), n / pool1.as_secs_f64());
     println!("pooling,   2 workers: {:.1} µs/clone ({:.0} clones/s)", us(pool2), n / pool2.as_secs_f64());
     println!("on-demand, 1 worker : {:.1} µs/clone", us(demand1));
     println!("on-demand, 2 workers: {:.1} µs/clone", us(demand2));
-    let how = if scans { "dirty-page scan" } else { "asked for, but this host zeroes (swap on, or no second pool)" };
+    let how = if host_scans_dirty_pages() {
+        "dirty-page scan"
+    } else {
+        "asked for, but this host zeroes (swap on, or no second pool)"
+    };
     println!("pooling,   2 workers, slots reset by {how} (opt-in): {:.1} µs/clone\n", us(scanning2));
     row(
         table,
