@@ -267,6 +267,38 @@ fn a_trailing_slash_and_the_default_path_give_the_same_records() {
     assert_eq!(default["outputs"]["process_file"]["result"]["b_txt"]["bytes"], 3);
 }
 
+/// The Rust op reads a folder's entries from `wasi:filesystem` directly (`sandmap_guest::fs`),
+/// and leaves a path with `.` or doubled slashes to `std::fs`: both give the same records, types
+/// included (a symlink stays a symlink, a folder a folder), as the other languages do.
+#[test]
+fn a_folder_below_the_grant_lists_alike_however_its_path_is_written() {
+    let setup = |ws: &Workspace| {
+        let dir = ws.files("sample", &[("top.txt", b"t\n")]);
+        std::fs::create_dir_all(dir.join("sub/deeper")).unwrap();
+        std::fs::write(dir.join("sub/a.txt"), b"a\n").unwrap();
+        std::fs::write(dir.join("sub/.hidden"), b"h\n").unwrap();
+        std::os::unix::fs::symlink("a.txt", dir.join("sub/link_to_a")).unwrap();
+        std::os::unix::fs::symlink("deeper", dir.join("sub/link_to_deeper")).unwrap();
+    };
+    let mut seen = Vec::new();
+    for path in ["/data/sub", "/data/./sub", "/data//sub", "/data/sub/../sub"] {
+        let listed = same_everywhere(setup, |lang| list_job(lang, &format!("{{ path = {path:?} }}")));
+        let records = listed["steps"][0]["records"].clone();
+        let info = listed["steps"][0]["info"].clone();
+        seen.push((path, records, info));
+    }
+    let (_, records, info) = &seen[0];
+    let values: Vec<&str> = records.as_array().unwrap().iter().map(|r| r["value"].as_str().unwrap()).collect();
+    assert_eq!(values, ["/data/sub/.hidden", "/data/sub/a.txt"]);
+    assert_eq!(info, &json!(["skipped 3 entries: 2 symlinks, 1 directory"]));
+    for (path, other_records, other_info) in &seen[1..] {
+        let keys =
+            |r: &Value| -> Vec<Value> { r.as_array().unwrap().iter().map(|x| x["mapping_key"].clone()).collect() };
+        assert_eq!(keys(other_records), keys(records), "{path}");
+        assert_eq!(other_info, info, "{path}");
+    }
+}
+
 #[test]
 fn a_large_file_hashes_identically() {
     let data: Vec<u8> = (0..3_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();

@@ -40,6 +40,7 @@ mod context;
 mod definition;
 pub mod digest;
 mod error;
+pub mod fs;
 #[doc(hidden)]
 pub mod glue;
 mod key;

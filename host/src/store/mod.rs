@@ -20,6 +20,7 @@ pub use views::{
     StepOrder, StepPage, StepQuery, StepRow,
 };
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -312,30 +313,29 @@ impl RunStore {
             for (offset, timed) in batch.steps.iter().enumerate() {
                 let ended = &*timed.step;
                 let s = &ended.report;
-                // Most steps have neither: the constant spares the serializer on the writer's hot path.
-                let attempts = if s.previous_attempts.is_empty() {
-                    "[]".to_owned()
+                // Most steps have none of these: constants spare the serializer and the allocator
+                // on the writer's hot path (the writer shares two cores with the workers).
+                let attempts: Cow<'static, str> = if s.previous_attempts.is_empty() {
+                    Cow::Borrowed("[]")
                 } else {
-                    serde_json::to_string(&s.previous_attempts).unwrap_or_else(|_| "[]".into())
+                    Cow::Owned(serde_json::to_string(&s.previous_attempts).unwrap_or_else(|_| "[]".into()))
                 };
-                let log = if s.log.entries.is_empty() && s.log.truncated_bytes == 0 {
-                    EMPTY_LOG.to_owned()
+                let log: Cow<'static, str> = if s.log.entries.is_empty() && s.log.truncated_bytes == 0 {
+                    Cow::Borrowed(EMPTY_LOG)
                 } else {
-                    serde_json::to_string(&s.log).unwrap_or_else(|_| EMPTY_LOG.into())
+                    Cow::Owned(serde_json::to_string(&s.log).unwrap_or_else(|_| EMPTY_LOG.into()))
                 };
-                // Values are valid JSON text already: joined, never re-parsed.
-                let values: Vec<String> = s
-                    .values
-                    .iter()
-                    .map(|(name, value)| format!("{}:{}", serde_json::Value::from(name.as_str()), value))
-                    .collect();
-                let values = format!("{{{}}}", values.join(","));
-                let output_metadata: serde_json::Map<String, serde_json::Value> = s
-                    .output_metadata
-                    .iter()
-                    .map(|(output, metadata)| (output.clone(), serde_json::Value::Object(metadata_json(metadata))))
-                    .collect();
-                let output_metadata = serde_json::Value::Object(output_metadata).to_string();
+                let values = values_object(&s.values);
+                let output_metadata: Cow<'static, str> = if s.output_metadata.is_empty() {
+                    Cow::Borrowed("{}")
+                } else {
+                    let map: serde_json::Map<String, serde_json::Value> = s
+                        .output_metadata
+                        .iter()
+                        .map(|(output, metadata)| (output.clone(), serde_json::Value::Object(metadata_json(metadata))))
+                        .collect();
+                    Cow::Owned(serde_json::Value::Object(map).to_string())
+                };
                 step.execute(params![
                     run_id,
                     first_seq + offset as i64,
@@ -363,8 +363,12 @@ impl RunStore {
                     forget.execute(params![run_id, s.key]).map_err(sqlite)?;
                 }
                 for (i, r) in s.records.iter().enumerate() {
-                    let metadata = serde_json::Value::Object(metadata_json(&r.metadata)).to_string();
-                    let value = r.value.as_ref().map(|v| v.as_str().to_owned());
+                    let metadata: Cow<'static, str> = if r.metadata.is_empty() {
+                        Cow::Borrowed("{}")
+                    } else {
+                        Cow::Owned(serde_json::Value::Object(metadata_json(&r.metadata)).to_string())
+                    };
+                    let value = r.value.as_ref().map(JsonText::as_str);
                     record
                         .execute(params![run_id, s.key, i as i64, r.output, r.mapping_key, metadata, value])
                         .map_err(sqlite)?;
@@ -849,6 +853,27 @@ const _: () = assert!(crate::value::MAX_VALUE_DEPTH + MAX_STORE_WRAPPING <= crat
 /// How an empty step log is stored (as serde writes a default [`StepLog`]).
 const EMPTY_LOG: &str = r#"{"entries":[],"truncated_bytes":0}"#;
 
+/// A step's plain outputs as one JSON object, `{"name":value,…}`. The values are valid JSON text
+/// already: joined, never re-parsed; written into one buffer of the final size.
+fn values_object(values: &[(String, JsonText)]) -> String {
+    let names: Vec<String> =
+        values.iter().map(|(name, _)| serde_json::Value::from(name.as_str()).to_string()).collect();
+    let size =
+        2 + names.iter().zip(values).map(|(name, (_, value))| name.len() + 2 + value.as_str().len()).sum::<usize>();
+    let mut object = String::with_capacity(size);
+    object.push('{');
+    for (i, (name, (_, value))) in names.iter().zip(values).enumerate() {
+        if i > 0 {
+            object.push(',');
+        }
+        object.push_str(name);
+        object.push(':');
+        object.push_str(value.as_str());
+    }
+    object.push('}');
+    object
+}
+
 /// A step's place in report order as a BLOB that SQLite compares as the key compares: each
 /// number big-endian. `None` (NULL, sorting first, then by `seq`) for a step without one.
 fn sort_key(key: &[u32]) -> Option<Vec<u8>> {
@@ -968,5 +993,16 @@ mod tests {
     #[test]
     fn the_empty_log_constant_is_what_serde_writes() {
         assert_eq!(serde_json::to_string(&StepLog::default()).unwrap(), EMPTY_LOG);
+    }
+
+    #[test]
+    fn plain_outputs_are_joined_into_one_object_with_names_escaped() {
+        let value = |text: &str| JsonText::parse(text.to_owned()).unwrap();
+        assert_eq!(values_object(&[]), "{}");
+        let values = [("result".to_owned(), value(r#"{"a": [1, 2]}"#)), ("odd\"name".to_owned(), value("3"))];
+        let object = values_object(&values);
+        assert_eq!(object, r#"{"result":{"a": [1, 2]},"odd\"name":3}"#);
+        let parsed: serde_json::Value = serde_json::from_str(&object).unwrap();
+        assert_eq!(parsed["odd\"name"], 3);
     }
 }

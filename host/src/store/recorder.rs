@@ -112,6 +112,8 @@ impl Recorder {
         let _ = self.sender.send(Message::Stop);
         let writer = self.writer.lock().ok().and_then(|mut w| w.take());
         let Some(writer) = writer else { return Ok(()) };
+        // It may be asleep in its batch window: the last batch is written now, not after it.
+        writer.thread().unpark();
         let mut store = writer.join().map_err(|_| StoreError::Corrupt {
             path: self.path.clone(),
             what: "recording",
@@ -264,12 +266,18 @@ fn write_steps(
             Ok(message) => take(message, &mut batch, &mut stop),
             Err(_) => stop = true,
         }
-        let deadline = std::time::Instant::now() + COMMIT_EVERY;
+        // The batch window is slept, not waited in `recv`: a writer blocked in `recv` is woken by
+        // every send (a futex wake and a context switch on both sides, twice per clone), which on
+        // two cores took CPU the workers needed. Asleep, it is not woken: a send only queues, and
+        // `finish` unparks it to write the last batch at once. A backlog is written without a nap.
+        if !stop && receiver.len() < MAX_BATCH {
+            std::thread::park_timeout(COMMIT_EVERY);
+        }
         while !stop && batch.len() < MAX_BATCH {
-            match receiver.recv_deadline(deadline) {
+            match receiver.try_recv() {
                 Ok(message) => take(message, &mut batch, &mut stop),
-                Err(crossbeam_channel::RecvTimeoutError::Timeout) => break,
-                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => stop = true,
+                Err(crossbeam_channel::TryRecvError::Empty) => break,
+                Err(crossbeam_channel::TryRecvError::Disconnected) => stop = true,
             }
         }
         if !batch.is_empty() {

@@ -15,6 +15,7 @@ mod pattern;
 use std::collections::VecDeque;
 use std::path::Path;
 
+use sandmap_guest::fs::{DirEntry, EntryKind};
 use sandmap_guest::prelude::*;
 
 use crate::pattern::Pattern;
@@ -121,27 +122,22 @@ impl Op for FilesInDirectory {
         // first (and so which error is met first) is the same in every language.
         let mut folders = VecDeque::from([(config.path.clone(), String::new())]);
         while let Some((dir, prefix)) = folders.pop_front() {
-            let mut entries = Vec::new();
-            for entry in std::fs::read_dir(&dir).context(format!("list {dir}"))? {
-                let entry = entry.context(format!("list {dir}"))?;
-                // The entry's own type: a symlink is not followed, whatever it points at.
-                let kind = entry.file_type().context(format!("stat {}", entry.path().display()))?;
-                entries.push((entry.file_name().to_string_lossy().into_owned(), kind));
-            }
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            for (name, kind) in entries {
+            // Each entry's own type: a symlink is not followed, whatever it points at.
+            let mut entries = sandmap_guest::fs::read_dir(&dir).context(format!("list {dir}"))?;
+            entries.sort_by(|a, b| a.name.cmp(&b.name));
+            for DirEntry { name, kind } in entries {
                 if !config.include_hidden && name.starts_with('.') {
                     skipped.hidden += 1;
-                } else if kind.is_symlink() {
+                } else if kind == EntryKind::Symlink {
                     skipped.symlinks += 1;
-                } else if kind.is_dir() {
+                } else if kind == EntryKind::Dir {
                     if config.recursive {
                         let path = Path::new(&dir).join(&name).to_string_lossy().into_owned();
                         folders.push_back((path, format!("{prefix}{name}/")));
                     } else {
                         skipped.directories += 1;
                     }
-                } else if !kind.is_file() {
+                } else if kind != EntryKind::File {
                     skipped.special += 1;
                 } else if pattern.as_ref().is_some_and(|p| !p.is_match(&name)) {
                     skipped.not_matching += 1;
