@@ -282,15 +282,10 @@ impl RunStore {
         let sqlite = |source| StoreError::Sqlite { path: path.clone(), source };
         let tx = self.conn.transaction().map_err(sqlite)?;
         {
-            let mut step = tx
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO steps (run_id, seq, key, op, mapping_key, status, error, attempts,
-                                                   duration_ms, previous_attempts, log, outputs, reused, record_digest,
-                                                   sort_key, inputs_digest, worker, output_metadata, started_at_ms,
-                                                   ended_at_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
-                )
-                .map_err(sqlite)?;
+            // A new run writes each step once: a plain INSERT. `OR REPLACE` (for a resumed run) makes
+            // SQLite keep a statement journal for every row, in case the replace must be undone:
+            // a tenth of the writer's time on a 10,000-clone run (perf).
+            let mut step = tx.prepare_cached(if replacing { REPLACE_STEP } else { INSERT_STEP }).map_err(sqlite)?;
             let mut forget =
                 tx.prepare_cached("DELETE FROM records WHERE run_id = ?1 AND step_key = ?2").map_err(sqlite)?;
             let mut record = tx
@@ -851,6 +846,21 @@ const MAX_STORE_WRAPPING: usize = 4;
 const _: () = assert!(crate::value::MAX_VALUE_DEPTH + MAX_STORE_WRAPPING <= crate::value::SERDE_JSON_MAX_DEPTH);
 
 /// How an empty step log is stored (as serde writes a default [`StepLog`]).
+/// The row of an ended step (see `append_steps`).
+macro_rules! step_row {
+    ($verb:literal) => {
+        concat!(
+            $verb,
+            " INTO steps (run_id, seq, key, op, mapping_key, status, error, attempts, duration_ms,
+                          previous_attempts, log, outputs, reused, record_digest, sort_key, inputs_digest,
+                          worker, output_metadata, started_at_ms, ended_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
+        )
+    };
+}
+const INSERT_STEP: &str = step_row!("INSERT");
+const REPLACE_STEP: &str = step_row!("INSERT OR REPLACE");
+
 const EMPTY_LOG: &str = r#"{"entries":[],"truncated_bytes":0}"#;
 
 /// A step's plain outputs as one JSON object, `{"name":value,…}`. The values are valid JSON text

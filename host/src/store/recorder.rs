@@ -13,7 +13,7 @@ use crate::executor::{EndedStep, RunObserver, RunReport};
 /// batch as large as the backlog keeps up with any run; the cap bounds one transaction.
 const MAX_BATCH: usize = 4096;
 
-/// How long a batch stays open for more once it holds something. Committed as soon as the queue
+/// How often a batch is committed at most while steps keep ending. Committed as soon as the queue
 /// was empty, a 10,000-clone run wrote a transaction every few steps, each rewriting the same
 /// b-tree pages into the WAL: the writer took a quarter of the run's CPU, which two workers on
 /// two cores needed. A step that ended is on disk within this (a `kill -9` loses at most this
@@ -255,6 +255,8 @@ fn write_steps(
     receiver: &Receiver<Message>,
 ) -> Result<RunStore, StoreError> {
     let mut batch = Batch::default();
+    // When the batch being gathered began to gather: when the last commit began.
+    let mut opened = std::time::Instant::now();
     loop {
         let mut stop = false;
         let mut take = |message, batch: &mut Batch, stop: &mut bool| match message {
@@ -266,12 +268,17 @@ fn write_steps(
             Ok(message) => take(message, &mut batch, &mut stop),
             Err(_) => stop = true,
         }
-        // The batch window is slept, not waited in `recv`: a writer blocked in `recv` is woken by
-        // every send (a futex wake and a context switch on both sides, twice per clone), which on
-        // two cores took CPU the workers needed. Asleep, it is not woken: a send only queues, and
-        // `finish` unparks it to write the last batch at once. A backlog is written without a nap.
-        if !stop && receiver.len() < MAX_BATCH {
-            std::thread::park_timeout(COMMIT_EVERY);
+        // The rest of the batch window is slept, not waited in `recv`: a writer blocked in `recv`
+        // is woken by every send (a futex wake and a context switch on both sides, twice per
+        // clone), which on two cores took CPU the workers needed. Asleep, it is not woken: a send
+        // only queues, and `finish` unparks it to write the last batch at once. The window opened
+        // when the last commit began, so a writer busy committing never naps, and a backlog is
+        // written without one.
+        if !stop
+            && receiver.len() < MAX_BATCH
+            && let Some(rest) = (opened + COMMIT_EVERY).checked_duration_since(std::time::Instant::now())
+        {
+            std::thread::park_timeout(rest);
         }
         while !stop && batch.len() < MAX_BATCH {
             match receiver.try_recv() {
@@ -281,6 +288,7 @@ fn write_steps(
             }
         }
         if !batch.is_empty() {
+            opened = std::time::Instant::now();
             store.append_steps(run_id, next_seq, &batch, resumed)?;
             log.written();
             next_seq += batch.steps.len() as i64;
