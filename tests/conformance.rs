@@ -291,6 +291,23 @@ fn a_folder_below_the_grant_lists_alike_however_its_path_is_written() {
     let values: Vec<&str> = records.as_array().unwrap().iter().map(|r| r["value"].as_str().unwrap()).collect();
     assert_eq!(values, ["/data/sub/.hidden", "/data/sub/a.txt"]);
     assert_eq!(info, &json!(["skipped 3 entries: 2 symlinks, 1 directory"]));
+    // A grant named with a trailing slash (or two grants of one folder, spelled apart) is
+    // matched by wasi-libc as written: the direct read steps aside, and every language agrees.
+    for (grants, path) in [
+        (r#"[{ host = "sample", guest = "/data/", access = "read" }]"#, "/data"),
+        (r#"[{ host = "sample", guest = "/data/", access = "read" }]"#, "/data/sub"),
+        (
+            r#"[{ host = "sample/sub", guest = "/data", access = "read" }, { host = "sample", guest = "/data/", access = "read" }]"#,
+            "/data",
+        ),
+    ] {
+        same_everywhere(setup, |lang| {
+            let job = list_job(lang, &format!("{{ path = {path:?} }}"));
+            let usual = r#"grants = [{ host = "sample", guest = "/data", access = "read" }]"#;
+            assert!(job.contains(usual), "{job}");
+            job.replace(usual, &format!("grants = {grants}"))
+        });
+    }
     for (path, other_records, other_info) in &seen[1..] {
         let keys =
             |r: &Value| -> Vec<Value> { r.as_array().unwrap().iter().map(|x| x["mapping_key"].clone()).collect() };

@@ -88,15 +88,28 @@ fn below<'a>(path: &'a str, preopen: &str) -> Option<&'a str> {
     }
 }
 
+/// Whether `path` is an absolute path in plain form: `/`, or `/`-separated names with no empty,
+/// `.` or `..` component and no trailing `/`.
+#[cfg_attr(not(target_os = "wasi"), allow(dead_code))]
+fn plain(path: &str) -> bool {
+    path == "/"
+        || path.strip_prefix('/').is_some_and(|rest| rest.split('/').all(|c| !c.is_empty() && c != "." && c != ".."))
+}
+
 #[cfg(target_os = "wasi")]
 mod direct {
-    use super::{DirEntry, EntryKind, below};
+    use super::{DirEntry, EntryKind, below, plain};
     use wasip2::filesystem::types::{Descriptor, DescriptorFlags, DescriptorType, OpenFlags, PathFlags};
 
     /// The entries through `wasi:filesystem`, or `None` to let `std::fs` list them.
     pub(super) fn read_dir(path: &str) -> Option<Vec<DirEntry>> {
         // The granted directory with the longest path that holds `path`, as wasi-libc picks it.
         let preopens = wasip2::filesystem::preopens::get_directories();
+        // wasi-libc matches a grant's name as written (`/data/`, `//data`, `/./data` each
+        // differently): only where every name is in plain form do both pick the same grant.
+        if !preopens.iter().all(|(_, guest)| plain(guest)) {
+            return None;
+        }
         let (descriptor, relative) = preopens
             .iter()
             .filter_map(|(descriptor, guest)| Some((descriptor, guest.len(), below(path, guest)?)))
@@ -155,6 +168,16 @@ mod tests {
         assert_eq!(below("/data/./sub", "/data"), None);
         assert_eq!(below("/data//sub", "/data"), None);
         assert_eq!(below("/data/", "/data"), None);
+    }
+
+    #[test]
+    fn only_grant_names_in_plain_form_are_matched_directly() {
+        for name in ["/", "/data", "/data/sub", "/a_b.c"] {
+            assert!(plain(name), "{name}");
+        }
+        for name in ["", "data", "/data/", "//data", "/./data", "/data/..", "/data//sub"] {
+            assert!(!plain(name), "{name}");
+        }
     }
 
     #[test]

@@ -845,7 +845,6 @@ const MAX_STORE_WRAPPING: usize = 4;
 // Everything the host accepts, wrapped as the store keeps it, must read back with serde_json.
 const _: () = assert!(crate::value::MAX_VALUE_DEPTH + MAX_STORE_WRAPPING <= crate::value::SERDE_JSON_MAX_DEPTH);
 
-/// How an empty step log is stored (as serde writes a default [`StepLog`]).
 /// The row of an ended step (see `append_steps`).
 macro_rules! step_row {
     ($verb:literal) => {
@@ -861,6 +860,7 @@ macro_rules! step_row {
 const INSERT_STEP: &str = step_row!("INSERT");
 const REPLACE_STEP: &str = step_row!("INSERT OR REPLACE");
 
+/// How an empty step log is stored (as serde writes a default [`StepLog`]).
 const EMPTY_LOG: &str = r#"{"entries":[],"truncated_bytes":0}"#;
 
 /// A step's plain outputs as one JSON object, `{"name":value,…}`. The values are valid JSON text

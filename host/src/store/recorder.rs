@@ -39,6 +39,9 @@ pub struct Recorder {
     /// (written once only).
     recorded: std::collections::HashSet<String>,
     sender: Sender<Message>,
+    /// Set by `finish`: the writer no longer naps (its wake-up from `unpark` may have been used
+    /// up by the channel's own blocking `recv`, which parks the same thread).
+    stopping: std::sync::Arc<std::sync::atomic::AtomicBool>,
     writer: std::sync::Mutex<Option<JoinHandle<Result<RunStore, StoreError>>>>,
     _lock: RunLock,
 }
@@ -103,12 +106,17 @@ impl Recorder {
     ) -> Self {
         let (sender, receiver) = crossbeam_channel::unbounded();
         let (id, path) = (run_id.to_owned(), store.path().to_owned());
-        let writer = std::thread::spawn(move || write_steps(store, &id, next_seq, resumed, events, &receiver));
-        Self { path, resumed, recorded, sender, writer: std::sync::Mutex::new(Some(writer)), _lock: lock }
+        let stopping = std::sync::Arc::<std::sync::atomic::AtomicBool>::default();
+        let writer = {
+            let stopping = std::sync::Arc::clone(&stopping);
+            std::thread::spawn(move || write_steps(store, &id, next_seq, resumed, events, &receiver, &stopping))
+        };
+        Self { path, resumed, recorded, sender, stopping, writer: std::sync::Mutex::new(Some(writer)), _lock: lock }
     }
 
     /// Write what is still queued, then end the run with `report` (status, outputs, order).
     pub fn finish(&self, report: &RunReport) -> Result<(), StoreError> {
+        self.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
         let _ = self.sender.send(Message::Stop);
         let writer = self.writer.lock().ok().and_then(|mut w| w.take());
         let Some(writer) = writer else { return Ok(()) };
@@ -253,6 +261,7 @@ fn write_steps(
     resumed: bool,
     mut log: EventLog,
     receiver: &Receiver<Message>,
+    stopping: &std::sync::atomic::AtomicBool,
 ) -> Result<RunStore, StoreError> {
     let mut batch = Batch::default();
     // When the batch being gathered began to gather: when the last commit began.
@@ -271,10 +280,11 @@ fn write_steps(
         // The rest of the batch window is slept, not waited in `recv`: a writer blocked in `recv`
         // is woken by every send (a futex wake and a context switch on both sides, twice per
         // clone), which on two cores took CPU the workers needed. Asleep, it is not woken: a send
-        // only queues, and `finish` unparks it to write the last batch at once. The window opened
+        // only queues, and `finish` stops the naps and unparks it to write the last batch at once. The window opened
         // when the last commit began, so a writer busy committing never naps, and a backlog is
         // written without one.
         if !stop
+            && !stopping.load(std::sync::atomic::Ordering::SeqCst)
             && receiver.len() < MAX_BATCH
             && let Some(rest) = (opened + COMMIT_EVERY).checked_duration_since(std::time::Instant::now())
         {
