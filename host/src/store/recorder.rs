@@ -280,9 +280,9 @@ fn write_steps(
         // The rest of the batch window is slept, not waited in `recv`: a writer blocked in `recv`
         // is woken by every send (a futex wake and a context switch on both sides, twice per
         // clone), which on two cores took CPU the workers needed. Asleep, it is not woken: a send
-        // only queues, and `finish` stops the naps and unparks it to write the last batch at once. The window opened
-        // when the last commit began, so a writer busy committing never naps, and a backlog is
-        // written without one.
+        // only queues, and `finish` stops the naps and unparks it to write the last batch at
+        // once. The window opened when the last commit began, so a writer busy committing never
+        // naps, and a backlog is written without one.
         if !stop
             && !stopping.load(std::sync::atomic::Ordering::SeqCst)
             && receiver.len() < MAX_BATCH
