@@ -72,13 +72,12 @@ fn read_dir_std(path: &str) -> io::Result<Vec<DirEntry>> {
 // Natively only the tests call it: `std::fs` lists every directory there.
 #[cfg_attr(not(target_os = "wasi"), allow(dead_code))]
 fn below<'a>(path: &'a str, preopen: &str) -> Option<&'a str> {
-    let rest = path.strip_prefix('/')?;
-    if rest.split('/').any(|c| c.is_empty() || c == "." || c == "..") && !rest.is_empty() {
+    if !plain(path) {
         return None;
     }
     let root = preopen.trim_end_matches('/');
     if root.is_empty() {
-        return Some(rest);
+        return path.strip_prefix('/');
     }
     let tail = path.strip_prefix(root)?;
     match tail.strip_prefix('/') {

@@ -412,13 +412,7 @@ fn wasm_vs_native(work: &Path, table: &mut Vec<Row>) {
     let mut times = Vec::new();
     for (i, (op, config, hashes, label, goal)) in variants.into_iter().enumerate() {
         let path = map_job(work, &data, op, config, &format!("per-file-{i}"));
-        let settings = RuntimeConfig {
-            max_concurrent: 1,
-            cache_dir: Some(cache.clone()),
-            pooling: true,
-            fuel: false,
-            scan_dirty_pages: false,
-        };
+        let settings = RuntimeConfig { max_concurrent: 1, cache_dir: Some(cache.clone()), ..RuntimeConfig::default() };
         let runtime = Runtime::new(&settings).unwrap();
         let prepared = executor::prepare(&path, &[PathBuf::from(plugin_dir())], &runtime).unwrap();
         let wasm = (0..3)
@@ -654,13 +648,7 @@ fn map_job(work: &Path, data: &Path, component: &str, config: &str, name: &str) 
 
 /// Wall time per `work` clone of `job`, in-process with 2 workers, best of 3.
 fn per_clone_in_process(job: &Path, cache: &Path) -> Duration {
-    let settings = RuntimeConfig {
-        max_concurrent: 2,
-        cache_dir: Some(cache.to_owned()),
-        pooling: true,
-        fuel: false,
-        scan_dirty_pages: false,
-    };
+    let settings = RuntimeConfig { max_concurrent: 2, cache_dir: Some(cache.to_owned()), ..RuntimeConfig::default() };
     let runtime = Runtime::new(&settings).unwrap();
     let prepared = executor::prepare(job, &[PathBuf::from(plugin_dir())], &runtime).unwrap();
     (0..3)

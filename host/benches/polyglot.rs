@@ -41,9 +41,7 @@ fn runtime(cache: Option<&Path>, workers: usize) -> Runtime {
     Runtime::new(&RuntimeConfig {
         max_concurrent: workers,
         cache_dir: cache.map(Path::to_owned),
-        pooling: true,
-        fuel: false,
-        scan_dirty_pages: false,
+        ..RuntimeConfig::default()
     })
     .unwrap()
 }

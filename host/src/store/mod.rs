@@ -864,19 +864,14 @@ const REPLACE_STEP: &str = step_row!("INSERT OR REPLACE");
 const EMPTY_LOG: &str = r#"{"entries":[],"truncated_bytes":0}"#;
 
 /// A step's plain outputs as one JSON object, `{"name":value,…}`. The values are valid JSON text
-/// already: joined, never re-parsed; written into one buffer of the final size.
+/// already: joined, never re-parsed.
 fn values_object(values: &[(String, JsonText)]) -> String {
-    let names: Vec<String> =
-        values.iter().map(|(name, _)| serde_json::Value::from(name.as_str()).to_string()).collect();
-    let size =
-        2 + names.iter().zip(values).map(|(name, (_, value))| name.len() + 2 + value.as_str().len()).sum::<usize>();
-    let mut object = String::with_capacity(size);
-    object.push('{');
-    for (i, (name, (_, value))) in names.iter().zip(values).enumerate() {
+    let mut object = String::from("{");
+    for (i, (name, value)) in values.iter().enumerate() {
         if i > 0 {
             object.push(',');
         }
-        object.push_str(name);
+        object.push_str(&serde_json::Value::from(name.as_str()).to_string());
         object.push(':');
         object.push_str(value.as_str());
     }
