@@ -285,8 +285,12 @@ fn a_damaged_or_foreign_compile_cache_entry_is_rebuilt_not_trusted() {
         files
     };
     // Two engine configurations, two entries for the same component.
-    Runtime::new(&settings(false)).unwrap().load(&bytes, "noop").unwrap();
+    let cold = Runtime::new(&settings(false)).unwrap().load(&bytes, "noop").unwrap();
     let plain = entries();
+    // A warm load takes the definition kept in the entry: the same as the one read cold.
+    let warm = Runtime::new(&settings(false)).unwrap().load(&bytes, "noop").unwrap();
+    assert_eq!((warm.definition.name.as_str(), &warm.definition), ("noop", &cold.definition));
+    assert_eq!(entries(), plain);
     assert_eq!(plain.len(), 1);
     Runtime::new(&settings(true)).unwrap().load(&bytes, "noop").unwrap();
     let both = entries();

@@ -127,6 +127,20 @@ impl Default for RuntimeConfig {
     }
 }
 
+/// Link `component` against the op world with `backend`'s linker, ready to instantiate.
+fn pre_instantiate(
+    backend: &Backend,
+    component: &Component,
+    origin: &str,
+) -> Result<OpComponentPre<Sandbox>, LoadError> {
+    let instance_pre = backend
+        .linker
+        .instantiate_pre(component)
+        .map_err(|e| LoadError::UnsupportedImport { origin: origin.into(), reason: format!("{e:#}") })?;
+    OpComponentPre::new(instance_pre)
+        .map_err(|e| LoadError::WrongWorld { origin: origin.into(), reason: format!("{e:#}") })
+}
+
 /// Largest linear memory any op may be given (a 32-bit memory's whole range).
 const MAX_MEMORY_BYTES: usize = 4 << 30;
 
@@ -237,26 +251,28 @@ impl Runtime {
             Some(scanning) if memory_reset::scans_dirty_pages(bytes) => scanning,
             _ => &self.zeroing,
         };
-        let component = match self.cached(&digest, &backend.engine) {
-            Some(component) => component,
+        let (component, pre, definition) = match self.cached(&digest, backend, origin)? {
+            Some(loaded) => loaded,
             None => {
                 let component = Component::new(&backend.engine, bytes)
                     .map_err(|e| LoadError::Invalid { origin: origin.into(), reason: format!("{e:#}") })?;
-                if let (Some(cache), Ok(serialized)) = (&self.cache, component.serialize())
-                    && let Err(error) = cache.store(&digest, &serialized)
-                {
-                    tracing::warn!("cannot write the compile cache in {}: {error}", cache.dir().display());
-                }
-                component
+                // The definition is kept with the compiled code, so that a warm load need not
+                // instantiate the component to read it again. Code that does not link, or whose
+                // definition fails, is cached all the same: it is refused again each time
+                // without being compiled again.
+                let keep = |definition: &[u8]| {
+                    if let (Some(cache), Ok(serialized)) = (&self.cache, component.serialize())
+                        && let Err(error) = cache.store(&digest, &serialized, definition)
+                    {
+                        tracing::warn!("cannot write the compile cache in {}: {error}", cache.dir().display());
+                    }
+                };
+                let pre = pre_instantiate(backend, &component, origin).inspect_err(|_| keep(b""))?;
+                let definition = self.read_definition(&pre, origin).inspect_err(|_| keep(b""))?;
+                keep(&serde_json::to_vec(&definition).unwrap_or_default());
+                (component, pre, definition)
             }
         };
-        let instance_pre = backend
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| LoadError::UnsupportedImport { origin: origin.into(), reason: format!("{e:#}") })?;
-        let pre = OpComponentPre::new(instance_pre)
-            .map_err(|e| LoadError::WrongWorld { origin: origin.into(), reason: format!("{e:#}") })?;
-        let definition = self.read_definition(&pre, origin)?;
         let mut imports: Vec<String> =
             component.component_type().imports(&backend.engine).map(|(name, _)| name.to_owned()).collect();
         imports.sort();
@@ -307,22 +323,37 @@ impl Runtime {
         self.cache.iter().map(|c| c.dir().to_owned()).collect()
     }
 
-    /// The compiled component from the cache, for `engine`, if a sound entry exists.
-    fn cached(&self, digest: &str, engine: &Engine) -> Option<Component> {
-        let cache = self.cache.as_ref()?;
-        let serialized = cache.load(digest)?;
-        // SAFETY: `deserialize` trusts its bytes to be wasmtime's own output. These were written
-        // by `Component::serialize` into an entry keyed by this engine's compatibility hash, in
-        // a folder only this user can write (checked when the cache was opened), and their
-        // SHA-256 matched just now; wasmtime also checks its own version and config header.
-        match unsafe { Component::deserialize(engine, &serialized) } {
-            Ok(component) => Some(component),
+    /// The compiled component from the cache, for `backend`'s engine, linked, with its
+    /// definition, if a sound entry exists. An entry without a definition (it failed when the
+    /// component was compiled) has it read again.
+    fn cached(
+        &self,
+        digest: &str,
+        backend: &Backend,
+        origin: &str,
+    ) -> Result<Option<(Component, OpComponentPre<Sandbox>, OpDefinition)>, LoadError> {
+        let Some(cache) = &self.cache else { return Ok(None) };
+        let Some(entry) = cache.load(digest) else { return Ok(None) };
+        // SAFETY: `deserialize_file` trusts the file to hold wasmtime's own output, unchanged
+        // while it is mapped. It was written by `Component::serialize` into an entry keyed by
+        // this engine's compatibility hash, in a folder only this user can write (checked when
+        // the cache was opened), its checksum matched just now, and wasmtime checks its own
+        // version and config header too. Entries are only ever replaced by a rename, never
+        // written in place, so a mapped one does not change.
+        let component = match unsafe { Component::deserialize_file(&backend.engine, &entry.path) } {
+            Ok(component) => component,
             Err(error) => {
-                tracing::warn!("compile cache entry for {digest} refused ({error}); recompiling");
+                tracing::warn!("compile cache entry for {digest} refused ({error:#}); recompiling");
                 cache.remove(digest);
-                None
+                return Ok(None);
             }
-        }
+        };
+        let pre = pre_instantiate(backend, &component, origin)?;
+        let definition = match serde_json::from_slice::<OpDefinition>(&entry.definition) {
+            Ok(definition) => definition,
+            Err(_) => self.read_definition(&pre, origin)?,
+        };
+        Ok(Some((component, pre, definition)))
     }
 
     fn read_definition(&self, pre: &OpComponentPre<Sandbox>, origin: &str) -> Result<OpDefinition, LoadError> {
