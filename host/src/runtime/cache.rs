@@ -17,7 +17,7 @@
 //! memory twice.
 
 use std::hash::{Hash, Hasher};
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
@@ -94,8 +94,11 @@ impl CompileCache {
         let file = std::fs::File::open(&path).ok()?;
         match check(&file) {
             Ok(definition) => Some(Entry { path, definition }),
-            Err(Damaged) => {
-                tracing::warn!(path = %path.display(), "removing a damaged compile-cache entry");
+            Err(unsound) => {
+                match unsound {
+                    Damaged => tracing::warn!(path = %path.display(), "removing a damaged compile-cache entry"),
+                    OlderFormat => tracing::debug!(path = %path.display(), "replacing an older sandmap's cache entry"),
+                }
                 let _ = std::fs::remove_file(&path);
                 None
             }
@@ -141,16 +144,30 @@ pub struct Entry {
     pub definition: Vec<u8>,
 }
 
-/// An entry whose trailer or checksum is wrong.
-struct Damaged;
+/// Why an entry cannot be used.
+enum Unsound {
+    /// Its trailer or checksum is wrong.
+    Damaged,
+    /// It was written by an older sandmap (its own header before wasmtime's bytes).
+    OlderFormat,
+}
+use Unsound::{Damaged, OlderFormat};
+
+/// What entries of sandmap before 2026-12 began with.
+const OLDER_MAGIC: &[u8] = b"sandmap-cwasm-1\n";
 
 /// Check `file`'s trailer and checksum, reading it in chunks; its definition.
-fn check(file: &std::fs::File) -> Result<Vec<u8>, Damaged> {
-    use std::os::unix::fs::FileExt;
-    let len = file.metadata().map_err(|_| Damaged)?.len();
+fn check(mut file: &std::fs::File) -> Result<Vec<u8>, Unsound> {
+    let io = |_| Damaged;
+    let len = file.metadata().map_err(io)?.len();
+    let mut start = [0u8; OLDER_MAGIC.len()];
+    if file.read_exact(&mut start).is_ok() && start == OLDER_MAGIC {
+        return Err(OlderFormat);
+    }
     let body = len.checked_sub(TRAILER_LEN as u64).ok_or(Damaged)?;
     let mut trailer = [0u8; TRAILER_LEN];
-    file.read_exact_at(&mut trailer, body).map_err(|_| Damaged)?;
+    file.seek(SeekFrom::Start(body)).map_err(io)?;
+    file.read_exact(&mut trailer).map_err(io)?;
     let (numbers, magic) = trailer.split_at(8);
     if magic != MAGIC {
         return Err(Damaged);
@@ -161,10 +178,11 @@ fn check(file: &std::fs::File) -> Result<Vec<u8>, Damaged> {
     let mut crc = crc32fast::Hasher::new();
     let mut chunk = vec![0u8; CHECK_CHUNK];
     let mut definition = Vec::new();
+    file.seek(SeekFrom::Start(0)).map_err(io)?;
     let mut at = 0u64;
     while at < body {
         let n = usize::try_from((body - at).min(CHECK_CHUNK as u64)).map_err(|_| Damaged)?;
-        file.read_exact_at(&mut chunk[..n], at).map_err(|_| Damaged)?;
+        file.read_exact(&mut chunk[..n]).map_err(io)?;
         crc.update(&chunk[..n]);
         let end = at + n as u64;
         if end > definition_at {
@@ -245,6 +263,11 @@ mod tests {
         assert!(cache.load("abc").is_none());
         std::fs::write(&path, b"junk").unwrap();
         assert!(cache.load("abc").is_none());
+        // An older sandmap's entry (its header first) is replaced, not taken for wasmtime's.
+        std::fs::write(&path, [OLDER_MAGIC, &[0u8; 32], &bytes].concat()).unwrap();
+        assert!(matches!(check(&std::fs::File::open(&path).unwrap()), Err(OlderFormat)));
+        assert!(cache.load("abc").is_none());
+        assert!(!path.exists());
     }
 
     #[cfg(unix)]

@@ -31,7 +31,7 @@ pub(crate) fn no_swap() -> bool {
 }
 
 /// Initial linear memory up to which a component's slots are reset by scanning: a Rust op starts
-/// at 1–2 MiB (its shadow stack and data); componentize-py's process_file at 13.3 MiB and
+/// at 0.3–2 MiB (its shadow stack and data); componentize-py's process_file at 13.3 MiB and
 /// componentize-js's at 9.1 MiB (their interpreters' snapshots).
 const SCANNED_MEMORY_UP_TO: u64 = 4 << 20;
 
@@ -73,8 +73,10 @@ mod tests {
     fn the_built_in_ops_are_small_enough_to_be_scanned() {
         for (name, bytes) in crate::plugins::builtin::PLUGINS {
             let initial = initial_memory_bytes(bytes).unwrap();
-            // A Rust op: its 1 MiB shadow stack and its data, in one memory.
-            assert!((1 << 20..=2 << 20).contains(&initial), "{name}: {initial}");
+            // A Rust op: its shadow stack (1 MiB, 256 KiB for process_file: see its build.rs) and
+            // its data, in one memory.
+            let stack = if *name == "process_file" { 256 << 10 } else { 1 << 20 };
+            assert!((stack..=stack + (1 << 20)).contains(&initial), "{name}: {initial}");
             assert!(super::scans_dirty_pages(bytes), "{name}");
         }
         assert_eq!(initial_memory_bytes(b"\0asm\x0d\0\x01\0 cut short"), None);
