@@ -27,6 +27,10 @@ use wasmtime::Engine;
 const MAGIC: &[u8; 8] = b"smcwasm2";
 /// Definition length, CRC-32, magic.
 const TRAILER_LEN: usize = 4 + 4 + MAGIC.len();
+/// The longest definition an entry holds: the definition's own limit, as JSON with every
+/// character escaped (`\u0000`), and its names. A longer one is not kept; a longer length read
+/// back is damage (and is not allocated).
+const MAX_DEFINITION_LEN: u64 = 8 * crate::definition::MAX_DEFINITION_BYTES;
 /// Read size while checking an entry: small enough to stay in cache, large enough that the
 /// calls do not count.
 const CHECK_CHUNK: usize = 64 << 10;
@@ -111,10 +115,10 @@ impl CompileCache {
     }
 
     /// Store a serialized component and the definition read from it (empty when it could not
-    /// be read), atomically: a reader never sees half an entry.
+    /// be read, or is longer than any sound one), atomically: a reader never sees half an entry.
     pub fn store(&self, digest: &str, serialized: &[u8], definition: &[u8]) -> std::io::Result<()> {
-        let too_long = || std::io::Error::other("the op's definition is too long for a cache entry");
-        let definition_len = u32::try_from(definition.len()).map_err(|_| too_long())?;
+        let definition = if definition.len() as u64 > MAX_DEFINITION_LEN { &[][..] } else { definition };
+        let definition_len = u32::try_from(definition.len()).map_err(std::io::Error::other)?;
         let mut crc = crc32fast::Hasher::new();
         crc.update(serialized);
         crc.update(definition);
@@ -174,6 +178,9 @@ fn check(mut file: &std::fs::File) -> Result<Vec<u8>, Unsound> {
     }
     let word = |at: usize| u32::from_le_bytes([numbers[at], numbers[at + 1], numbers[at + 2], numbers[at + 3]]);
     let (definition_len, expected) = (u64::from(word(0)), word(4));
+    if definition_len > MAX_DEFINITION_LEN {
+        return Err(Damaged);
+    }
     let definition_at = body.checked_sub(definition_len).ok_or(Damaged)?;
     let mut crc = crc32fast::Hasher::new();
     let mut chunk = vec![0u8; CHECK_CHUNK];

@@ -73,6 +73,69 @@ pub fn convert_definition(def: types::OpDefinition, origin: &str) -> Result<OpDe
     Ok(OpDefinition { name: def.name, description: def.description, config_schema, inputs, outputs })
 }
 
+/// The definition as the guest returned it, kept in the compile cache (as JSON) so that a warm
+/// load converts and checks it again, with this build's limits, without instantiating the
+/// component. The config schema stays the guest's text: its size counts as it was.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CachedDefinition {
+    name: String,
+    description: String,
+    config_schema: String,
+    inputs: Vec<InputDefinition>,
+    outputs: Vec<OutputDefinition>,
+}
+
+/// `def` as the compile cache keeps it.
+pub fn definition_to_cache(def: &types::OpDefinition) -> Vec<u8> {
+    let cached = CachedDefinition {
+        name: def.name.clone(),
+        description: def.description.clone(),
+        config_schema: def.config_schema.clone(),
+        inputs: def
+            .inputs
+            .iter()
+            .map(|i| InputDefinition { name: i.name.clone(), description: i.description.clone(), required: i.required })
+            .collect(),
+        outputs: def
+            .outputs
+            .iter()
+            .map(|o| OutputDefinition {
+                name: o.name.clone(),
+                description: o.description.clone(),
+                dynamic: o.dynamic,
+                required: o.required,
+            })
+            .collect(),
+    };
+    serde_json::to_vec(&cached).unwrap_or_default()
+}
+
+/// The definition the compile cache kept, as the guest returned it; `None` if there is none
+/// (it failed when the component was compiled) or it cannot be read.
+pub fn definition_from_cache(bytes: &[u8]) -> Option<types::OpDefinition> {
+    let cached: CachedDefinition = serde_json::from_slice(bytes).ok()?;
+    Some(types::OpDefinition {
+        name: cached.name,
+        description: cached.description,
+        config_schema: cached.config_schema,
+        inputs: cached
+            .inputs
+            .into_iter()
+            .map(|i| types::InputDefinition { name: i.name, description: i.description, required: i.required })
+            .collect(),
+        outputs: cached
+            .outputs
+            .into_iter()
+            .map(|o| types::OutputDefinition {
+                name: o.name,
+                description: o.description,
+                dynamic: o.dynamic,
+                required: o.required,
+            })
+            .collect(),
+    })
+}
+
 /// How many inputs and outputs, and how many bytes of text, before anything else is read.
 fn check_size(def: &types::OpDefinition) -> Result<(), String> {
     for (kind, count, max) in [("inputs", def.inputs.len(), MAX_INPUTS), ("outputs", def.outputs.len(), MAX_OUTPUTS)] {
@@ -200,6 +263,16 @@ mod tests {
             "x.wasm: cannot read the op's definition: the config schema's $ref \"#\" leads back to itself; recursive \
              config schemas are not supported"
         );
+    }
+
+    #[test]
+    fn the_cached_definition_is_the_guests_own() {
+        let mut def = definition(2, 3, 5, "{ \"type\": \"object\" }");
+        def.outputs[1].dynamic = true;
+        let back = definition_from_cache(&definition_to_cache(&def)).unwrap();
+        assert_eq!(back.config_schema, def.config_schema, "the schema's text, spaces and all");
+        assert_eq!(convert_definition(back, "x.wasm").unwrap(), convert_definition(def, "x.wasm").unwrap());
+        assert!(definition_from_cache(b"").is_none());
     }
 
     #[test]

@@ -256,10 +256,11 @@ impl Runtime {
             None => {
                 let component = Component::new(&backend.engine, bytes)
                     .map_err(|e| LoadError::Invalid { origin: origin.into(), reason: format!("{e:#}") })?;
-                // The definition is kept with the compiled code, so that a warm load need not
-                // instantiate the component to read it again. Code that does not link, or whose
-                // definition fails, is cached all the same: it is refused again each time
-                // without being compiled again.
+                // The definition is kept with the compiled code, as the guest returned it, so
+                // that a warm load need not instantiate the component to read it again (it is
+                // still converted and checked each time). Code that does not link, or whose
+                // definition could not be read, is cached all the same: it is refused again each
+                // time without being compiled again.
                 let keep = |definition: &[u8]| {
                     if let (Some(cache), Ok(serialized)) = (&self.cache, component.serialize())
                         && let Err(error) = cache.store(&digest, &serialized, definition)
@@ -269,8 +270,8 @@ impl Runtime {
                 };
                 let pre = pre_instantiate(backend, &component, origin).inspect_err(|_| keep(b""))?;
                 let definition = self.read_definition(&pre, origin).inspect_err(|_| keep(b""))?;
-                keep(&serde_json::to_vec(&definition).unwrap_or_default());
-                (component, pre, definition)
+                keep(&component::definition_to_cache(&definition));
+                (component, pre, component::convert_definition(definition, origin)?)
             }
         };
         let mut imports: Vec<String> =
@@ -335,11 +336,14 @@ impl Runtime {
         let Some(cache) = &self.cache else { return Ok(None) };
         let Some(entry) = cache.load(digest) else { return Ok(None) };
         // SAFETY: `deserialize_file` trusts the file to hold wasmtime's own output, unchanged
-        // while it is mapped. It was written by `Component::serialize` into an entry keyed by
-        // this engine's compatibility hash, in a folder only this user can write (checked when
-        // the cache was opened), its checksum matched just now, and wasmtime checks its own
-        // version and config header too. Entries are only ever replaced by a rename, never
-        // written in place, so a mapped one does not change.
+        // while it is mapped. Every entry is written by `Component::serialize` (through
+        // `CompileCache::store`) into a name keyed by this engine's compatibility hash, in a
+        // folder only this user can write (checked when the cache was opened), and wasmtime
+        // checks its own version and config header too. The checksum was checked on the file
+        // open just now; wasmtime opens the path again, so another sandmap process may have
+        // renamed a fresh entry into place in between: one written the same way, for the same
+        // key. Entries are only ever replaced by a rename, never written in place, so a mapped
+        // one does not change.
         let component = match unsafe { Component::deserialize_file(&backend.engine, &entry.path) } {
             Ok(component) => component,
             Err(error) => {
@@ -349,14 +353,25 @@ impl Runtime {
             }
         };
         let pre = pre_instantiate(backend, &component, origin)?;
-        let definition = match serde_json::from_slice::<OpDefinition>(&entry.definition) {
-            Ok(definition) => definition,
-            Err(_) => self.read_definition(&pre, origin)?,
+        let definition = match component::definition_from_cache(&entry.definition) {
+            Some(definition) => definition,
+            None => {
+                // It could not be read when the component was compiled (a timeout under load,
+                // a cancel, a broken op): read it now, and keep it if it reads.
+                let definition = self.read_definition(&pre, origin)?;
+                if let Ok(serialized) = component.serialize()
+                    && let Err(error) = cache.store(digest, &serialized, &component::definition_to_cache(&definition))
+                {
+                    tracing::warn!("cannot write the compile cache in {}: {error}", cache.dir().display());
+                }
+                definition
+            }
         };
-        Ok(Some((component, pre, definition)))
+        Ok(Some((component, pre, component::convert_definition(definition, origin)?)))
     }
 
-    fn read_definition(&self, pre: &OpComponentPre<Sandbox>, origin: &str) -> Result<OpDefinition, LoadError> {
+    /// The definition the guest returns, not yet converted or checked.
+    fn read_definition(&self, pre: &OpComponentPre<Sandbox>, origin: &str) -> Result<types::OpDefinition, LoadError> {
         let bad = |reason: String| LoadError::Definition { origin: origin.into(), reason };
         struct Discard;
         impl StepEvents for Discard {
@@ -382,7 +397,7 @@ impl Runtime {
         if let Some(late) = store.data().deadline.passed_in_a_wait() {
             return Err(bad(late.to_string()));
         }
-        component::convert_definition(def, origin)
+        Ok(def)
     }
 
     /// A store for a sandbox on `engine` (the one its component was compiled for).
