@@ -6,7 +6,8 @@
 //! instantiate the component to ask), then a trailer: the definition's length, a CRC-32 of
 //! everything before it (the length included), and a magic. Loading native code is `unsafe`
 //! in wasmtime, so an entry is never trusted blindly: the folder must be private to the user,
-//! the checksum must match, and wasmtime checks its own header too. Anything else is deleted and recompiled.
+//! the checksum must match, and wasmtime checks its own header too. Anything else is deleted
+//! and recompiled.
 //!
 //! Why a CRC and not a cryptographic digest: the checksum sits in the entry it covers, so it
 //! could never stop someone who can write the folder (they would rewrite it too); keeping them
@@ -144,7 +145,7 @@ impl CompileCache {
 pub struct Entry {
     /// The entry's file (wasmtime ignores the definition and trailer after its own bytes).
     pub path: PathBuf,
-    /// The op's definition as JSON, empty if it was not recorded.
+    /// The op's definition as the guest returned it, as JSON; empty if it could not be read.
     pub definition: Vec<u8>,
 }
 

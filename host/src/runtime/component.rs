@@ -39,45 +39,12 @@ pub fn check_header(bytes: &[u8], origin: &str) -> Result<(), LoadError> {
 // The definition is read under DEFINITION_LIMITS; its value limit is what a definition may hold.
 const _: () = assert!(MAX_DEFINITION_BYTES == super::DEFINITION_LIMITS.max_value_bytes);
 
-/// Turn what the guest's `definition` returned into plain data, checking it makes sense.
-///
-/// Everything here is linear in the definition's size, and that size is bounded before the
-/// rest is looked at: at most [`MAX_INPUTS`] inputs and [`MAX_OUTPUTS`] outputs, at most
-/// [`MAX_DEFINITION_BYTES`] of text, and a config schema within the bounds of
-/// [`config::check_schema`] (its size with every `$ref` expanded), so that no definition can
-/// keep the host busy.
-pub fn convert_definition(def: types::OpDefinition, origin: &str) -> Result<OpDefinition, LoadError> {
-    let bad = |reason: String| LoadError::Definition { origin: origin.into(), reason };
-    check_size(&def).map_err(bad)?;
-    let config_schema = parse_schema(&def.config_schema).map_err(bad)?;
-    let inputs: Vec<InputDefinition> = def
-        .inputs
-        .into_iter()
-        .map(|i| InputDefinition { name: i.name, description: i.description, required: i.required })
-        .collect();
-    let outputs: Vec<OutputDefinition> = def
-        .outputs
-        .into_iter()
-        .map(|o| OutputDefinition {
-            name: o.name,
-            description: o.description,
-            dynamic: o.dynamic,
-            required: o.required,
-        })
-        .collect();
-    check_names("input", inputs.iter().map(|i| i.name.as_str())).map_err(bad)?;
-    check_names("output", outputs.iter().map(|o| o.name.as_str())).map_err(bad)?;
-    if !is_identifier(&def.name) {
-        return Err(bad(format!("op name \"{}\" must match ^[A-Za-z_][A-Za-z0-9_]*$", def.name)));
-    }
-    Ok(OpDefinition { name: def.name, description: def.description, config_schema, inputs, outputs })
-}
-
-/// The definition as the guest returned it, kept in the compile cache (as JSON) so that a warm
-/// load converts and checks it again, with this build's limits, without instantiating the
-/// component. The config schema stays the guest's text: its size counts as it was.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct CachedDefinition {
+/// The definition as the guest returned it, not yet checked: its config schema still the guest's
+/// text. Plain data, so that the compile cache keeps it (as JSON) beside the compiled code and a
+/// warm load converts and checks it again, with this build's limits, without instantiating the
+/// component.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct GuestDefinition {
     name: String,
     description: String,
     config_schema: String,
@@ -85,59 +52,58 @@ struct CachedDefinition {
     outputs: Vec<OutputDefinition>,
 }
 
-/// `def` as the compile cache keeps it.
-pub fn definition_to_cache(def: &types::OpDefinition) -> Vec<u8> {
-    let cached = CachedDefinition {
-        name: def.name.clone(),
-        description: def.description.clone(),
-        config_schema: def.config_schema.clone(),
-        inputs: def
-            .inputs
-            .iter()
-            .map(|i| InputDefinition { name: i.name.clone(), description: i.description.clone(), required: i.required })
-            .collect(),
-        outputs: def
-            .outputs
-            .iter()
-            .map(|o| OutputDefinition {
-                name: o.name.clone(),
-                description: o.description.clone(),
-                dynamic: o.dynamic,
-                required: o.required,
-            })
-            .collect(),
-    };
-    serde_json::to_vec(&cached).unwrap_or_default()
+impl From<types::OpDefinition> for GuestDefinition {
+    fn from(def: types::OpDefinition) -> Self {
+        Self {
+            name: def.name,
+            description: def.description,
+            config_schema: def.config_schema,
+            inputs: def
+                .inputs
+                .into_iter()
+                .map(|i| InputDefinition { name: i.name, description: i.description, required: i.required })
+                .collect(),
+            outputs: def
+                .outputs
+                .into_iter()
+                .map(|o| OutputDefinition {
+                    name: o.name,
+                    description: o.description,
+                    dynamic: o.dynamic,
+                    required: o.required,
+                })
+                .collect(),
+        }
+    }
 }
 
-/// The definition the compile cache kept, as the guest returned it; `None` if there is none
-/// (it failed when the component was compiled) or it cannot be read.
-pub fn definition_from_cache(bytes: &[u8]) -> Option<types::OpDefinition> {
-    let cached: CachedDefinition = serde_json::from_slice(bytes).ok()?;
-    Some(types::OpDefinition {
-        name: cached.name,
-        description: cached.description,
-        config_schema: cached.config_schema,
-        inputs: cached
-            .inputs
-            .into_iter()
-            .map(|i| types::InputDefinition { name: i.name, description: i.description, required: i.required })
-            .collect(),
-        outputs: cached
-            .outputs
-            .into_iter()
-            .map(|o| types::OutputDefinition {
-                name: o.name,
-                description: o.description,
-                dynamic: o.dynamic,
-                required: o.required,
-            })
-            .collect(),
+/// Turn what the guest's `definition` returned into plain data, checking it makes sense.
+///
+/// Everything here is linear in the definition's size, and that size is bounded before the
+/// rest is looked at: at most [`MAX_INPUTS`] inputs and [`MAX_OUTPUTS`] outputs, at most
+/// [`MAX_DEFINITION_BYTES`] of text, and a config schema within the bounds of
+/// [`config::check_schema`] (its size with every `$ref` expanded), so that no definition can
+/// keep the host busy.
+pub fn convert_definition(def: GuestDefinition, origin: &str) -> Result<OpDefinition, LoadError> {
+    let bad = |reason: String| LoadError::Definition { origin: origin.into(), reason };
+    check_size(&def).map_err(bad)?;
+    let config_schema = parse_schema(&def.config_schema).map_err(bad)?;
+    check_names("input", def.inputs.iter().map(|i| i.name.as_str())).map_err(bad)?;
+    check_names("output", def.outputs.iter().map(|o| o.name.as_str())).map_err(bad)?;
+    if !is_identifier(&def.name) {
+        return Err(bad(format!("op name \"{}\" must match ^[A-Za-z_][A-Za-z0-9_]*$", def.name)));
+    }
+    Ok(OpDefinition {
+        name: def.name,
+        description: def.description,
+        config_schema,
+        inputs: def.inputs,
+        outputs: def.outputs,
     })
 }
 
 /// How many inputs and outputs, and how many bytes of text, before anything else is read.
-fn check_size(def: &types::OpDefinition) -> Result<(), String> {
+fn check_size(def: &GuestDefinition) -> Result<(), String> {
     for (kind, count, max) in [("inputs", def.inputs.len(), MAX_INPUTS), ("outputs", def.outputs.len(), MAX_OUTPUTS)] {
         if count > max {
             return Err(format!("it declares {count} {kind}; an op may declare at most {max} (the {kind} limit)"));
@@ -191,7 +157,7 @@ fn check_names<'a>(kind: &str, names: impl Iterator<Item = &'a str>) -> Result<(
 mod tests {
     use super::*;
 
-    fn definition(inputs: usize, outputs: usize, description: usize, schema: &str) -> types::OpDefinition {
+    fn definition(inputs: usize, outputs: usize, description: usize, schema: &str) -> GuestDefinition {
         types::OpDefinition {
             name: "op".into(),
             description: "d".repeat(description),
@@ -208,9 +174,10 @@ mod tests {
                 })
                 .collect(),
         }
+        .into()
     }
 
-    fn refused(def: types::OpDefinition) -> String {
+    fn refused(def: GuestDefinition) -> String {
         convert_definition(def, "x.wasm").unwrap_err().to_string()
     }
 
@@ -269,10 +236,11 @@ mod tests {
     fn the_cached_definition_is_the_guests_own() {
         let mut def = definition(2, 3, 5, "{ \"type\": \"object\" }");
         def.outputs[1].dynamic = true;
-        let back = definition_from_cache(&definition_to_cache(&def)).unwrap();
+        let back: GuestDefinition = serde_json::from_slice(&serde_json::to_vec(&def).unwrap()).unwrap();
         assert_eq!(back.config_schema, def.config_schema, "the schema's text, spaces and all");
+        assert_eq!(back, def);
         assert_eq!(convert_definition(back, "x.wasm").unwrap(), convert_definition(def, "x.wasm").unwrap());
-        assert!(definition_from_cache(b"").is_none());
+        assert!(serde_json::from_slice::<GuestDefinition>(b"").is_err());
     }
 
     #[test]

@@ -33,6 +33,7 @@ pub use sandbox::MAX_HANDLES;
 
 use bindings::sandmap::op::types;
 use bindings::{OpComponent, OpComponentPre};
+use component::GuestDefinition;
 use emitter::Emitter;
 use grants::HeldDirs;
 use guards::Deadline;
@@ -261,16 +262,11 @@ impl Runtime {
                 // still converted and checked each time). Code that does not link, or whose
                 // definition could not be read, is cached all the same: it is refused again each
                 // time without being compiled again.
-                let keep = |definition: &[u8]| {
-                    if let (Some(cache), Ok(serialized)) = (&self.cache, component.serialize())
-                        && let Err(error) = cache.store(&digest, &serialized, definition)
-                    {
-                        tracing::warn!("cannot write the compile cache in {}: {error}", cache.dir().display());
-                    }
-                };
-                let pre = pre_instantiate(backend, &component, origin).inspect_err(|_| keep(b""))?;
-                let definition = self.read_definition(&pre, origin).inspect_err(|_| keep(b""))?;
-                keep(&component::definition_to_cache(&definition));
+                let pre = pre_instantiate(backend, &component, origin)
+                    .inspect_err(|_| self.keep(&digest, &component, None))?;
+                let definition =
+                    self.read_definition(&pre, origin).inspect_err(|_| self.keep(&digest, &component, None))?;
+                self.keep(&digest, &component, Some(&definition));
                 (component, pre, component::convert_definition(definition, origin)?)
             }
         };
@@ -324,6 +320,18 @@ impl Runtime {
         self.cache.iter().map(|c| c.dir().to_owned()).collect()
     }
 
+    /// Keep `component`, compiled, in the cache (if there is one) with its definition, or with
+    /// none when it could not be read. A cache that cannot be written is only warned about.
+    fn keep(&self, digest: &str, component: &Component, definition: Option<&GuestDefinition>) {
+        let Some(cache) = &self.cache else { return };
+        let definition = definition.and_then(|d| serde_json::to_vec(d).ok()).unwrap_or_default();
+        if let Ok(serialized) = component.serialize()
+            && let Err(error) = cache.store(digest, &serialized, &definition)
+        {
+            tracing::warn!("cannot write the compile cache in {}: {error}", cache.dir().display());
+        }
+    }
+
     /// The compiled component from the cache, for `backend`'s engine, linked, with its
     /// definition, if a sound entry exists. An entry without a definition (it failed when the
     /// component was compiled) has it read again.
@@ -353,17 +361,13 @@ impl Runtime {
             }
         };
         let pre = pre_instantiate(backend, &component, origin)?;
-        let definition = match component::definition_from_cache(&entry.definition) {
-            Some(definition) => definition,
-            None => {
+        let definition = match serde_json::from_slice::<GuestDefinition>(&entry.definition) {
+            Ok(definition) => definition,
+            Err(_) => {
                 // It could not be read when the component was compiled (a timeout under load,
                 // a cancel, a broken op): read it now, and keep it if it reads.
                 let definition = self.read_definition(&pre, origin)?;
-                if let Ok(serialized) = component.serialize()
-                    && let Err(error) = cache.store(digest, &serialized, &component::definition_to_cache(&definition))
-                {
-                    tracing::warn!("cannot write the compile cache in {}: {error}", cache.dir().display());
-                }
+                self.keep(digest, &component, Some(&definition));
                 definition
             }
         };
@@ -371,7 +375,7 @@ impl Runtime {
     }
 
     /// The definition the guest returns, not yet converted or checked.
-    fn read_definition(&self, pre: &OpComponentPre<Sandbox>, origin: &str) -> Result<types::OpDefinition, LoadError> {
+    fn read_definition(&self, pre: &OpComponentPre<Sandbox>, origin: &str) -> Result<GuestDefinition, LoadError> {
         let bad = |reason: String| LoadError::Definition { origin: origin.into(), reason };
         struct Discard;
         impl StepEvents for Discard {
@@ -397,7 +401,7 @@ impl Runtime {
         if let Some(late) = store.data().deadline.passed_in_a_wait() {
             return Err(bad(late.to_string()));
         }
-        Ok(def)
+        Ok(def.into())
     }
 
     /// A store for a sandbox on `engine` (the one its component was compiled for).
