@@ -10,7 +10,7 @@
 //!   interruption only stops wasm code, so without this a sleep inside a host call outlives the
 //!   `timeout` (or, for `u64::MAX`, never ends).
 //!
-//! Everything else is wasmtime-wasi's, unchanged.
+//! Listing a directory is `listing`'s. Everything else is wasmtime-wasi's, unchanged.
 
 use std::time::{Duration, Instant};
 
@@ -29,7 +29,7 @@ use super::sandbox::Sandbox;
 use crate::units::format_duration;
 
 /// The WASI 0.2 version wasmtime-wasi 48 defines; guests importing any 0.2.x resolve to it.
-const WASI: &str = "0.2.12";
+pub(super) const WASI: &str = "0.2.12";
 
 /// Link the guarded host calls over wasmtime-wasi's (which must already be in `linker`).
 pub fn add_to_linker(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {

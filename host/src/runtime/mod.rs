@@ -12,6 +12,7 @@ mod error;
 mod grants;
 mod guards;
 mod limiter;
+mod listing;
 mod log;
 mod memory_reset;
 mod sandbox;
@@ -570,12 +571,13 @@ fn engine_config(settings: &RuntimeConfig) -> Config {
     config
 }
 
-/// The linker for `engine`: WASI preview 2, the `sandmap:op/host` interface, the guards and the
-/// digest interface.
+/// The linker for `engine`: WASI preview 2, the `sandmap:op/host` interface, the guards, the
+/// directory listing and the digest interface.
 fn linker(engine: &Engine) -> Result<Linker<Sandbox>, RuntimeError> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| RuntimeError(e.to_string()))?;
     guards::add_to_linker(&mut linker).map_err(|e| RuntimeError(format!("{e:#}")))?;
+    listing::add_to_linker(&mut linker).map_err(|e| RuntimeError(format!("{e:#}")))?;
     OpComponent::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)
         .map_err(|e| RuntimeError(e.to_string()))?;
     digest::add_to_linker(&mut linker).map_err(|e| RuntimeError(format!("{e:#}")))?;
