@@ -149,6 +149,41 @@ fn trailing_slash_paths() {
     assert_fails("read:/data/dir_link//secret.txt", "", "read /data/dir_link//secret.txt: ");
 }
 
+/// A FIFO in a grant is refused when it is opened, however it is named (a plain name, a path
+/// through a folder, a symlink to it): opening one blocks until a writer comes, inside a host call
+/// where no deadline reaches. If the refusal ever fails, a watchdog opens each FIFO for writing
+/// after 20 s, so the clone reads nothing and succeeds and this test fails instead of hanging.
+#[test]
+fn fifos_are_refused_at_open_however_they_are_named() {
+    for (command, fifo) in [
+        ("read:/data/fifo", "fifo"),
+        ("read:/data/sub/fifo", "sub/fifo"),
+        ("read:/data/to_fifo", "fifo"),
+        ("read:/data/./fifo", "fifo"),
+    ] {
+        let ws = setup(command);
+        let cmds = ws.path().join("cmds");
+        std::fs::create_dir(cmds.join("sub")).unwrap();
+        for at in ["fifo", "sub/fifo"] {
+            rustix::fs::mknodat(rustix::fs::CWD, &cmds.join(at), rustix::fs::FileType::Fifo, 0o600.into(), 0).unwrap();
+        }
+        std::os::unix::fs::symlink("fifo", cmds.join("to_fifo")).unwrap();
+        let path = cmds.join(fifo);
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_secs(20));
+            drop(std::fs::OpenOptions::new().write(true).open(path));
+        });
+        let text = job("limits = { timeout = \"60 s\" }");
+        ws.job(&text);
+        let report = ws.run(&text);
+        let hostile = report.step("behave[x_hostile_txt]").unwrap();
+        assert_eq!(hostile.status, StepStatus::Failure, "{command}");
+        let expected = format!("{}: Permission denied", command.trim_start_matches("read:"));
+        assert!(hostile.error.as_deref().unwrap_or_default().contains(&expected), "{command}: {:?}", hostile.error);
+        assert_eq!(report.output("behave", "result").unwrap().as_object().unwrap().len(), 49, "{command}");
+    }
+}
+
 #[test]
 fn write_into_a_read_only_grant() {
     assert_fails("write:/data/f00.txt", "", "write /data/f00.txt: ");

@@ -73,9 +73,9 @@ mod tests {
     fn the_built_in_ops_are_small_enough_to_be_scanned() {
         for (name, bytes) in crate::plugins::builtin::PLUGINS {
             let initial = initial_memory_bytes(bytes).unwrap();
-            // A Rust op: its shadow stack (1 MiB, 256 KiB for process_file: see its build.rs) and
+            // A Rust op: its shadow stack (1 MiB, 64 KiB for process_file: see its build.rs) and
             // its data, in one memory.
-            let stack = if *name == "process_file" { 256 << 10 } else { 1 << 20 };
+            let stack = if *name == "process_file" { 64 << 10 } else { 1 << 20 };
             assert!((stack..=stack + (1 << 20)).contains(&initial), "{name}: {initial}");
             assert!(super::scans_dirty_pages(bytes), "{name}");
         }
