@@ -24,7 +24,7 @@ struct Lang {
 }
 
 fn langs() -> Vec<Lang> {
-    let rust = sandmap::plugins::builtin::PLUGINS.iter().find(|(n, _)| *n == "process_file").unwrap().1;
+    let rust = sandmap::plugins::builtin::PLUGINS.iter().find(|b| b.name == "process_file").unwrap().bytes;
     let mut langs = vec![Lang { name: "rust", component: "process_file".into(), bytes: rust.to_vec() }];
     for lang in [polyglot::PYTHON, polyglot::JS] {
         if let Some(reason) = lang.skipped {

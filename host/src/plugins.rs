@@ -8,6 +8,17 @@ use thiserror::Error;
 /// The example ops, built for wasm32-wasip2 by `host/build.rs` and embedded, so that
 /// `sandmap run examples/process_directory.toml` needs no separate install step.
 pub mod builtin {
+    /// One built-in op.
+    #[derive(Debug)]
+    pub struct Builtin {
+        /// Its name, as a job file names it.
+        pub name: &'static str,
+        /// Its component.
+        pub bytes: &'static [u8],
+        /// The SHA-256 of `bytes`, hex, computed when it was embedded.
+        pub digest: &'static str,
+    }
+
     include!(concat!(env!("OUT_DIR"), "/builtin_plugins.rs"));
 }
 
@@ -36,6 +47,15 @@ pub struct FoundComponent {
     pub bytes: std::borrow::Cow<'static, [u8]>,
     /// Where they came from.
     pub origin: ComponentOrigin,
+    /// Their SHA-256, where it is known without reading them (a built-in op's).
+    digest: Option<&'static str>,
+}
+
+impl FoundComponent {
+    /// The SHA-256 of the bytes, hex.
+    pub fn digest(&self) -> String {
+        self.digest.map_or_else(|| crate::runtime::digest(&self.bytes), str::to_owned)
+    }
 }
 
 /// Why a component could not be found.
@@ -91,10 +111,11 @@ impl Located {
             Self::File(path) => read(path),
             Self::Builtin(name) => builtin::PLUGINS
                 .iter()
-                .find(|(builtin, _)| builtin == name)
-                .map(|(name, bytes)| FoundComponent {
-                    bytes: std::borrow::Cow::Borrowed(bytes),
-                    origin: ComponentOrigin::Builtin(name),
+                .find(|builtin| builtin.name == *name)
+                .map(|builtin| FoundComponent {
+                    bytes: std::borrow::Cow::Borrowed(builtin.bytes),
+                    origin: ComponentOrigin::Builtin(builtin.name),
+                    digest: Some(builtin.digest),
                 })
                 .ok_or_else(|| not_found(name, &[])),
         }
@@ -114,8 +135,8 @@ pub fn locate(component: &str, job_dir: &Path, plugin_path: &[PathBuf]) -> Resul
             return Ok(file(candidate));
         }
     }
-    if let Some((name, _)) = builtin::PLUGINS.iter().find(|(name, _)| *name == component) {
-        return Ok(Located::Builtin(name));
+    if let Some(builtin) = builtin::PLUGINS.iter().find(|builtin| builtin.name == component) {
+        return Ok(Located::Builtin(builtin.name));
     }
     Err(not_found(component, plugin_path))
 }
@@ -129,11 +150,25 @@ fn not_found(name: &str, plugin_path: &[PathBuf]) -> FindError {
     FindError::NotFound {
         name: name.to_owned(),
         searched: plugin_path.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
-        builtins: builtin::PLUGINS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
+        builtins: builtin::PLUGINS.iter().map(|b| b.name).collect::<Vec<_>>().join(", "),
     }
 }
 
 fn read(path: &Path) -> Result<FoundComponent, FindError> {
     let bytes = std::fs::read(path).map_err(|source| FindError::Read { path: path.to_owned(), source })?;
-    Ok(FoundComponent { bytes: std::borrow::Cow::Owned(bytes), origin: ComponentOrigin::File(path.to_owned()) })
+    Ok(FoundComponent {
+        bytes: std::borrow::Cow::Owned(bytes),
+        origin: ComponentOrigin::File(path.to_owned()),
+        digest: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn each_built_in_digest_is_that_of_its_bytes() {
+        for builtin in super::builtin::PLUGINS {
+            assert_eq!(builtin.digest, crate::runtime::digest(builtin.bytes), "{}", builtin.name);
+        }
+    }
 }

@@ -173,7 +173,7 @@ fn load_one(source: &Located, i: usize, claimed: &Mutex<HashMap<String, usize>>,
         Ok(found) => found,
         Err(e) => return Outcome::Loaded(Err(e.to_string())),
     };
-    let digest = crate::runtime::digest(&found.bytes);
+    let digest = found.digest();
     {
         // A poisoned lock only means another loader panicked; the map is still sound.
         let mut claimed = claimed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

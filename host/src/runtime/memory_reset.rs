@@ -71,7 +71,7 @@ mod tests {
 
     #[test]
     fn the_built_in_ops_are_small_enough_to_be_scanned() {
-        for (name, bytes) in crate::plugins::builtin::PLUGINS {
+        for crate::plugins::builtin::Builtin { name, bytes, .. } in crate::plugins::builtin::PLUGINS {
             let initial = initial_memory_bytes(bytes).unwrap();
             // A Rust op: its shadow stack (1 MiB, 64 KiB for process_file: see its build.rs) and
             // its data, in one memory.
