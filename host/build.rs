@@ -23,10 +23,16 @@ fn main() {
     let wasm_dir = build_guests(workspace, &packages, &["plugins", "guest-sdk", "wit"]);
     // Each op's SHA-256 is computed here, once, rather than over its bytes at every start (half
     // a millisecond of a warm 1-file run, perf); a unit test checks it against the bytes.
+    let out = std::env::var("OUT_DIR").unwrap_or_else(|_| panic!("cargo sets OUT_DIR"));
     let mut code = String::from("/// The built-in ops.\npub const PLUGINS: &[Builtin] = &[\n");
     for package in &packages {
-        let path = wasm_dir.join(format!("{package}.wasm"));
-        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        let built = wasm_dir.join(format!("{package}.wasm"));
+        let bytes = std::fs::read(&built).unwrap_or_else(|e| panic!("cannot read {}: {e}", built.display()));
+        // Embedded from a copy of its own: the guests' folder is shared by every build of the
+        // workspace, and a later one may rewrite it before this crate is compiled, which would
+        // embed other bytes than those digested here.
+        let path = Path::new(&out).join(format!("{package}.wasm"));
+        std::fs::write(&path, &bytes).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
         let digest: String = sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(&bytes))
             .iter()
             .map(|b| format!("{b:02x}"))
@@ -38,7 +44,6 @@ fn main() {
         );
     }
     code.push_str("];\n");
-    let out = std::env::var("OUT_DIR").unwrap_or_else(|_| panic!("cargo sets OUT_DIR"));
     std::fs::write(Path::new(&out).join("builtin_plugins.rs"), code)
         .unwrap_or_else(|e| panic!("cannot write builtin_plugins.rs: {e}"));
 }

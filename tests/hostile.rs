@@ -165,7 +165,7 @@ fn fifos_are_refused_at_open_however_they_are_named() {
         let cmds = ws.path().join("cmds");
         std::fs::create_dir(cmds.join("sub")).unwrap();
         for at in ["fifo", "sub/fifo"] {
-            rustix::fs::mknodat(rustix::fs::CWD, &cmds.join(at), rustix::fs::FileType::Fifo, 0o600.into(), 0).unwrap();
+            rustix::fs::mknodat(rustix::fs::CWD, cmds.join(at), rustix::fs::FileType::Fifo, 0o600.into(), 0).unwrap();
         }
         std::os::unix::fs::symlink("fifo", cmds.join("to_fifo")).unwrap();
         let path = cmds.join(fifo);

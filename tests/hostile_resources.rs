@@ -201,6 +201,51 @@ fn a_definition_that_sleeps_is_stopped_at_the_definition_time_limit() {
     }
 }
 
+/// A folder of 3,000 files with 200-byte names, beside the commands (`cmds/big`).
+fn big_folder(ws: &Workspace) {
+    let big = ws.path().join("cmds/big");
+    std::fs::create_dir(&big).unwrap();
+    for i in 0..3_000 {
+        std::fs::write(big.join(format!("{i:05}{}", "n".repeat(195))), "").unwrap();
+    }
+}
+
+/// Listings a step keeps open are bounded in host memory (each whole listing is held by the
+/// host): a clone holding ~770 KB listings of one folder again and again is refused past 64 MiB
+/// with `insufficient-memory`, as by `ENOMEM`, long before its 256 open files run out; and a
+/// listing dropped gives its share back, so listing the folder again and again is fine.
+#[test]
+fn listings_held_open_are_bounded_and_a_dropped_one_gives_its_share_back() {
+    for (command, refused) in [("hold_listings:200:/data/big", true), ("list_again:200:/data/big", false)] {
+        let (ws, job) = setup(command, "ok", "");
+        big_folder(&ws);
+        let mut run = sandmap();
+        run.env("SANDMAP_HOME", ws.path().join("store")).args(["run", &job, "--json", "--max-concurrent", "2"]);
+        let (code, stdout, stderr) = finish(run);
+        let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stderr}"));
+        let hostile = step(&report, "hostile[a_hostile_txt]");
+        for i in 0..19 {
+            assert_eq!(step(&report, &format!("hostile[f{i:02}_txt]"))["status"], "success", "{command}");
+        }
+        if refused {
+            assert_eq!(code, 1, "{stderr}");
+            assert_eq!(hostile["status"], "failure");
+            let error = hostile["error"].as_str().unwrap();
+            let held: u32 = error
+                .split("listing #")
+                .nth(1)
+                .and_then(|rest| rest.split(' ').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("{error}"));
+            assert!((60..120).contains(&held), "{error}");
+            assert!(error.ends_with(&format!("listing #{held} of /data/big: Out of memory (os error 48)")), "{error}");
+        } else {
+            assert_eq!(code, 0, "{stderr}");
+            assert_eq!(report["outputs"]["hostile"]["result"]["a_hostile_txt"], json!({"listed": 200}));
+        }
+    }
+}
+
 #[test]
 fn a_million_tiny_log_entries_are_held_to_max_log_bytes() {
     let report = one_in_twenty("logs:1000000", "", 0);

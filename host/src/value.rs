@@ -136,8 +136,47 @@ impl<'de> serde::de::Visitor<'de> for Readable {
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
+        match map.next_key::<FirstKey>()? {
+            None => return Ok(self),
+            // As a `Value` reads it (serde_json is built with `raw_value`): the string under the
+            // token is JSON text read on its own, and the object must end there.
+            Some(FirstKey::RawValueToken) => {
+                let text = map.next_value::<String>()?;
+                serde_json::from_str::<Readable>(&text).map_err(serde::de::Error::custom)?;
+                return Ok(self);
+            }
+            Some(FirstKey::Other) => {
+                map.next_value::<Readable>()?;
+            }
+        }
         while map.next_entry::<Readable, Readable>()?.is_some() {}
         Ok(self)
+    }
+}
+
+/// serde_json's private key for a raw value (`serde_json::raw::TOKEN`): an object whose first key
+/// is this (however its text escapes it) is read by a `Value` as the JSON in its string value.
+const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+
+/// An object's first key, told apart as a `Value` tells it.
+enum FirstKey {
+    RawValueToken,
+    Other,
+}
+
+impl<'de> serde::Deserialize<'de> for FirstKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Classify;
+        impl serde::de::Visitor<'_> for Classify {
+            type Value = FirstKey;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_str<E>(self, key: &str) -> Result<FirstKey, E> {
+                Ok(if key == RAW_VALUE_TOKEN { FirstKey::RawValueToken } else { FirstKey::Other })
+            }
+        }
+        deserializer.deserialize_str(Classify)
     }
 }
 
@@ -318,6 +357,32 @@ mod tests {
             assert_eq!(JsonText::parse(text).is_ok(), theirs, "{text:?}");
             assert_eq!(JsonText::parse_stored(text).is_ok(), theirs, "{text:?}");
         }
+    }
+
+    /// serde_json's raw-value token as a key (found in review): a `Value` reads an object whose
+    /// first and only entry it is, holding a string of JSON, as that JSON; nothing else with it.
+    #[test]
+    fn the_raw_value_token_is_read_as_a_value_reads_it() {
+        let token = RAW_VALUE_TOKEN;
+        let cases = [
+            format!(r#"{{"{token}":1}}"#),
+            format!(r#"{{"{token}":"nope"}}"#),
+            format!(r#"{{"{token}":"1"}}"#),
+            format!(r#"{{"{token}":"1","a":2}}"#),
+            format!(r#"{{"{token}":"[1,{{\"a\":2}}]"}}"#),
+            format!(r#"{{"{token}":"[1,"}}"#),
+            r#"{"\u0024serde_json::private::RawValue":"1"}"#.to_owned(),
+            r#"{"\u0024serde_json::private::RawValue":"1","b":1}"#.to_owned(),
+            format!(r#"{{"a":1,"{token}":"x"}}"#),
+            format!(r#"[{{"{token}":"{{\"{token}\":7}}"}}]"#),
+            format!(r#"[{{"{token}":"{{\"{token}\":\"7\"}}"}}]"#),
+        ];
+        for text in &cases {
+            let ours = serde_json::from_str::<Readable>(text).is_ok();
+            let theirs = serde_json::from_str::<serde_json::Value>(text).is_ok();
+            assert_eq!(ours, theirs, "{text}");
+        }
+        assert!(cases.iter().any(|t| serde_json::from_str::<serde_json::Value>(t).is_ok()));
     }
 
     #[test]

@@ -10,6 +10,11 @@
 //! no descriptor, so it cannot be used to hold files open past `max_open_files`), in the
 //! directory's order, without `.` and `..`; a name that is not UTF-8 is an `illegal-byte-sequence`
 //! entry; the stream is a handle in the step's table, counted against its handle limit.
+//!
+//! One thing more: what the listings a step holds open take in host memory is bounded
+//! ([`MAX_LISTED_BYTES`]). wasmtime-wasi holds each whole listing too, outside every limit, so an
+//! op opening a big folder's listing again and again, keeping each, could make the host hold
+//! gigabytes. Past the bound, a listing fails with `insufficient-memory`, as an `ENOMEM` would.
 
 use wasmtime::StoreContextMut;
 use wasmtime::component::{Linker, Resource, ResourceType};
@@ -18,15 +23,25 @@ use wasmtime_wasi::p2::bindings::sync::filesystem::types::{DescriptorType, Direc
 
 use super::sandbox::Sandbox;
 
-/// A directory's entries, read when it was opened for listing, handed out one by one.
-pub struct DirectoryEntries(std::vec::IntoIter<Result<DirectoryEntry, ErrorCode>>);
+/// The bytes of directory entries one step's open listings may hold (names, and each entry's
+/// size in the host): a folder of a million files with 30-byte names is ~56 MB.
+pub const MAX_LISTED_BYTES: usize = 64 << 20;
+
+/// A directory's entries, read when it was opened for listing, handed out one by one; and the
+/// bytes it counts against [`MAX_LISTED_BYTES`] until it is dropped.
+pub struct DirectoryEntries {
+    entries: std::vec::IntoIter<Result<DirectoryEntry, ErrorCode>>,
+    bytes: usize,
+}
 
 /// Link the listing over wasmtime-wasi's (which must already be in `linker`).
 pub fn add_to_linker(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
     let mut types = linker.instance(&format!("wasi:filesystem/types@{}", super::guards::WASI))?;
     types.resource("directory-entry-stream", ResourceType::host::<DirectoryEntries>(), |mut store, rep| {
-        store.data_mut().table.delete(Resource::<DirectoryEntries>::new_own(rep))?;
+        let sandbox = store.data_mut();
+        let listing = sandbox.table.delete(Resource::<DirectoryEntries>::new_own(rep))?;
+        sandbox.listed_bytes = sandbox.listed_bytes.saturating_sub(listing.bytes);
         Ok(())
     })?;
     types.func_wrap("[method]descriptor.read-directory", read_directory)?;
@@ -39,32 +54,42 @@ fn read_directory(
     mut store: StoreContextMut<'_, Sandbox>,
     (fd,): (Resource<Descriptor>,),
 ) -> wasmtime::Result<(Result<Resource<DirectoryEntries>, ErrorCode>,)> {
-    let table = &mut store.data_mut().table;
-    let dir = match table.get(&fd)? {
+    let sandbox = store.data_mut();
+    let dir = match sandbox.table.get(&fd)? {
         Descriptor::Dir(dir) => std::sync::Arc::clone(&dir.dir),
         Descriptor::File(_) => return Ok((Err(ErrorCode::NotDirectory),)),
     };
-    let entries = match entries_of(&dir) {
-        Ok(entries) => entries,
+    let room = MAX_LISTED_BYTES.saturating_sub(sandbox.listed_bytes);
+    let (entries, bytes) = match entries_of(&dir, room) {
+        Ok(Some(listed)) => listed,
+        Ok(None) => return Ok((Err(ErrorCode::InsufficientMemory),)),
         Err(error) => return Ok((Err(code(error)),)),
     };
-    Ok((Ok(table.push(DirectoryEntries(entries.into_iter()))?),))
+    let listing = sandbox.table.push(DirectoryEntries { entries: entries.into_iter(), bytes })?;
+    sandbox.listed_bytes += bytes;
+    Ok((Ok(listing),))
 }
 
 fn read_directory_entry(
     mut store: StoreContextMut<'_, Sandbox>,
     (stream,): (Resource<DirectoryEntries>,),
 ) -> wasmtime::Result<(Result<Option<DirectoryEntry>, ErrorCode>,)> {
-    let entries = store.data_mut().table.get_mut(&stream)?;
-    Ok((entries.0.next().transpose(),))
+    let listing = store.data_mut().table.get_mut(&stream)?;
+    Ok((listing.entries.next().transpose(),))
 }
 
 /// Every entry of `dir` but `.` and `..`, each with its type, or the error that stopped the
-/// listing (kept in place, as the last entry).
-fn entries_of(dir: &std::fs::File) -> std::io::Result<Vec<Result<DirectoryEntry, ErrorCode>>> {
+/// listing (kept in place, as the last entry); with the bytes they take. `None` if they take
+/// more than `room`.
+#[allow(clippy::type_complexity)]
+fn entries_of(
+    dir: &std::fs::File,
+    room: usize,
+) -> std::io::Result<Option<(Vec<Result<DirectoryEntry, ErrorCode>>, usize)>> {
     // `entries` opens the directory again (`.`), so its read position is its own.
     let dir = cap_std::fs::Dir::from_std_file(dir.try_clone()?);
     let mut entries = Vec::new();
+    let mut bytes = 0usize;
     for entry in dir.entries()? {
         let entry = match entry {
             Ok(entry) => entry,
@@ -73,9 +98,14 @@ fn entries_of(dir: &std::fs::File) -> std::io::Result<Vec<Result<DirectoryEntry,
                 break;
             }
         };
-        entries.push(typed(&entry));
+        let typed = typed(&entry);
+        bytes += std::mem::size_of::<Result<DirectoryEntry, ErrorCode>>() + typed.as_ref().map_or(0, |e| e.name.len());
+        if bytes > room {
+            return Ok(None);
+        }
+        entries.push(typed);
     }
-    Ok(entries)
+    Ok(Some((entries, bytes)))
 }
 
 /// `entry`'s name and type: the type the kernel listed it with, or its `lstat`'s where the
@@ -136,7 +166,8 @@ mod tests {
         let _socket = std::os::unix::net::UnixListener::bind(at("socket")).unwrap();
         std::fs::write(dir.path().join(std::ffi::OsStr::from_bytes(b"bad\xff")), "").unwrap();
 
-        let listed = entries_of(&std::fs::File::open(dir.path()).unwrap()).unwrap();
+        let (listed, bytes) = entries_of(&std::fs::File::open(dir.path()).unwrap(), usize::MAX).unwrap().unwrap();
+        assert!(entries_of(&std::fs::File::open(dir.path()).unwrap(), bytes - 1).unwrap().is_none());
         let mut named: Vec<(String, DescriptorType)> =
             listed.iter().filter_map(|e| e.as_ref().ok()).map(|e| (e.name.clone(), e.type_)).collect();
         named.sort_by(|a, b| a.0.cmp(&b.0));
@@ -162,6 +193,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("file"), "x").unwrap();
         let file = std::fs::File::open(dir.path().join("file")).unwrap();
-        assert!(entries_of(&file).is_err());
+        assert!(entries_of(&file, usize::MAX).is_err());
     }
 }

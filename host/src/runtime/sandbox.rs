@@ -24,6 +24,8 @@ pub struct Sandbox {
     pub(super) grants: Vec<(Dir, String)>,
     /// Files and directories open, against `max_open_files`.
     pub(super) files: OpenFiles,
+    /// Bytes of directory entries held by the listings it has open (`listing`).
+    pub(super) listed_bytes: usize,
     /// When the attempt's time is up, inside host calls too.
     pub(super) deadline: Deadline,
     /// Memory and table limits.
@@ -69,6 +71,7 @@ impl Sandbox {
             table,
             grants,
             files: OpenFiles::new(bounds.max_open_files),
+            listed_bytes: 0,
             deadline: bounds.deadline,
             limiter,
             emitter,

@@ -16,7 +16,10 @@
 //! - `long_key:BYTES[:N]` → emits N (default 1) records whose mapping keys are BYTES long;
 //! - `digest_flood:MIB` → hands the host's hasher the same MIB MiB over and over, forever;
 //! - `digest_once:MIB` → hands the host's hasher MIB MiB of zeros in one call, returns the digest;
-//! - `hasher_hoard` → makes host hashers until one is refused, and keeps them all.
+//! - `hasher_hoard` → makes host hashers until one is refused, and keeps them all;
+//! - `hold_listings:N:DIR` → opens N listings of DIR and reads an entry of each, keeping them all;
+//!   fails with the listing's error if one is refused;
+//! - `list_again:N:DIR` → lists DIR N times, each listing dropped before the next.
 
 use sandmap_guest::bindings::sandmap::op::host;
 use sandmap_guest::bindings::sandmap::op::types::{
@@ -56,6 +59,19 @@ impl Op for Hostile {
                     held.push(std::fs::File::open(&path).context(format!("open #{i} of {path}"))?);
                 }
                 Ok(json!({ "held": held.len() }))
+            }
+            "hold_listings" | "list_again" => {
+                let n = number(1)?;
+                let dir = words.get(2).copied().unwrap_or("/data");
+                let mut held = Vec::new();
+                for i in 1..=n {
+                    let mut listing = std::fs::read_dir(dir).context(format!("listing #{i} of {dir}"))?;
+                    listing.next().transpose().context(format!("listing #{i} of {dir}"))?;
+                    if verb == "hold_listings" {
+                        held.push(listing);
+                    }
+                }
+                Ok(json!({ "listed": n }))
             }
             "await" => {
                 let marker = words.get(1).copied().unwrap_or("");
