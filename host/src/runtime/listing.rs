@@ -27,10 +27,13 @@ use super::sandbox::Sandbox;
 /// size in the host): a folder of a million files with 30-byte names is ~56 MB.
 pub const MAX_LISTED_BYTES: usize = 64 << 20;
 
+/// One entry as the guest receives it: named and typed, or the error in its place.
+type Entry = Result<DirectoryEntry, ErrorCode>;
+
 /// A directory's entries, read when it was opened for listing, handed out one by one; and the
 /// bytes it counts against [`MAX_LISTED_BYTES`] until it is dropped.
 pub struct DirectoryEntries {
-    entries: std::vec::IntoIter<Result<DirectoryEntry, ErrorCode>>,
+    entries: std::vec::IntoIter<Entry>,
     bytes: usize,
 }
 
@@ -81,11 +84,7 @@ fn read_directory_entry(
 /// Every entry of `dir` but `.` and `..`, each with its type, or the error that stopped the
 /// listing (kept in place, as the last entry); with the bytes they take. `None` if they take
 /// more than `room`.
-#[allow(clippy::type_complexity)]
-fn entries_of(
-    dir: &std::fs::File,
-    room: usize,
-) -> std::io::Result<Option<(Vec<Result<DirectoryEntry, ErrorCode>>, usize)>> {
+fn entries_of(dir: &std::fs::File, room: usize) -> std::io::Result<Option<(Vec<Entry>, usize)>> {
     // `entries` opens the directory again (`.`), so its read position is its own.
     let dir = cap_std::fs::Dir::from_std_file(dir.try_clone()?);
     let mut entries = Vec::new();
@@ -99,7 +98,7 @@ fn entries_of(
             }
         };
         let typed = typed(&entry);
-        bytes += std::mem::size_of::<Result<DirectoryEntry, ErrorCode>>() + typed.as_ref().map_or(0, |e| e.name.len());
+        bytes += std::mem::size_of::<Entry>() + typed.as_ref().map_or(0, |e| e.name.len());
         if bytes > room {
             return Ok(None);
         }
@@ -110,7 +109,7 @@ fn entries_of(
 
 /// `entry`'s name and type: the type the kernel listed it with, or its `lstat`'s where the
 /// file system gave none.
-fn typed(entry: &cap_std::fs::DirEntry) -> Result<DirectoryEntry, ErrorCode> {
+fn typed(entry: &cap_std::fs::DirEntry) -> Entry {
     let listed = entry.file_type().map_err(code)?;
     let file_type =
         if listed == cap_std::fs::FileType::unknown() { entry.metadata().map_err(code)?.file_type() } else { listed };
