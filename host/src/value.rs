@@ -71,6 +71,12 @@ pub fn nests_deeper_than(text: &str, limit: usize) -> bool {
 /// Read `text` as a `serde_json::Value` if it is JSON nested at most [`MAX_VALUE_DEPTH`] deep
 /// (how metadata JSON is checked).
 pub fn parse_value(text: &str) -> Result<serde_json::Value, JsonError> {
+    read_within_depth(text)
+}
+
+/// Read `text` as a `T` if it is JSON nested at most [`MAX_VALUE_DEPTH`] deep: the depth is
+/// scanned first, so a hostile text never reaches the recursive parser too deep.
+fn read_within_depth<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, JsonError> {
     if nests_deeper_than(text, MAX_VALUE_DEPTH) {
         return Err(JsonError::TooDeep { limit: MAX_VALUE_DEPTH });
     }
@@ -120,14 +126,6 @@ impl<'de> serde::de::Visitor<'de> for Readable {
 
     fn visit_unit<E>(self) -> Result<Self, E> {
         Ok(self)
-    }
-
-    fn visit_none<E>(self) -> Result<Self, E> {
-        Ok(self)
-    }
-
-    fn visit_some<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(self)
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self, A::Error> {
@@ -195,10 +193,7 @@ impl JsonText {
     /// store gives back.
     pub fn parse(text: impl Into<Arc<str>>) -> Result<Self, JsonError> {
         let text: Arc<str> = text.into();
-        if nests_deeper_than(&text, MAX_VALUE_DEPTH) {
-            return Err(JsonError::TooDeep { limit: MAX_VALUE_DEPTH });
-        }
-        serde_json::from_str::<Readable>(&text)?;
+        read_within_depth::<Readable>(&text)?;
         let trimmed = text.trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\r'));
         if trimmed.len() == text.len() { Ok(Self(text)) } else { Ok(Self(Arc::from(trimmed))) }
     }
